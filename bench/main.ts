@@ -1,0 +1,84 @@
+/**
+ * `npm run bench [-- --size S] [--only NAME] [--json FILE]`: every section's GPU
+ * part first, then the device is destroyed (dawn.node busy-polls a core while a
+ * device lives, which would slow the CPU path), then every CPU part. Prints one
+ * table with the adapter named, and GPU/CPU ratios for rates measured in the
+ * same run.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { GpuContext } from '../src/host/context.ts';
+import type { BenchRow, BenchSection } from './harness.ts';
+import { SECTIONS } from './sections/index.ts';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 1e9) return `${(v / 1e9).toFixed(2)}e9`;
+  if (a >= 1e6) return `${(v / 1e6).toFixed(2)}e6`;
+  if (a >= 1e3) return `${(v / 1e3).toFixed(2)}e3`;
+  return v.toPrecision(3);
+}
+
+async function main(): Promise<void> {
+  const size = Number(arg('--size') ?? '1');
+  const only = arg('--only');
+  const sections: BenchSection[] = SECTIONS.filter((s) => only === undefined || s.name === only);
+  const rows: BenchRow[] = [];
+  let adapter = 'none (CPU only)';
+
+  const wantsGpu = sections.some((s) => s.gpu !== undefined) && process.env.DIFFRACT_BACKEND !== 'cpu';
+  if (wantsGpu) {
+    let ctx: GpuContext | null = null;
+    try {
+      ctx = await GpuContext.create();
+      adapter = `${ctx.name} (vendor ${ctx.adapter.vendor})`;
+    } catch (err) {
+      console.error(`bench: no GPU adapter (${err instanceof Error ? err.message : String(err)}); GPU rows omitted`);
+    }
+    if (ctx !== null) {
+      try {
+        for (const s of sections) {
+          if (s.gpu === undefined) continue;
+          console.error(`bench: ${s.name} on GPU …`);
+          rows.push(...(await s.gpu(ctx, size)));
+        }
+      } finally {
+        ctx.destroy();
+      }
+    }
+  }
+  for (const s of sections) {
+    console.error(`bench: ${s.name} on CPU …`);
+    rows.push(...(await s.cpu(size)));
+  }
+
+  console.log(`diffract bench — adapter: ${adapter}; CPU: ${cpus()[0]?.model ?? '?'} × ${cpus().length}; node ${process.version}; size ${size}`);
+  console.log('');
+  console.log(`${'section'.padEnd(12)} ${'backend'.padEnd(7)} ${'value'.padStart(10)} ${'unit'.padEnd(16)} what`);
+  for (const r of rows) {
+    console.log(`${r.section.padEnd(12)} ${r.backend.padEnd(7)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(16)} ${r.name}${r.note ? ` (${r.note})` : ''}`);
+  }
+  // GPU/CPU ratios for rate rows with the same unit and section
+  const ratios: string[] = [];
+  for (const s of sections) {
+    const cpu = rows.find((r) => r.section === s.name && r.backend === 'cpu' && r.unit.endsWith('/s'));
+    if (cpu === undefined) continue;
+    for (const g of rows.filter((r) => r.section === s.name && r.backend === 'gpu' && r.unit === cpu.unit)) {
+      ratios.push(`${s.name}: GPU/CPU = ${(g.value / cpu.value).toFixed(2)}× — ${g.name} vs ${cpu.name}`);
+    }
+  }
+  if (ratios.length > 0) {
+    console.log('');
+    for (const line of ratios) console.log(line);
+  }
+  const jsonOut = arg('--json');
+  if (jsonOut !== undefined) writeFileSync(jsonOut, JSON.stringify({ adapter, size, rows }, null, 2));
+}
+
+await main();

@@ -1,0 +1,5 @@
+/** Every benchmark section, in the order `npm run bench` runs them (one import each). */
+import type { BenchSection } from '../harness.ts';
+import { hklSection } from './hkl.ts';
+
+export const SECTIONS: readonly BenchSection[] = [hklSection];

@@ -1,0 +1,50 @@
+/**
+ * Entry point of the `diffract` command. Each subcommand lives in
+ * `src/cli/commands/<name>.ts` as a help text, its options and a `run()` over
+ * the pure algorithms; this file only wires them and turns errors into exit codes.
+ *
+ * Exit codes: 0 success, 1 user error (bad input or settings: one clear line, no
+ * stack trace), 70 internal error (a bug: the stack is printed).
+ */
+import { Command, CommanderError } from 'commander';
+import { DiffractError } from '../errors.ts';
+import { COMMANDS } from './registry.ts';
+
+export const EXIT_USER_ERROR = 1;
+export const EXIT_INTERNAL_ERROR = 70;
+
+export function buildProgram(): Command {
+  const program = new Command('diffract');
+  program
+    .description('X-ray diffraction image reduction on WebGPU, with a CPU path that gives the same answers')
+    .option('--backend <name>', 'compute backend: auto | gpu | cpu (env DIFFRACT_BACKEND overrides)', 'auto')
+    .option('--debug-gpu', 'wrap every GPU dispatch in a validation error scope that names the kernel')
+    .option('-q, --quiet', 'no progress output')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const spec of COMMANDS) spec.register(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // commander already printed the message (or the help text)
+    return err.exitCode === 0 ? 0 : EXIT_USER_ERROR;
+  }
+  if (err instanceof DiffractError) {
+    process.stderr.write(`diffract: error: ${err.message}\n`);
+    return EXIT_USER_ERROR;
+  }
+  process.stderr.write(`diffract: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return EXIT_INTERNAL_ERROR;
+}

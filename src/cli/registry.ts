@@ -1,0 +1,19 @@
+/**
+ * The subcommands of `diffract`. Each module exports a `CommandSpec`; add new
+ * ones here (one line each, alphabetical).
+ */
+import type { Command } from 'commander';
+import { hklCommand } from './commands/hkl.ts';
+import { infoCommand } from './commands/info.ts';
+
+export interface CommandSpec {
+  /** the subcommand's name as typed by the user */
+  name: string;
+  /** adds the subcommand, its help text and options to the program */
+  register(program: Command): void;
+}
+
+export const COMMANDS: readonly CommandSpec[] = [
+  hklCommand,
+  infoCommand,
+];

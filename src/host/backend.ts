@@ -1,0 +1,23 @@
+/**
+ * Backend choice: `auto` (GPU when an adapter exists, else the CPU path with
+ * one notice), `gpu` (a GPU is required: no adapter is an error), `cpu`.
+ * The CLI's `--backend` sets it; the environment variable DIFFRACT_BACKEND
+ * overrides it, so a site can pin a backend without changing scripts.
+ */
+import { UsageError } from '../errors.ts';
+
+export type BackendChoice = 'auto' | 'gpu' | 'cpu';
+export const BACKEND_ENV = 'DIFFRACT_BACKEND';
+
+export function parseBackendChoice(value: string, source: string): BackendChoice {
+  const v = value.trim().toLowerCase();
+  if (v === 'auto' || v === 'gpu' || v === 'cpu') return v;
+  throw new UsageError(`unknown backend '${value}' (expected auto, gpu or cpu)`, { field: source });
+}
+
+/** The effective choice: the environment variable wins over the CLI value. */
+export function resolveBackendChoice(cliValue: string | undefined, env: NodeJS.ProcessEnv = process.env): BackendChoice {
+  const fromEnv = env[BACKEND_ENV];
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return parseBackendChoice(fromEnv, BACKEND_ENV);
+  return parseBackendChoice(cliValue ?? 'auto', '--backend');
+}

@@ -1,0 +1,55 @@
+/**
+ * The process-wide logger. Human lines go to stderr (stdout stays free for
+ * results and `--json` output); `setLogMode('json')` turns every line into one
+ * JSON object per line for machines; 'quiet' keeps warnings and errors only.
+ */
+export type LogMode = 'human' | 'json' | 'quiet';
+export type LogLevel = 'debug' | 'info' | 'notice' | 'warn' | 'error';
+
+export interface LogSink {
+  write(line: string): void;
+}
+
+let mode: LogMode = 'human';
+let debugEnabled = process.env.DIFFRACT_DEBUG === '1';
+let sink: LogSink = { write: (line) => process.stderr.write(line) };
+const onceKeys = new Set<string>();
+
+export function setLogMode(m: LogMode): void {
+  mode = m;
+}
+export function getLogMode(): LogMode {
+  return mode;
+}
+export function setDebug(on: boolean): void {
+  debugEnabled = on;
+}
+/** Redirects log lines (tests capture them); returns the previous sink. */
+export function setLogSink(s: LogSink): LogSink {
+  const prev = sink;
+  sink = s;
+  return prev;
+}
+
+export function log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+  if (level === 'debug' && !debugEnabled) return;
+  if (mode === 'quiet' && (level === 'debug' || level === 'info')) return;
+  if (mode === 'json') {
+    sink.write(`${JSON.stringify({ t: new Date().toISOString(), level, msg: message, ...fields })}\n`);
+    return;
+  }
+  const prefix = level === 'warn' ? 'warning: ' : level === 'error' ? 'error: ' : level === 'notice' ? 'notice: ' : '';
+  sink.write(`diffract: ${prefix}${message}\n`);
+}
+
+/** Logs a line only the first time `key` is seen in this process (one notice, not one per frame). */
+export function logOnce(key: string, level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
+  if (onceKeys.has(key)) return;
+  onceKeys.add(key);
+  log(level, message, fields);
+}
+
+/** Forget `logOnce` keys (tests). */
+export function resetLogOnce(): void {
+  onceKeys.clear();
+}
