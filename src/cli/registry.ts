@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { hklCommand } from './commands/hkl.ts';
 import { infoCommand } from './commands/info.ts';
+import { mapCommand } from './commands/map.ts';
 
 export interface CommandSpec {
   /** the subcommand's name as typed by the user */
@@ -16,4 +17,5 @@ export interface CommandSpec {
 export const COMMANDS: readonly CommandSpec[] = [
   hklCommand,
   infoCommand,
+  mapCommand,
 ];

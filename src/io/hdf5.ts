@@ -1,0 +1,95 @@
+/**
+ * HDF5 through h5wasm (Node build: files are opened on the real file system).
+ *
+ * - `writeHdf5Atomic` writes to a temporary file beside the target and renames
+ *   it into place only after a successful close, so an interrupted or failed
+ *   write never leaves a file that looks complete.
+ * - `readHdf5` opens read-only and always closes.
+ * - `writeTableGroup` stores a columnar table as one 1-D dataset per column
+ *   (an NXcollection-like group with `nrows`), the layout used by diffract's
+ *   table outputs and readable by h5py as `f[group][column][()]`.
+ *
+ * h5wasm misbehaves when `globalThis.navigator` exists; the GPU code never sets
+ * it (see src/host/dawn.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import h5wasm from 'h5wasm/node';
+import { FileAccessError, FormatError } from '../errors.ts';
+
+export type H5File = InstanceType<typeof h5wasm.File>;
+export type H5Group = ReturnType<H5File['create_group']>;
+export type H5Dataset = ReturnType<H5Group['create_dataset']>;
+export type ColumnArray = Float64Array | Float32Array | Int32Array | Uint32Array | Uint16Array | Uint8Array | Int16Array | Int8Array | BigInt64Array | BigUint64Array;
+
+let readyPromise: Promise<unknown> | null = null;
+
+/** Resolves once the h5wasm module is initialized. */
+export async function h5Ready(): Promise<void> {
+  readyPromise ??= h5wasm.ready;
+  await readyPromise;
+}
+
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** Builds an HDF5 file with `build` and renames it into place at `path`. */
+export async function writeHdf5Atomic(path: string, build: (file: H5File) => void | Promise<void>): Promise<void> {
+  await h5Ready();
+  if (!existsSync(dirname(path))) throw new FileAccessError('the output folder does not exist', { file: path });
+  const tmp = tempPathFor(path);
+  let file: H5File | null = null;
+  try {
+    file = new h5wasm.File(tmp, 'w');
+    await build(file);
+    file.close();
+    file = null;
+    await rename(tmp, path);
+  } catch (err) {
+    try {
+      file?.close();
+    } catch {
+      // already failing
+    }
+    await unlink(tmp).catch(() => undefined);
+    if (err instanceof Error && 'kind' in err) throw err;
+    throw new FileAccessError(`writing HDF5 failed: ${err instanceof Error ? err.message : String(err)}`, { file: path }, { cause: err });
+  }
+}
+
+/** Opens `path` read-only, runs `fn`, closes. */
+export async function readHdf5<T>(path: string, fn: (file: H5File) => T | Promise<T>): Promise<T> {
+  await h5Ready();
+  if (!existsSync(path)) throw new FileAccessError('no such file', { file: path });
+  let file: H5File;
+  try {
+    file = new h5wasm.File(path, 'r');
+  } catch (err) {
+    throw new FormatError(`not a readable HDF5 file: ${err instanceof Error ? err.message : String(err)}`, { file: path }, { cause: err });
+  }
+  try {
+    return await fn(file);
+  } finally {
+    file.close();
+  }
+}
+
+/** Writes string/number attributes on a group or dataset. */
+export function setAttributes(target: { create_attribute(name: string, data: string | number | number[] | string[]): void }, attrs: Record<string, string | number | readonly number[] | readonly string[]>): void {
+  for (const [k, v] of Object.entries(attrs)) target.create_attribute(k, (Array.isArray(v) ? [...v] : v) as string | number | number[] | string[]);
+}
+
+/** Stores a columnar table: group `name` with one dataset per column and attribute `nrows`. */
+export function writeTableGroup(parent: H5Group | H5File, name: string, columns: Record<string, ColumnArray>, attrs: Record<string, string | number> = {}): H5Group {
+  const g = parent.create_group(name);
+  let nrows = -1;
+  for (const [col, data] of Object.entries(columns)) {
+    if (nrows < 0) nrows = data.length;
+    g.create_dataset({ name: col, data, shape: [data.length] });
+  }
+  setAttributes(g, { NX_class: 'NXcollection', nrows: Math.max(0, nrows), ...attrs });
+  return g;
+}
