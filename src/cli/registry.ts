@@ -3,9 +3,12 @@
  * ones here (one line each, alphabetical).
  */
 import type { Command } from 'commander';
+import { demoCommand } from './commands/demo.ts';
 import { hklCommand } from './commands/hkl.ts';
 import { infoCommand } from './commands/info.ts';
 import { mapCommand } from './commands/map.ts';
+import { simulateCommand } from './commands/simulate.ts';
+import { spotsCommand } from './commands/spots.ts';
 
 export interface CommandSpec {
   /** the subcommand's name as typed by the user */
@@ -15,7 +18,10 @@ export interface CommandSpec {
 }
 
 export const COMMANDS: readonly CommandSpec[] = [
+  demoCommand,
   hklCommand,
   infoCommand,
   mapCommand,
+  simulateCommand,
+  spotsCommand,
 ];
