@@ -64,6 +64,7 @@ const mat = (m: Mat3): Json => [...m];
 
 function formatFloat(v: number, path: string): string {
   if (!Number.isFinite(v)) throw new InvalidValueError(`cannot write the non-finite number ${v} to an ExperimentList`, { field: path });
+  if (Object.is(v, -0)) return '-0.0';
   const text = JSON.stringify(v);
   return /[.eE]/.test(text) ? text : `${text}.0`;
 }
