@@ -1,5 +1,6 @@
 /** Every benchmark section, in the order `npm run bench` runs them (one import each). */
 import type { BenchSection } from '../harness.ts';
 import { hklSection } from './hkl.ts';
+import { spotsSection } from './spots.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection];

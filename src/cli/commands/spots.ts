@@ -121,6 +121,11 @@ function num(name: string, v: string, min: number): number {
   return n;
 }
 
+function sameOps(a: LaueGroup, b: LaueGroup): boolean {
+  const set = new Set(a.ops.map((m) => m.join()));
+  return a.ops.length === b.ops.length && b.ops.every((m) => set.has(m.join()));
+}
+
 interface Loaded {
   datasets: SpotDataset[];
   lists: ExperimentList[];
@@ -154,7 +159,7 @@ async function load(files: readonly string[], o: CommonOpts, intensity: Intensit
       }
       const g = laueGroupFromHall(hall, { file: p.expt, field: 'space_group_hall_symbol' });
       if (out.fold === null) out.fold = g;
-      else if (g.name !== out.fold.name || g.ops.length !== out.fold.ops.length || g.ops.some((m, j) => m.join() !== out.fold!.ops[j]!.join())) {
+      else if (!sameOps(g, out.fold)) {
         throw new InvalidValueError(
           `dataset ${ex.datasets[i]?.name ?? e.identifier} has Laue group ${g.name} ('${hall.trim()}') but earlier ones ${out.fold.name} ('${out.fold.hall.trim()}'): fold them with one group or use --fold none`,
           { file: p.expt, field: 'space_group_hall_symbol' },
@@ -338,7 +343,7 @@ async function spreadAction(files: string[], o: SpreadOpts, cmd: Command): Promi
 
 function common(c: Command): Command {
   return c
-    .argument('<files...>', '.expt and .refl files, in pairs')
+    .argument('[files...]', '.expt and .refl files, in pairs (or use --list)')
     .option('--list <file>', 'text file with more .expt/.refl paths')
     .option('--out <dir>', 'write tables (CSV, JSON), figures and summary.json here')
     .option('--json', 'print a machine-readable summary on stdout')

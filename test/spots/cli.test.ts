@@ -1,0 +1,106 @@
+/** `diffract spots match|spread` end to end, and its refusals. */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { decode, encode } from '@msgpack/msgpack';
+import { runCli } from '../helpers/cli.ts';
+import { sharedData } from '../helpers/paths.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'diffract-spots-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const scaledExpt = (): string => sharedData('l-cysteine', 'scaled', 'scaled_30.expt');
+const scaledRefl = (): string => sharedData('l-cysteine', 'scaled', 'scaled_30.refl');
+
+/** A user error: exit 1, exactly one line on stderr, no stack trace, and no output folder. */
+function expectRefusal(r: { code: number; stdout: string; stderr: string }, out: string, ...patterns: RegExp[]): void {
+  expect(r.code).toBe(1);
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines.length).toBe(1);
+  expect(lines[0]).toMatch(/^diffract: error: /);
+  expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
+  for (const p of patterns) expect(lines[0]).toMatch(p);
+  expect(existsSync(out)).toBe(false);
+}
+
+describe('diffract spots spread / match on real data', () => {
+  it('spread writes every table and figure, summary.json last, and says which intensities it used', async () => {
+    const out = join(work, 'spread');
+    const r = await runCli(['spots', 'spread', scaledExpt(), scaledRefl(), '--out', out, '--min-shared', '2', '--json', '-q']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(summary.intensity).toBe('scale');
+    expect(summary.intensityColumns).toEqual({ value: 'intensity.scale.value', variance: 'intensity.scale.variance' });
+    expect(summary.pooledDispersion as number).toBeGreaterThan(1);
+    const files = readdirSync(out).sort();
+    for (const f of ['summary.json', 'reflections.csv', 'reflections.json', 'by-intensity.csv', 'by-resolution.csv', 'by-image-total.csv', 'trimmed.csv', 'zone-axes.csv', 'pair-stats.csv', 'pairs.csv', 'pair-histogram.csv',
+      'dispersion-vs-intensity.svg', 'dispersion-vs-intensity.png', 'pair-scatter.svg', 'pair-scatter.png', 'pair-similarity.svg', 'pair-similarity.png']) {
+      expect(files).toContain(f);
+    }
+    expect(files.some((f) => f.endsWith('.tmp'))).toBe(false);
+    expect((summary.files as string[]).length).toBe(files.length);
+    const onDisk = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    expect(onDisk.intensity).toBe('scale');
+    expect(readFileSync(join(out, 'by-intensity.csv'), 'utf8').split('\n')[1]).toMatch(/^scale,/);
+  });
+
+  it('spread --intensity sum reports the unscaled column; match (files from --list) ranks pairs', async () => {
+    const r = await runCli(['spots', 'spread', scaledExpt(), scaledRefl(), '--intensity', 'sum', '--json', '-q']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { intensity: string }).intensity).toBe('sum');
+    const list = join(work, 'files.txt');
+    writeFileSync(list, `# one pair per line\n${scaledExpt()} ${scaledRefl()}\n`);
+    const m = await runCli(['spots', 'match', '--list', list, '--min-shared', '2']);
+    expect(m.code).toBe(0);
+    expect(m.stdout).toMatch(/1700 images/);
+    expect(m.stdout).toMatch(/#1 scaled_30 image \d+ ~ scaled_30 image \d+: 2 shared/);
+  });
+});
+
+describe('diffract spots: refusals', () => {
+  it('corrupt msgpack', async () => {
+    const bad = join(work, 'corrupt.refl');
+    writeFileSync(bad, new Uint8Array([0x93, 0xbb, 0x64, 0x69, 0x61, 0x6c, 0x73]));
+    const out = join(work, 'out-corrupt');
+    expectRefusal(await runCli(['spots', 'spread', scaledExpt(), bad, '--out', out]), out, /corrupt\.refl/, /msgpack/);
+  });
+
+  it('a missing column', async () => {
+    const raw = decode(readFileSync(sharedData('l-cysteine', '11_integrated.refl'))) as [string, number, { data: Record<string, unknown> }];
+    delete raw[2].data.miller_index;
+    const refl = join(work, '11_integrated.refl');
+    writeFileSync(refl, encode(raw));
+    const out = join(work, 'out-missing');
+    expectRefusal(await runCli(['spots', 'match', sharedData('l-cysteine', '11_integrated.expt'), refl, '--out', out]), out, /11_integrated\.refl/, /field 'miller_index'/);
+  });
+
+  it('.expt and .refl of different experiments', async () => {
+    const out = join(work, 'out-mismatch');
+    expectRefusal(
+      await runCli(['spots', 'spread', sharedData('l-cysteine', '11_integrated.expt'), scaledRefl(), '--out', out]),
+      out,
+      /scaled_30\.refl, field 'id'/,
+      /identifier '2'/,
+      /11_integrated\.expt/,
+    );
+  });
+
+  it('unscaled data without --intensity: the choice is never made silently', async () => {
+    const out = join(work, 'out-nointensity');
+    expectRefusal(
+      await runCli(['spots', 'spread', sharedData('l-cysteine', '11_integrated.expt'), sharedData('l-cysteine', '11_integrated.refl'), '--out', out]),
+      out,
+      /field 'intensity\.scale\.value'/,
+      /--intensity/,
+      /prf, sum/,
+    );
+  });
+
+  it('files not in pairs, and a bad option value', async () => {
+    const out = join(work, 'out-usage');
+    expectRefusal(await runCli(['spots', 'match', scaledRefl(), '--out', out]), out, /pairs/);
+    expectRefusal(await runCli(['spots', 'spread', scaledExpt(), scaledRefl(), '--k', 'x', '--out', out]), out, /--k/);
+  });
+});
