@@ -64,14 +64,13 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`${r.section.padEnd(12)} ${r.backend.padEnd(7)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(16)} ${r.name}${r.note ? ` (${r.note})` : ''}`);
   }
-  // GPU/CPU ratios for rate rows with the same unit and section
+  // GPU/CPU ratios for rate rows of the same workload (the name without its
+  // trailing "(…)" variant) and the same unit, measured in this run
+  const workload = (name: string): string => name.replace(/\s*\([^)]*\)\s*$/, '');
   const ratios: string[] = [];
-  for (const s of sections) {
-    const cpu = rows.find((r) => r.section === s.name && r.backend === 'cpu' && r.unit.endsWith('/s'));
-    if (cpu === undefined) continue;
-    for (const g of rows.filter((r) => r.section === s.name && r.backend === 'gpu' && r.unit === cpu.unit)) {
-      ratios.push(`${s.name}: GPU/CPU = ${(g.value / cpu.value).toFixed(2)}× — ${g.name} vs ${cpu.name}`);
-    }
+  for (const g of rows.filter((r) => r.backend === 'gpu' && r.unit.endsWith('/s'))) {
+    const cpu = rows.find((r) => r.section === g.section && r.backend === 'cpu' && r.unit === g.unit && workload(r.name) === workload(g.name));
+    if (cpu !== undefined) ratios.push(`${g.section}: GPU/CPU = ${(g.value / cpu.value).toFixed(2)}× — ${g.name} vs ${cpu.name}`);
   }
   if (ratios.length > 0) {
     console.log('');

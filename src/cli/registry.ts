@@ -7,8 +7,11 @@ import { demoCommand } from './commands/demo.ts';
 import { hklCommand } from './commands/hkl.ts';
 import { infoCommand } from './commands/info.ts';
 import { mapCommand } from './commands/map.ts';
+import { photonCommand } from './commands/photon.ts';
+import { photonCalibCommand } from './commands/photon-calib.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
+import { viewCommand } from './commands/view.ts';
 
 export interface CommandSpec {
   /** the subcommand's name as typed by the user */
@@ -22,6 +25,9 @@ export const COMMANDS: readonly CommandSpec[] = [
   hklCommand,
   infoCommand,
   mapCommand,
+  photonCommand,
+  photonCalibCommand,
   simulateCommand,
   spotsCommand,
+  viewCommand,
 ];

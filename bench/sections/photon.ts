@@ -1,0 +1,143 @@
+/**
+ * Photon-level reduction:
+ * - photon detection throughput on 4104 × 4128 uint16 CMOS frames (the Balor's
+ *   size) at 1 % and 10 % hit-pixel density (fraction of pixels above the
+ *   counting threshold), `reference` mode, in frames/s and Mpixel/s: GPU end
+ *   to end (upload, kernel, readback of the hits, histogram and maxima; no
+ *   clean image, as the session runs it) and kernel only; CPU twin;
+ * - azimuthal integration of a 4104 × 4128 image into 2000 q bins (geometry
+ *   precomputed), Mpixel/s, GPU end to end and CPU twin.
+ * `size` scales the number of frames per measurement (default 1 → 2 frames).
+ */
+import { azimuthalIntegrateCpu, azimuthalIntegrateGpu, type AzimuthalIntegrateParams } from '../../src/kernels/azimuthal-integrate.ts';
+import { photonDetectCpu, photonDetectGpu, type PhotonDetectParams } from '../../src/kernels/photon-detect.ts';
+import { buildBinMap } from '../../src/photon/geometry.ts';
+import { mulberry32 } from '../../src/util/random.ts';
+import { timeMedian, type BenchRow, type BenchSection } from '../harness.ts';
+
+const ROWS = 4104;
+const COLS = 4128;
+const DENSITIES = [0.01, 0.1];
+
+/** uint16 frames: offset 100 ± 3 and 3×3 photon clouds covering `density` of the pixels. */
+function frames(n: number, density: number, seed: number): Uint16Array {
+  const u = mulberry32(seed);
+  const px = ROWS * COLS;
+  const out = new Uint16Array(n * px);
+  for (let i = 0; i < out.length; i++) out[i] = 97 + ((u() * 7) | 0);
+  const photons = Math.round((density * px) / 9);
+  for (let k = 0; k < n; k++) {
+    for (let j = 0; j < photons; j++) {
+      const r = 1 + ((u() * (ROWS - 2)) | 0);
+      const c = 1 + ((u() * (COLS - 2)) | 0);
+      const peak = 350 + ((u() * 250) | 0);
+      for (let dr = -1; dr <= 1; dr++) {
+        for (let dc = -1; dc <= 1; dc++) {
+          const i = k * px + (r + dr) * COLS + c + dc;
+          out[i] = Math.min(65535, (out[i] as number) + (dr === 0 && dc === 0 ? peak : ((peak * (0.2 + 0.3 * u())) | 0)));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function detectParams(size: number, density: number): PhotonDetectParams {
+  const n = Math.max(1, Math.round(2 * size));
+  return { frames: frames(n, density, 11), width: COLS, height: ROWS, threshold: 108, emin: 1100, mode: 'reference', clean: false };
+}
+
+function integrateParams(): AzimuthalIntegrateParams {
+  const poni = { dist: 0.2, poni1: 0.024, poni2: 0.025, rot1: 0.01, rot2: -0.02, rot3: 0, wavelength: 1e-10, pixel1: 12e-6, pixel2: 12e-6, detector: 'Balor' };
+  const map = buildBinMap(poni, ROWS, COLS, { bins: 2000 });
+  const u = mulberry32(5);
+  const image = Float32Array.from({ length: ROWS * COLS }, () => u() * 1000);
+  return { image, binIndex: map.binIndex, norm: map.normalization, bins: 2000 };
+}
+
+const frameLabel = `${ROWS}x${COLS} uint16 frames`;
+
+/** GPU end-to-end rates (Mpixel/s) of this run, for the GPU/CPU ratio rows the CPU part prints. */
+const gpuRates = new Map<string, number>();
+
+export const photonSection: BenchSection = {
+  name: 'photon',
+  async gpu(ctx, size) {
+    const rows: BenchRow[] = [];
+    for (const density of DENSITIES) {
+      const p = detectParams(size, density);
+      const n = p.frames.length / (ROWS * COLS);
+      const r = await photonDetectGpu(ctx, p);
+      const note = `${(r.hits.count / n).toFixed(0)} hits/frame`;
+      // one frame per call, as a live stream arrives
+      const perFrame = Array.from({ length: n }, (_v, k) => ({ ...p, frames: p.frames.subarray(k * ROWS * COLS, (k + 1) * ROWS * COLS) }));
+      const e2e = await timeMedian(`gpu photon e2e ${density}`, async () => {
+        for (const q of perFrame) await photonDetectGpu(ctx, q);
+      }, { iterations: 3 });
+      rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (upload + kernel + readback)`, backend: 'gpu', value: n / (e2e / 1000), unit: 'frames/s', note });
+      rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (upload + kernel + readback)`, backend: 'gpu', value: (n * ROWS * COLS) / (e2e / 1000) / 1e6, unit: 'Mpixel/s', note });
+      gpuRates.set(`detect ${density}`, (n * ROWS * COLS) / (e2e / 1000) / 1e6);
+      // kernel only: frames resident, one dispatch per frame
+      const pipeline = ctx.pipeline('photon-detect', { WG_X: 16, WG_Y: 16, REFERENCE: true, U16: true, CLEAN: false, STATS: true });
+      const fb = ctx.upload('bench photon frames', p.frames.subarray(0, ROWS * COLS));
+      const cap = Math.max(1024, r.hits.count);
+      const hb = ctx.buffer('bench photon hits', 24 * cap);
+      const sb = ctx.buffer('bench photon stats', 16);
+      const hist = ctx.buffer('bench photon hist', 4 * 250);
+      const block = new ArrayBuffer(48);
+      const u = new Uint32Array(block);
+      const f = new Float32Array(block);
+      u[0] = COLS;
+      u[1] = ROWS;
+      u[2] = 1;
+      u[3] = cap;
+      f[4] = 108;
+      f[5] = 1100;
+      f[6] = 0;
+      f[7] = 250 / 5000;
+      u[8] = 250;
+      const uni = ctx.uniform('bench photon params', u);
+      const kernel = await timeMedian(`gpu photon kernel ${density}`, async () => {
+        for (let k = 0; k < n; k++) {
+          ctx.clear(sb, 16);
+          await ctx.dispatch('photon-detect', pipeline, [uni, fb, hb, sb, hist], [Math.ceil(COLS / 16), Math.ceil(ROWS / 16), 1]);
+        }
+        await ctx.finish();
+      }, { iterations: 3 });
+      rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (kernel only)`, backend: 'gpu', value: (n * ROWS * COLS) / (kernel / 1000) / 1e6, unit: 'Mpixel/s' });
+      ctx.release(fb, hb, sb, hist, uni);
+    }
+    const ip = integrateParams();
+    await azimuthalIntegrateGpu(ctx, ip);
+    const it = await timeMedian('gpu azimuthal', async () => {
+      await azimuthalIntegrateGpu(ctx, ip);
+    }, { iterations: 3 });
+    rows.push({ section: 'photon', name: `azimuthal integration ${ROWS}x${COLS} → 2000 bins (upload + kernel + readback)`, backend: 'gpu', value: (ROWS * COLS) / (it / 1000) / 1e6, unit: 'Mpixel/s' });
+    gpuRates.set('integrate', (ROWS * COLS) / (it / 1000) / 1e6);
+    return rows;
+  },
+  async cpu(size) {
+    const rows: BenchRow[] = [];
+    for (const density of DENSITIES) {
+      const p = detectParams(size, density);
+      const n = p.frames.length / (ROWS * COLS);
+      const t = await timeMedian(`cpu photon ${density}`, () => {
+        photonDetectCpu(p);
+      }, { iterations: 2, timeMs: 100 });
+      rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (CPU twin, 1 thread)`, backend: 'cpu', value: n / (t / 1000), unit: 'frames/s' });
+      const cpuRate = (n * ROWS * COLS) / (t / 1000) / 1e6;
+      rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (CPU twin, 1 thread)`, backend: 'cpu', value: cpuRate, unit: 'Mpixel/s' });
+      const g = gpuRates.get(`detect ${density}`);
+      if (g !== undefined) rows.push({ section: 'photon', name: `photon detection ${density * 100}% hit pixels: GPU end to end / CPU twin`, backend: 'host', value: g / cpuRate, unit: 'ratio' });
+    }
+    const ip = integrateParams();
+    const t = await timeMedian('cpu azimuthal', () => {
+      azimuthalIntegrateCpu(ip);
+    }, { iterations: 2, timeMs: 100 });
+    const cpuRate = (ROWS * COLS) / (t / 1000) / 1e6;
+    rows.push({ section: 'photon', name: `azimuthal integration ${ROWS}x${COLS} → 2000 bins (CPU twin, 1 thread)`, backend: 'cpu', value: cpuRate, unit: 'Mpixel/s' });
+    const g = gpuRates.get('integrate');
+    if (g !== undefined) rows.push({ section: 'photon', name: 'azimuthal integration: GPU end to end / CPU twin', backend: 'host', value: g / cpuRate, unit: 'ratio' });
+    return rows;
+  },
+};
