@@ -1,7 +1,8 @@
 /** Every benchmark section, in the order `npm run bench` runs them (one import each). */
 import type { BenchSection } from '../harness.ts';
+import { filterSection } from './filter.ts';
 import { hklSection } from './hkl.ts';
 import { photonSection } from './photon.ts';
 import { spotsSection } from './spots.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection];

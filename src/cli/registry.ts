@@ -4,8 +4,10 @@
  */
 import type { Command } from 'commander';
 import { demoCommand } from './commands/demo.ts';
+import { filterCommand } from './commands/filter.ts';
 import { hklCommand } from './commands/hkl.ts';
 import { infoCommand } from './commands/info.ts';
+import { integrateCommand } from './commands/integrate.ts';
 import { mapCommand } from './commands/map.ts';
 import { photonCommand } from './commands/photon.ts';
 import { photonCalibCommand } from './commands/photon-calib.ts';
@@ -22,8 +24,10 @@ export interface CommandSpec {
 
 export const COMMANDS: readonly CommandSpec[] = [
   demoCommand,
+  filterCommand,
   hklCommand,
   infoCommand,
+  integrateCommand,
   mapCommand,
   photonCommand,
   photonCalibCommand,

@@ -1,0 +1,377 @@
+/**
+ * filter-stats: the neighbourhood statistics of the Poisson outlier filter —
+ * per subvoxel the pixel-weighted median count rate λ of its neighbourhood,
+ * the neighbourhood's pooled count histogram and its KL divergence from
+ * Poisson(λ), and ΔD, the change of the summed divergences when the subvoxel
+ * is removed from every neighbourhood holding it. The greedy removal that
+ * turns these into a mask is src/grid/poisson-filter.ts.
+ *
+ * The formulas, the member order, the weighted median and the handling of the
+ * degenerate cases are written out in shaders/filter-stats.wgsl; this CPU twin
+ * follows them operation by operation in the deterministic f32 of
+ * src/grid/exact-f32.ts, so GPU and CPU return the same bits.
+ *
+ * Departures from mdx-lib's `Filter` class (which this re-derives):
+ * - its weighted median (`interp1q` over the midpoints of the normalised
+ *   cumulative weights) is NaN when a neighbourhood holds a voxel without
+ *   pixels (0/0 rate) or has zero total weight, and a NaN λ makes every KL
+ *   term NaN, which its `~isnan` filter then drops: the neighbourhood counts
+ *   as a perfect Poisson match. Here only subvoxels with pixel·frames and no
+ *   overflow take part, so every neighbourhood has weight ≥ 1 (it holds its
+ *   centre), and the median is computed from integer weights with the bracket
+ *   test W_{k−1} + W_k ≤ N ≤ W_k + W_{k+1}, which always finds a bracket.
+ * - a median of 0 (most of the weight at rate 0) gives ln λ = −∞ and an
+ *   infinite divergence as soon as any count is non-zero; λ is floored at
+ *   ½·(1/N), half a photon over the whole neighbourhood.
+ * - a neighbourhood emptied by a removal has divergence 0 (the reference
+ *   divides 0 by 0 there and drops the NaN, which comes to the same).
+ */
+import { InvalidValueError } from '../errors.ts';
+import type { GpuContext } from '../host/context.ts';
+import { cellOfKey, cellSlot, type CellTable } from '../grid/cell-table.ts';
+import { bitsF32, f32Bits, logf, logFactorials, logTables, LOG_TABLE_SIZE, recip, u2f } from '../grid/exact-f32.ts';
+import { ballOffsets, subvoxelsPerCell } from '../grid/subvoxel.ts';
+import type { Kernel } from './kernel.ts';
+import { recordStride, type VoxelAccumulators } from './voxel-accumulate.ts';
+
+const f = Math.fround;
+
+/** Word offsets in the consts buffer. */
+export const CONSTS_INV = 0;
+export const CONSTS_NEG_LOG_INV = LOG_TABLE_SIZE;
+export const CONSTS_LN2 = 2 * LOG_TABLE_SIZE;
+export const CONSTS_THIRD = 2 * LOG_TABLE_SIZE + 1;
+export const CONSTS_LOGFACT = 2 * LOG_TABLE_SIZE + 2;
+
+export interface FilterStatsParams {
+  acc: VoxelAccumulators;
+  /** neighbourhood radius in subvoxels (default 2) */
+  window: number;
+}
+
+export interface FilterStats {
+  /** per voxel (cells · nsub): λ, 0 when the voxel does not take part */
+  lambda: Float32Array;
+  /** per voxel: T = Σ n_c (ln n_c − ln q_c), so D = T/N − ln N */
+  t: Float32Array;
+  /** per voxel: the neighbourhood's pixel·frames N (0 = does not take part) */
+  n: Uint32Array;
+  /** per voxel: ΔD */
+  delta: Float32Array;
+  /** per voxel: the pooled histogram, maxCount + 1 bins */
+  chtot: Uint32Array;
+}
+
+/** The consts buffer: ln tables, ln c!, then the ball offsets. */
+export function filterConsts(maxCount: number, ball: Int32Array): Uint32Array {
+  const t = logTables();
+  const lf = logFactorials(maxCount);
+  const out = new Uint32Array(CONSTS_LOGFACT + maxCount + 1 + ball.length);
+  for (let j = 0; j < LOG_TABLE_SIZE; j++) {
+    out[CONSTS_INV + j] = f32Bits(t.inv[j] as number);
+    out[CONSTS_NEG_LOG_INV + j] = f32Bits(t.negLogInv[j] as number);
+  }
+  out[CONSTS_LN2] = f32Bits(t.ln2);
+  out[CONSTS_THIRD] = f32Bits(t.third);
+  for (let c = 0; c <= maxCount; c++) out[CONSTS_LOGFACT + c] = f32Bits(lf[c] as number);
+  new Int32Array(out.buffer).set(ball, CONSTS_LOGFACT + maxCount + 1);
+  return out;
+}
+
+/** Global subvoxel coordinate of voxel v (n·cell + sub − 1). */
+export function voxelGlobal(table: CellTable, v: number): [number, number, number] {
+  const nsub = subvoxelsPerCell(table.ndiv);
+  const slot = Math.floor(v / nsub);
+  const s = v - slot * nsub;
+  const [H, K, L] = cellOfKey(table.box, table.keys[slot] as number);
+  const [n1, n2, n3] = table.ndiv;
+  const iz = s % n3;
+  const r = (s - iz) / n3;
+  const iy = r % n2;
+  const ix = (r - iy) / n2;
+  return [n1 * H + ix, n2 * K + iy, n3 * L + iz];
+}
+
+/** The voxel at a global subvoxel coordinate, or −1 when its cell is not in the table. */
+export function voxelAt(table: CellTable, g0: number, g1: number, g2: number): number {
+  const n1 = table.ndiv[0];
+  const n2 = table.ndiv[1];
+  const n3 = table.ndiv[2];
+  const H = Math.floor(g0 / n1);
+  const K = Math.floor(g1 / n2);
+  const L = Math.floor(g2 / n3);
+  const slot = cellSlot(table, H, K, L);
+  if (slot < 0) return -1;
+  return slot * n1 * n2 * n3 + ((g0 - n1 * H) * n2 + (g1 - n2 * K)) * n3 + (g2 - n3 * L);
+}
+
+/** The neighbours of voxel v (ball order, v itself included), as voxel indices (−1 = cell absent). */
+export function neighbourVoxels(table: CellTable, ball: Int32Array, v: number, out: Int32Array): void {
+  const n1 = table.ndiv[0];
+  const n2 = table.ndiv[1];
+  const n3 = table.ndiv[2];
+  const nsub = n1 * n2 * n3;
+  const slot = Math.floor(v / nsub);
+  const s = v - slot * nsub;
+  const key = table.keys[slot] as number;
+  const d1 = table.box.dim[1];
+  const d2 = table.box.dim[2];
+  const c2 = key % d2;
+  const r = (key - c2) / d2;
+  const c1 = r % d1;
+  const c0 = (r - c1) / d1;
+  const iz = s % n3;
+  const r2 = (s - iz) / n3;
+  const iy = r2 % n2;
+  const ix = (r2 - iy) / n2;
+  const g0 = n1 * (c0 + table.box.lo[0]) + ix;
+  const g1 = n2 * (c1 + table.box.lo[1]) + iy;
+  const g2 = n3 * (c2 + table.box.lo[2]) + iz;
+  const B = ball.length / 3;
+  for (let k = 0; k < B; k++) out[k] = voxelAt(table, g0 + (ball[3 * k] as number), g1 + (ball[3 * k + 1] as number), g2 + (ball[3 * k + 2] as number));
+}
+
+function checkParams(p: FilterStatsParams): { voxels: number; ball: Int32Array } {
+  const a = p.acc;
+  const ball = ballOffsets(p.window);
+  const voxels = a.table.cells * subvoxelsPerCell(a.table.ndiv);
+  if (a.stride !== recordStride(a.maxCount)) throw new InvalidValueError('filter-stats: accumulator stride does not match maxCount', { field: 'stride' });
+  if (a.acc.length !== voxels * a.stride) throw new InvalidValueError(`filter-stats: ${a.acc.length} accumulator words for ${voxels} voxels`, { field: 'acc' });
+  return { voxels, ball };
+}
+
+/** a·b as a u64 [hi, lo] from 16-bit limbs (as the WGSL mul64). */
+function mul64(a: number, b: number): [number, number] {
+  const a0 = a & 0xffff;
+  const a1 = a >>> 16;
+  const b0 = b & 0xffff;
+  const b1 = b >>> 16;
+  const p00 = a0 * b0;
+  const p01 = a0 * b1;
+  const p10 = a1 * b0;
+  const mid = (p00 >>> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+  return [(a1 * b1 + (p01 >>> 16) + (p10 >>> 16) + (mid >>> 16)) >>> 0, ((p00 & 0xffff) | (mid << 16)) >>> 0];
+}
+
+/** s1/p1 > s2/p2 exactly. */
+export function rateAbove(s1: number, p1: number, s2: number, p2: number): boolean {
+  const [xh, xl] = mul64(s1, p2);
+  const [yh, yl] = mul64(s2, p1);
+  return xh > yh || (xh === yh && xl > yl);
+}
+
+/** The f32 count rate s · (1/p). */
+function rateOf(s: number, p: number): number {
+  return f(u2f(s) * recip(u2f(p)));
+}
+
+/** ln q_c(λ) = (−λ + c·ln λ) − ln c!, deterministic f32. */
+function logQ(c: number, lam: number, logLam: number, lf: Float32Array): number {
+  return f(f(-lam + f(c * logLam)) - (lf[c] as number));
+}
+
+/** n · (ln n − ln q), n > 0. */
+function klTerm(n: number, lq: number): number {
+  const nf = u2f(n);
+  return f(nf * f(logf(nf) - lq));
+}
+
+/** D = T/N − ln N (deterministic f32). */
+export function divergenceF32(t: number, n: number): number {
+  const nf = u2f(n);
+  return f(f(t * recip(nf)) - logf(nf));
+}
+
+/** The CPU twin. */
+export function filterStatsCpu(p: FilterStatsParams): FilterStats {
+  const { voxels, ball } = checkParams(p);
+  const { acc, stride, maxCount: K, table } = p.acc;
+  const B = ball.length / 3;
+  const nb = K + 1;
+  const lf = logFactorials(K);
+  const lambda = new Float32Array(voxels);
+  const tArr = new Float32Array(voxels);
+  const nArr = new Uint32Array(voxels);
+  const delta = new Float32Array(voxels);
+  const chtot = new Uint32Array(voxels * nb);
+  const nbr = new Int32Array(B);
+  const sum = new Float64Array(B);
+  const wt = new Float64Array(B);
+  const pv = new Float64Array(voxels);
+  const part = new Uint8Array(voxels);
+  for (let v = 0; v < voxels; v++) {
+    const b = v * stride;
+    let p = 0;
+    for (let c = 0; c <= K; c++) p += acc[b + c] as number;
+    pv[v] = p;
+    part[v] = p > 0 && acc[b + K + 1] === 0 ? 1 : 0;
+  }
+  // phase 1
+  for (let v = 0; v < voxels; v++) {
+    if (part[v] === 0) continue;
+    neighbourVoxels(table, ball, v, nbr);
+    const cb = v * nb;
+    let m = 0;
+    let total = 0;
+    for (let k = 0; k < B; k++) {
+      const j = nbr[k] as number;
+      if (j < 0 || part[j] === 0) continue;
+      const bj = j * stride;
+      let s = 0;
+      for (let c = 0; c <= K; c++) {
+        const h = acc[bj + c] as number;
+        s += c * h;
+        chtot[cb + c] = (chtot[cb + c] as number) + h;
+      }
+      const pj = pv[j] as number;
+      let q = m;
+      while (q > 0 && rateAbove(sum[q - 1] as number, wt[q - 1] as number, s, pj)) {
+        sum[q] = sum[q - 1] as number;
+        wt[q] = wt[q - 1] as number;
+        q--;
+      }
+      sum[q] = s;
+      wt[q] = pj;
+      m++;
+      total += pj;
+    }
+    let lam = rateOf(sum[0] as number, wt[0] as number);
+    if (m > 1) {
+      lam = rateOf(sum[m - 1] as number, wt[m - 1] as number);
+      let wprev = 0;
+      for (let k = 0; k + 1 < m; k++) {
+        const wk = wprev + (wt[k] as number);
+        if (wprev + wk <= total && total <= wk + wk + (wt[k + 1] as number)) {
+          const t = f(u2f(total - wprev - wk) * recip(u2f((wt[k] as number) + (wt[k + 1] as number))));
+          const r0 = rateOf(sum[k] as number, wt[k] as number);
+          const r1 = rateOf(sum[k + 1] as number, wt[k + 1] as number);
+          lam = f(r0 + f(f(r1 - r0) * t));
+          break;
+        }
+        wprev = wk;
+      }
+    }
+    lam = Math.max(lam, f(0.5 * recip(u2f(total))));
+    const logLam = logf(lam);
+    let t = 0;
+    for (let c = 0; c <= K; c++) {
+      const n = chtot[cb + c] as number;
+      if (n > 0) t = f(t + klTerm(n, logQ(c, lam, logLam, lf)));
+    }
+    lambda[v] = lam;
+    tArr[v] = t;
+    nArr[v] = total;
+  }
+  // phase 2
+  for (let v = 0; v < voxels; v++) {
+    if (part[v] === 0) continue;
+    neighbourVoxels(table, ball, v, nbr);
+    const bv = v * stride;
+    const p = pv[v] as number;
+    let dd = 0;
+    for (let k = 0; k < B; k++) {
+      const j = nbr[k] as number;
+      if (j < 0) continue;
+      const nj = nArr[j] as number;
+      if (nj === 0) continue;
+      const lam = lambda[j] as number;
+      const t = tArr[j] as number;
+      const dj = divergenceF32(t, nj);
+      const np = nj - p;
+      let dp = 0;
+      if (np > 0) {
+        const logLam = logf(lam);
+        let tp = t;
+        const cb = j * nb;
+        for (let c = 0; c <= K; c++) {
+          const h = acc[bv + c] as number;
+          if (h === 0) continue;
+          const lq = logQ(c, lam, logLam, lf);
+          const n = chtot[cb + c] as number;
+          tp = f(tp - klTerm(n, lq));
+          if (n > h) tp = f(tp + klTerm(n - h, lq));
+        }
+        dp = divergenceF32(tp, np);
+      }
+      dd = f(dd + f(dp - dj));
+    }
+    delta[v] = dd;
+  }
+  return { lambda, t: tArr, n: nArr, delta, chtot };
+}
+
+const WG = 128;
+
+function uniformBlock(p: FilterStatsParams, voxels: number, rowThreads: number, ballSize: number): Uint32Array {
+  const u = new Uint32Array(20);
+  const i = new Int32Array(u.buffer);
+  const t = p.acc.table;
+  u[0] = voxels;
+  u[1] = rowThreads;
+  u[2] = 0;
+  u[3] = p.acc.maxCount;
+  i[4] = t.box.lo[0];
+  i[5] = t.box.lo[1];
+  i[6] = t.box.lo[2];
+  u[7] = p.acc.stride;
+  u[8] = t.box.dim[0];
+  u[9] = t.box.dim[1];
+  u[10] = t.box.dim[2];
+  u[11] = subvoxelsPerCell(t.ndiv);
+  i[12] = t.ndiv[0];
+  i[13] = t.ndiv[1];
+  i[14] = t.ndiv[2];
+  u[15] = ballSize;
+  u[16] = CONSTS_LOGFACT + p.acc.maxCount + 1;
+  u[17] = t.cells;
+  return u;
+}
+
+/** The GPU path: phase 1 and phase 2 as two dispatches over resident buffers. */
+export async function filterStatsGpu(ctx: GpuContext, p: FilterStatsParams): Promise<FilterStats> {
+  const { voxels, ball } = checkParams(p);
+  const K = p.acc.maxCount;
+  const nb = K + 1;
+  if (voxels === 0) return { lambda: new Float32Array(0), t: new Float32Array(0), n: new Uint32Array(0), delta: new Float32Array(0), chtot: new Uint32Array(0) };
+  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  for (const [what, bytes] of [['accumulators', 4 * p.acc.acc.length], ['pooled histograms', 4 * voxels * nb]] as const) {
+    if (bytes > maxBinding) throw new InvalidValueError(`filter-stats: the wedge's ${what} need ${bytes} bytes, over one storage binding (${maxBinding}); use a smaller wedge`, { field: 'wedge' });
+  }
+  const B = ball.length / 3;
+  const defines = { WG, BALL: B, NBINS: nb };
+  const p1 = ctx.pipeline('filter-stats', { ...defines, PHASE2: false });
+  const p2 = ctx.pipeline('filter-stats', { ...defines, PHASE2: true });
+  const [gx, gy] = ctx.grid(voxels, WG);
+  const consts = ctx.upload('filter-stats consts', filterConsts(K, ball));
+  const tableBuf = ctx.upload('filter-stats cell table', p.acc.table.words);
+  const keys = ctx.upload('filter-stats keys', p.acc.table.keys);
+  const acc = ctx.upload('filter-stats accumulators', p.acc.acc);
+  const stats = ctx.buffer('filter-stats stats', 16 * voxels);
+  const chtot = ctx.buffer('filter-stats pooled histograms', 4 * voxels * nb);
+  const delta = ctx.buffer('filter-stats delta', 4 * voxels);
+  const uni = ctx.uniform('filter-stats params', uniformBlock(p, voxels, gx * WG, B));
+  try {
+    await ctx.dispatch('filter-stats', p1, [uni, consts, tableBuf, keys, acc, stats, chtot], [gx, gy, 1]);
+    await ctx.dispatch('filter-stats', p2, [uni, consts, tableBuf, keys, acc, stats, chtot, delta], [gx, gy, 1]);
+    const st = new Uint32Array(await ctx.read(stats, 16 * voxels));
+    const ch = new Uint32Array(await ctx.read(chtot, 4 * voxels * nb));
+    const dl = new Float32Array(await ctx.read(delta, 4 * voxels));
+    const lambda = new Float32Array(voxels);
+    const t = new Float32Array(voxels);
+    const n = new Uint32Array(voxels);
+    for (let v = 0; v < voxels; v++) {
+      lambda[v] = bitsF32(st[4 * v] as number);
+      t[v] = bitsF32(st[4 * v + 1] as number);
+      n[v] = st[4 * v + 2] as number;
+    }
+    return { lambda, t, n, delta: dl, chtot: ch };
+  } finally {
+    ctx.release(consts, tableBuf, keys, acc, stats, chtot, delta, uni);
+  }
+}
+
+export const filterStatsKernel: Kernel<FilterStatsParams, FilterStats> = {
+  name: 'filter-stats',
+  cpu: filterStatsCpu,
+  gpu: filterStatsGpu,
+};

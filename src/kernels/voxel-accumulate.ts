@@ -1,0 +1,448 @@
+/**
+ * voxel-accumulate: the per-subvoxel count histogram and integration sums of
+ * a wedge (shaders/voxel-accumulate.wgsl has the exact rules).
+ *
+ * Every subvoxel of the wedge's cell table owns `stride = maxCount + 6` u32
+ * words in `acc`, at (slot · nsub + flatSub) · stride:
+ *
+ *   [0 … K]      histogram: pixel·frames with count c (K = maxCount)
+ *   [K + 1]      pixel·frames with count > K (the voxel overflows)
+ *   [K + 2, +3]  Σ count (u64 as lo, hi)
+ *   [K + 4, +5]  Σ frame index (u64 as lo, hi)
+ *
+ * Pixel count of a subvoxel = Σ histogram + overflow observations. Masked
+ * pixel·frames only add to the tally (their number and the Σ of their raw
+ * values), so Σ counts + masked Σ = Σ of every frame's raw values (photon
+ * counting).
+ *
+ * Streaming: `openAccumulator` returns a session that takes batches of frames
+ * and keeps the accumulators resident (on the GPU: one buffer, at most two
+ * batches in flight, so the host reads and decodes the next batch while the
+ * kernel runs on this one). The Kernel object is the one-shot form the case
+ * tables use. Sums are integers, so the result does not depend on the batch
+ * size or the frame order.
+ */
+import { InvalidValueError, invariant } from '../errors.ts';
+import type { GpuContext } from '../host/context.ts';
+import type { CellTable } from '../grid/cell-table.ts';
+import { cellSlot } from '../grid/cell-table.ts';
+import { cellOf, flatSub, subOf, subvoxelsPerCell } from '../grid/subvoxel.ts';
+import type { Kernel } from './kernel.ts';
+
+const f = Math.fround;
+
+/** How raw pixel values become counts. */
+export interface CountingParams {
+  /** inclusive integer bounds of usable raw values */
+  trustedLo: number;
+  trustedHi: number;
+  /** mask the Pilatus markers −1 (gap) and −2 (bad) */
+  markers: boolean;
+  /**
+   * charge-integrating detector: photons = max(0, round((f32(raw) − pedestal) · invGain))
+   * in f32, rounding half to even; absent for photon counting (count = raw,
+   * negative values masked)
+   */
+  integrating?: { invGain: number; pedestal: number };
+}
+
+export interface AccumulateSetup {
+  table: CellTable;
+  maxCount: number;
+  /** d per pixel, 3 f32 each */
+  vectors: Float32Array;
+  /** static mask bits */
+  valid: Uint32Array;
+  counting: CountingParams;
+}
+
+/** A batch of frames. */
+export interface FrameBatch {
+  /** M_f per frame: 3 rows × 4 f32 */
+  rows: Float32Array;
+  /** frame index (0-based offset in the scan) per frame */
+  index: Uint32Array;
+  /** raw values, n_pixels per frame, frame-major */
+  pixels: Int32Array;
+}
+
+export interface VoxelAccumulators {
+  table: CellTable;
+  maxCount: number;
+  /** words per subvoxel: maxCount + 6 */
+  stride: number;
+  /** cells · nsub · stride words */
+  acc: Uint32Array;
+  /** masked pixel·frames */
+  maskedObservations: number;
+  /** Σ raw value of masked pixel·frames */
+  maskedSum: number;
+  /** valid pixel·frames whose cell is not in the table (0 unless the table is wrong) */
+  lost: number;
+}
+
+export interface AccumulateSession {
+  readonly backend: 'cpu' | 'gpu';
+  add(batch: FrameBatch): Promise<void>;
+  finish(): Promise<VoxelAccumulators>;
+  /** releases GPU buffers (idempotent; called by finish) */
+  dispose(): void;
+}
+
+export type VoxelAccumulateParams = AccumulateSetup & { batches: readonly FrameBatch[] };
+
+export function recordStride(maxCount: number): number {
+  return maxCount + 6;
+}
+
+/** Words of an accumulator array for a table. */
+export function accumulatorWords(table: CellTable, maxCount: number): number {
+  return table.cells * subvoxelsPerCell(table.ndiv) * recordStride(maxCount);
+}
+
+/** A u64 stored as (lo, hi) at acc[i], acc[i+1] (exact below 2^53). */
+export function readU64(acc: Uint32Array, i: number): number {
+  return (acc[i] as number) + 4294967296 * (acc[i + 1] as number);
+}
+
+function i64FromWords(lo: number, hi: number): number {
+  return (hi | 0) * 4294967296 + (lo >>> 0);
+}
+
+/** Round half to even (WGSL `round`). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+function checkSetup(s: AccumulateSetup): number {
+  if (!Number.isInteger(s.maxCount) || s.maxCount < 1 || s.maxCount > 4096) {
+    throw new InvalidValueError(`maxCount must be an integer in 1…4096, got ${s.maxCount}`, { field: 'maxCount' });
+  }
+  if (s.vectors.length % 3 !== 0) throw new InvalidValueError('voxel-accumulate: vectors length is not a multiple of 3', { field: 'vectors' });
+  const n = s.vectors.length / 3;
+  if (s.valid.length < Math.ceil(n / 32)) throw new InvalidValueError('voxel-accumulate: the valid bits do not cover every pixel', { field: 'valid' });
+  const c = s.counting;
+  if (!Number.isInteger(c.trustedLo) || !Number.isInteger(c.trustedHi)) throw new InvalidValueError('trusted bounds must be integers', { field: 'trusted' });
+  if (c.integrating !== undefined && !(Number.isFinite(c.integrating.invGain) && c.integrating.invGain > 0 && Number.isFinite(c.integrating.pedestal))) {
+    throw new InvalidValueError('an integrating detector needs a positive gain and a finite pedestal', { field: 'gain' });
+  }
+  return n;
+}
+
+function checkBatch(b: FrameBatch, n: number): number {
+  if (b.rows.length % 12 !== 0) throw new InvalidValueError('voxel-accumulate: rows length is not a multiple of 12', { field: 'rows' });
+  const frames = b.rows.length / 12;
+  if (b.index.length !== frames) throw new InvalidValueError(`voxel-accumulate: ${b.index.length} frame indices for ${frames} frames`, { field: 'index' });
+  if (b.pixels.length !== frames * n) throw new InvalidValueError(`voxel-accumulate: ${b.pixels.length} pixel values for ${frames} frames of ${n} pixels`, { field: 'pixels' });
+  return frames;
+}
+
+class CpuSession implements AccumulateSession {
+  readonly backend = 'cpu' as const;
+  private readonly n: number;
+  private readonly acc: Uint32Array;
+  private readonly stride: number;
+  private readonly nsub: number;
+  private maskedObs = 0;
+  private maskedSum = 0;
+  private lost = 0;
+
+  constructor(private readonly s: AccumulateSetup) {
+    this.n = checkSetup(s);
+    this.stride = recordStride(s.maxCount);
+    this.nsub = subvoxelsPerCell(s.table.ndiv);
+    this.acc = new Uint32Array(accumulatorWords(s.table, s.maxCount));
+  }
+
+  private add64(i: number, v: number): void {
+    const acc = this.acc;
+    const lo = (acc[i] as number) + v;
+    if (lo >= 4294967296) {
+      acc[i] = lo - 4294967296;
+      acc[i + 1] = ((acc[i + 1] as number) + 1) >>> 0;
+    } else {
+      acc[i] = lo;
+    }
+  }
+
+  async add(batch: FrameBatch): Promise<void> {
+    this.addSync(batch);
+  }
+
+  addSync(batch: FrameBatch): void {
+    const frames = checkBatch(batch, this.n);
+    const { table, maxCount: K, vectors: v, valid, counting } = this.s;
+    const ndiv = table.ndiv;
+    const [n1, n2, n3] = ndiv;
+    const acc = this.acc;
+    const stride = this.stride;
+    const nsub = this.nsub;
+    const n = this.n;
+    const lo = counting.trustedLo;
+    const hi = counting.trustedHi;
+    const markers = counting.markers;
+    const integ = counting.integrating;
+    const invGain = integ !== undefined ? f(integ.invGain) : 1;
+    const pedestal = integ !== undefined ? f(integ.pedestal) : 0;
+    const rows = batch.rows;
+    let maskedObs = 0;
+    let maskedSum = 0;
+    let lost = 0;
+    for (let fr = 0; fr < frames; fr++) {
+      const rb = 12 * fr;
+      const [m00, m01, m02] = [rows[rb] as number, rows[rb + 1] as number, rows[rb + 2] as number];
+      const [m10, m11, m12] = [rows[rb + 4] as number, rows[rb + 5] as number, rows[rb + 6] as number];
+      const [m20, m21, m22] = [rows[rb + 8] as number, rows[rb + 9] as number, rows[rb + 10] as number];
+      const frameIndex = batch.index[fr] as number;
+      const po = fr * n;
+      // neighbouring pixels mostly share a cell: remember the last lookup
+      let lastH = NaN;
+      let lastK = NaN;
+      let lastL = NaN;
+      let lastSlot = -1;
+      for (let i = 0; i < n; i++) {
+        const raw = batch.pixels[po + i] as number;
+        const ok =
+          (((valid[i >>> 5] as number) >>> (i & 31)) & 1) === 1 &&
+          raw >= lo &&
+          raw <= hi &&
+          !(markers && (raw === -1 || raw === -2)) &&
+          (integ !== undefined || raw >= 0);
+        if (!ok) {
+          maskedObs++;
+          maskedSum += raw;
+          continue;
+        }
+        let count: number;
+        if (integ !== undefined) {
+          const x = roundHalfEven(f(f(f(raw) - pedestal) * invGain));
+          count = x > 0 ? x : 0;
+        } else {
+          count = raw;
+        }
+        // h = (M·d) in f32, as hklComponentF32 (src/grid/subvoxel.ts)
+        const d0 = v[3 * i] as number;
+        const d1 = v[3 * i + 1] as number;
+        const d2 = v[3 * i + 2] as number;
+        const h = f(f(f(m00 * d0) + f(m01 * d1)) + f(m02 * d2));
+        const k = f(f(f(m10 * d0) + f(m11 * d1)) + f(m12 * d2));
+        const l = f(f(f(m20 * d0) + f(m21 * d1)) + f(m22 * d2));
+        const H = cellOf(h);
+        const Kc = cellOf(k);
+        const L = cellOf(l);
+        let slot = lastSlot;
+        if (H !== lastH || Kc !== lastK || L !== lastL) {
+          slot = cellSlot(table, H, Kc, L);
+          lastH = H;
+          lastK = Kc;
+          lastL = L;
+          lastSlot = slot;
+        }
+        if (slot < 0) {
+          lost++;
+          continue;
+        }
+        const sub = flatSub(subOf(h, H, n1), subOf(k, Kc, n2), subOf(l, L, n3), ndiv);
+        const base = (slot * nsub + sub) * stride;
+        const bin = base + (count <= K ? count : K + 1);
+        acc[bin] = (acc[bin] as number) + 1;
+        if (count !== 0) this.add64(base + K + 2, count);
+        if (frameIndex !== 0) this.add64(base + K + 4, frameIndex);
+      }
+    }
+    this.maskedObs += maskedObs;
+    this.maskedSum += maskedSum;
+    this.lost += lost;
+  }
+
+  async finish(): Promise<VoxelAccumulators> {
+    return this.result();
+  }
+
+  result(): VoxelAccumulators {
+    return {
+      table: this.s.table,
+      maxCount: this.s.maxCount,
+      stride: this.stride,
+      acc: this.acc,
+      maskedObservations: this.maskedObs,
+      maskedSum: this.maskedSum,
+      lost: this.lost,
+    };
+  }
+
+  dispose(): void {
+    // nothing held
+  }
+}
+
+const WG = 256;
+
+/** Uniform block of shaders/voxel-accumulate.wgsl (24 words). */
+function uniformBlock(s: AccumulateSetup, n: number, frames: number, rowThreads: number): Uint32Array {
+  const u = new Uint32Array(24);
+  const i = new Int32Array(u.buffer);
+  const fl = new Float32Array(u.buffer);
+  const t = s.table;
+  u[0] = n;
+  u[1] = frames;
+  u[2] = rowThreads;
+  u[3] = 0;
+  i[4] = t.box.lo[0];
+  i[5] = t.box.lo[1];
+  i[6] = t.box.lo[2];
+  u[7] = s.maxCount;
+  u[8] = t.box.dim[0];
+  u[9] = t.box.dim[1];
+  u[10] = t.box.dim[2];
+  u[11] = recordStride(s.maxCount);
+  i[12] = t.ndiv[0];
+  i[13] = t.ndiv[1];
+  i[14] = t.ndiv[2];
+  u[15] = subvoxelsPerCell(t.ndiv);
+  i[16] = Math.max(-2147483648, s.counting.trustedLo);
+  i[17] = Math.min(2147483647, s.counting.trustedHi);
+  u[18] = s.counting.markers ? 1 : 0;
+  u[19] = s.counting.integrating !== undefined ? 1 : 0;
+  fl[20] = s.counting.integrating?.invGain ?? 1;
+  fl[21] = s.counting.integrating?.pedestal ?? 0;
+  return u;
+}
+
+/** Frame records: 3 rows of M as f32 bits, then (frame index, 0, 0, 0). */
+function frameRecords(b: FrameBatch, frames: number): Uint32Array {
+  const out = new Uint32Array(16 * frames);
+  const asF = new Float32Array(out.buffer);
+  for (let f = 0; f < frames; f++) {
+    asF.set(b.rows.subarray(12 * f, 12 * f + 12), 16 * f);
+    out[16 * f + 12] = b.index[f] as number;
+  }
+  return out;
+}
+
+/** Frames per batch that fit one storage binding of pixel values (and at most `cap`). */
+export function framesPerBatch(ctx: GpuContext | null, nPixels: number, cap = 16): number {
+  if (ctx === null) return Math.max(1, cap);
+  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const byBinding = Math.floor(maxBinding / Math.max(4, 4 * nPixels));
+  const byBudget = Math.floor(ctx.memoryBudgetBytes / 8 / Math.max(4, 4 * nPixels));
+  return Math.max(1, Math.min(cap, byBinding, byBudget, ctx.limits.maxComputeWorkgroupsPerDimension));
+}
+
+class GpuSession implements AccumulateSession {
+  readonly backend = 'gpu' as const;
+  private readonly n: number;
+  private readonly words: number;
+  private readonly vec: GPUBuffer;
+  private readonly valid: GPUBuffer;
+  private readonly table: GPUBuffer;
+  private readonly acc: GPUBuffer;
+  private readonly tally: GPUBuffer;
+  private readonly pipeline: GPUComputePipeline;
+  private readonly gx: number;
+  private readonly gy: number;
+  private inFlight: Promise<void>[] = [];
+  private disposed = false;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly s: AccumulateSetup,
+  ) {
+    this.n = checkSetup(s);
+    this.words = accumulatorWords(s.table, s.maxCount);
+    const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+    if (4 * this.words > maxBinding) {
+      throw new InvalidValueError(
+        `the wedge's ${s.table.cells} cells × ${subvoxelsPerCell(s.table.ndiv)} subvoxels need ${(4 * this.words / 2 ** 20).toFixed(0)} MiB of accumulators, ` +
+          `over one storage binding (${(maxBinding / 2 ** 20).toFixed(0)} MiB); use a smaller wedge or ndiv`,
+        { field: 'wedge' },
+      );
+    }
+    this.pipeline = ctx.pipeline('voxel-accumulate', { WG });
+    [this.gx, this.gy] = ctx.grid(Math.max(1, this.n), WG);
+    this.vec = ctx.upload('voxel-accumulate vectors', s.vectors);
+    this.valid = ctx.upload('voxel-accumulate valid bits', s.valid);
+    this.table = ctx.upload('voxel-accumulate cell table', s.table.words.length > 0 ? s.table.words : new Uint32Array(2));
+    this.acc = ctx.buffer('voxel-accumulate accumulators', Math.max(4, 4 * this.words));
+    this.tally = ctx.buffer('voxel-accumulate tally', 32);
+    ctx.clear(this.acc, Math.max(4, 4 * this.words));
+    ctx.clear(this.tally, 32);
+  }
+
+  async add(batch: FrameBatch): Promise<void> {
+    invariant(!this.disposed, 'voxel-accumulate session used after finish');
+    const frames = checkBatch(batch, this.n);
+    // (an empty table still runs: its masked pixel·frames go to the tally)
+    if (frames === 0 || this.n === 0) return;
+    const ctx = this.ctx;
+    if (frames > ctx.limits.maxComputeWorkgroupsPerDimension) throw new InvalidValueError(`voxel-accumulate: ${frames} frames in one batch exceed the dispatch limit`, { field: 'batch' });
+    // at most two batches in flight: the host prepares the next while the GPU works on this one
+    while (this.inFlight.length >= 2) await this.inFlight.shift();
+    const px = ctx.upload('voxel-accumulate pixels', batch.pixels);
+    const fr = ctx.upload('voxel-accumulate frames', frameRecords(batch, frames));
+    const uni = ctx.uniform('voxel-accumulate params', uniformBlock(this.s, this.n, frames, this.gx * WG));
+    try {
+      await ctx.dispatch('voxel-accumulate', this.pipeline, [uni, this.vec, this.valid, fr, px, this.table, this.acc, this.tally], [this.gx, this.gy, frames]);
+    } finally {
+      // queue order makes reuse safe: a later writeBuffer into these runs after this dispatch
+      ctx.release(px, fr, uni);
+    }
+    this.inFlight.push(ctx.device.queue.onSubmittedWorkDone());
+  }
+
+  async finish(): Promise<VoxelAccumulators> {
+    try {
+      await Promise.all(this.inFlight);
+      this.inFlight = [];
+      const acc = this.words > 0 ? new Uint32Array(await this.ctx.read(this.acc, 4 * this.words)) : new Uint32Array(0);
+      const t = new Uint32Array(await this.ctx.read(this.tally, 32));
+      return {
+        table: this.s.table,
+        maxCount: this.s.maxCount,
+        stride: recordStride(this.s.maxCount),
+        acc,
+        maskedObservations: readU64(t, 0),
+        maskedSum: i64FromWords(t[2] as number, t[3] as number),
+        lost: t[4] as number,
+      };
+    } finally {
+      this.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ctx.release(this.vec, this.valid, this.table, this.acc, this.tally);
+  }
+}
+
+/** A streaming accumulator on the GPU (ctx given) or the CPU (ctx null). */
+export function openAccumulator(ctx: GpuContext | null, setup: AccumulateSetup): AccumulateSession {
+  return ctx === null ? new CpuSession(setup) : new GpuSession(ctx, setup);
+}
+
+/** The CPU twin (one-shot): every batch in order. */
+export function voxelAccumulateCpu(p: VoxelAccumulateParams): VoxelAccumulators {
+  const s = new CpuSession(p);
+  for (const b of p.batches) s.addSync(b);
+  return s.result();
+}
+
+/** The GPU path (one-shot). */
+export async function voxelAccumulateGpu(ctx: GpuContext, p: VoxelAccumulateParams): Promise<VoxelAccumulators> {
+  const s = new GpuSession(ctx, p);
+  try {
+    for (const b of p.batches) await s.add(b);
+    return await s.finish();
+  } finally {
+    s.dispose();
+  }
+}
+
+export const voxelAccumulateKernel: Kernel<VoxelAccumulateParams, VoxelAccumulators> = {
+  name: 'voxel-accumulate',
+  cpu: voxelAccumulateCpu,
+  gpu: voxelAccumulateGpu,
+};
