@@ -12,12 +12,12 @@
  * h5wasm misbehaves when `globalThis.navigator` exists; the GPU code never sets
  * it (see src/host/dawn.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { FileAccessError, FormatError } from '../errors.ts';
+import { tempPathFor } from './atomic-file.ts';
 
 export type H5File = InstanceType<typeof h5wasm.File>;
 export type H5Group = ReturnType<H5File['create_group']>;
@@ -30,10 +30,6 @@ let readyPromise: Promise<unknown> | null = null;
 export async function h5Ready(): Promise<void> {
   readyPromise ??= h5wasm.ready;
   await readyPromise;
-}
-
-function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
 /** Builds an HDF5 file with `build` and renames it into place at `path`. */

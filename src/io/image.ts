@@ -7,8 +7,9 @@
  * are: Pilatus writes −1 for pixels in the gaps between modules and −2 for bad
  * pixels; masking them is the job of `pixel-mask.ts`, not of the readers.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { FileAccessError, InvalidValueError, type ErrorLocation } from '../errors.ts';
+import { writeFileAtomic } from './atomic-file.ts';
 
 /** The file formats diffract reads. */
 export type ImageFormat = 'cbf' | 'smv';
@@ -132,14 +133,9 @@ export async function readFileBytes(path: string, frame?: number): Promise<Uint8
   }
 }
 
-/** Writes a whole file for an encoder; failures become a FileAccessError naming the file. */
+/** Writes a whole file for an encoder, atomically; failures become a FileAccessError naming the file. */
 export async function writeFileBytes(path: string, bytes: Uint8Array): Promise<void> {
-  try {
-    await writeFile(path, bytes);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FileAccessError(`cannot write the file (${code ?? String(err)})`, { file: path }, { cause: err });
-  }
+  await writeFileAtomic(path, bytes);
 }
 
 /** The error location for a file and, when known, a frame and a header field. */

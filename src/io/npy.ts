@@ -8,9 +8,9 @@
  * spaces and ending in '\n' so that the data starts on a 64-byte boundary,
  * then the raw array bytes.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { FileAccessError, FormatError, TruncatedError } from '../errors.ts';
+import { writeFileAtomicSync } from './atomic-file.ts';
 
 /** The element types diffract writes and reads. */
 export type NpyDtype = '<f4' | '<f8' | '<i4' | '<u4' | '<i2' | '<u2' | '|u1' | '|i1';
@@ -207,15 +207,7 @@ export function decodeNpy(bytes: Uint8Array, file?: string): NpyArray {
 
 /** Writes a .npy file atomically (a temporary file beside it, then a rename). */
 export function writeNpy(path: string, data: NpyData, shape: readonly number[]): void {
-  const bytes = encodeNpy(data, shape);
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw new FileAccessError(`cannot write: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file: path }, { cause: err });
-  }
+  writeFileAtomicSync(path, encodeNpy(data, shape));
 }
 
 export function readNpy(path: string): NpyArray {

@@ -17,7 +17,7 @@ import { formatExperimentList } from '../geometry/expt-write.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { encodeCbf } from '../io/cbf.ts';
 import { encodeNpy } from '../io/npy.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '../io/atomic-file.ts';
 import { frameScale } from './physics.ts';
 import { predictReflections } from './predict.ts';
 import { FrameRenderer } from './render.ts';

@@ -20,7 +20,6 @@
  * written; files go to temporary names and are renamed into place only when all
  * of them are written, so an interrupted run leaves no complete-looking output.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, rename, rm, rmdir, writeFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -29,6 +28,7 @@ import type { Command } from 'commander';
 import { FileAccessError, InvalidValueError, UsageError } from '../../errors.ts';
 import { readExperimentList } from '../../geometry/expt.ts';
 import type { ExperimentList } from '../../geometry/model.ts';
+import { tempPathFor } from '../../io/atomic-file.ts';
 import { readReflectionTable } from '../../io/dials-refl.ts';
 import { extractDatasets, type DropCounts } from '../../spots/extract.ts';
 import { laueGroupFromHall, type LaueGroup } from '../../spots/laue.ts';
@@ -229,8 +229,7 @@ export async function writeOutputsAtomically(dir: string, outputs: readonly Outp
     }
   }
   const all = [...outputs, { name: 'summary.json', data: summary }];
-  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const temps = all.map((o) => join(dir, `.${o.name}.${tag}.tmp`));
+  const temps = all.map((o) => tempPathFor(join(dir, o.name)));
   const written: string[] = [];
   try {
     for (let i = 0; i < all.length; i++) await writeFile(temps[i]!, all[i]!.data);
