@@ -15,11 +15,19 @@
 //             [K+1] observations with count > K (the voxel overflows)
 //             [K+2, K+3] Σ count as a u64 (lo, hi)
 //             [K+4, K+5] Σ frame index as a u64 (lo, hi)
+//   channels = acc[chan_base + (slot · nsub + flat_sub) · 2C …]:
+//             [2c, 2c+1] Σ chan[i · C + c] as a u64 (lo, hi), c = 0…C−1
+//             (per-pixel u32 values: the pipeline's x, y, panel and the
+//             quantized weights κ, d³s — see docs/tables.md)
+//   The records of K + 6 words come first (the layout filter-stats reads),
+//   the channel records of 2C words after them, in the same buffer:
+//   K + 6 + 2C words per subvoxel in all.
 //   a valid pixel·frame whose cell has no slot adds 1 to tally[4] (a bug if
 //   the table came from cell-occupancy over the same geometry).
 //
 // Compile-time defines:
-//   WG  workgroup size along x (256)
+//   WG        workgroup size along x (256)
+//   CHANNELS  C, u32 values per pixel in `chan` (0 … 16; 0 binds a dummy buffer)
 //
 // Bindings (group 0):
 //   0 uniform  params (see struct Params; zero must be 0)
@@ -33,6 +41,9 @@
 //   7 storage, read_write  tally:      array<atomic<u32>, 8>: [0,1] masked pixel·frames
 //                                      (u64), [2,3] Σ raw of masked (i64, two's
 //                                      complement), [4] valid pixel·frames without slot
+//   8 storage, read        chan:       array<u32>, C per pixel, pixel-major
+// (8 storage bindings: the WebGPU default maxStorageBuffersPerShaderStage;
+// a further per-pixel value goes into `chan` as a channel, not a binding)
 //
 // Workgroup layout: @workgroup_size(WG, 1, 1); dispatch (gx, gy, frames),
 // pixel i = gid.x + gid.y · row_threads, frame = gid.z.
@@ -60,7 +71,7 @@ struct Params {
   integrating: u32,
   inv_gain: f32,
   pedestal: f32,
-  _pad0: u32,
+  chan_base: u32,
   _pad1: u32,
 }
 
@@ -72,6 +83,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> cell_table: array<vec2u>;
 @group(0) @binding(6) var<storage, read_write> acc: array<atomic<u32>>;
 @group(0) @binding(7) var<storage, read_write> tally: array<atomic<u32>, 8>;
+@group(0) @binding(8) var<storage, read> chan: array<u32>;
+
+const CHANNELS: u32 = ${CHANNELS}u;
 
 var<workgroup> w_obs: atomic<u32>;
 var<workgroup> w_sum_lo: atomic<u32>;
@@ -145,6 +159,11 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
         atomicAdd(&acc[base + min(count, k + 1u)], 1u);
         acc_add64(base + k + 2u, count);
         acc_add64(base + k + 4u, frame_index);
+        // (with CHANNELS = 0 the loop is empty; it keeps `chan` in the layout)
+        let cbase = params.chan_base + (u32(slot) * params.nsub + sub) * (2u * CHANNELS);
+        for (var c = 0u; c < CHANNELS; c++) {
+          acc_add64(cbase + 2u * c, chan[i * CHANNELS + c]);
+        }
       }
     }
   }

@@ -2,7 +2,8 @@
  * Bragg-peak filter and voxel integration:
  * - histogram + integration (voxel-accumulate) throughput in pixel·frames/s,
  *   on a Pilatus 2M-sized simulated detector (1475 × 1679 px) × 8·size frames
- *   of 0.2° (one wedge), Poisson(1) counts, ndiv 3,3,3; the two geometry
+ *   of 0.2° (one wedge), Poisson(1) counts, ndiv 3,3,3, the pipeline's 5
+ *   per-pixel channels (x, y, panel, quantized κ and d³s); the two geometry
  *   passes (cell-bounds + cell-occupancy) on the same wedge;
  * - filter statistics (filter-stats) time per million subvoxels, and the
  *   greedy removal on the host;
@@ -51,12 +52,21 @@ function workload(size: number): Workload {
   const u = mulberry32(17);
   const pixels = new Int32Array(n * frames);
   for (let i = 0; i < pixels.length; i++) pixels[i] = poisson(u, 1);
+  // x, y, panel, and two quantized weights (≤ 2^20), as voxel-integrate passes them
+  const C = 5;
+  const chan = new Uint32Array(C * n);
+  for (let i = 0; i < n; i++) {
+    chan[C * i] = i % w;
+    chan[C * i + 1] = Math.floor(i / w);
+    chan[C * i + 3] = Math.round(u() * 2 ** 20);
+    chan[C * i + 4] = Math.round(u() * 2 ** 20);
+  }
   return {
-    setupBase: { maxCount: 20, vectors, valid, counting: { trustedLo: 0, trustedHi: 1000000, markers: true } },
+    setupBase: { maxCount: 20, vectors, valid, counting: { trustedLo: 0, trustedHi: 1000000, markers: true }, channels: { count: C, values: chan } },
     geometry: { vectors, valid, rows },
     batch: { rows, index: Uint32Array.from(offsets), pixels },
     pixelFrames: n * frames,
-    label: `1475x1679 px x ${frames} frames`,
+    label: `1475x1679 px x ${frames} frames, 5 channels`,
   };
 }
 

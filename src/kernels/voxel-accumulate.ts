@@ -10,6 +10,17 @@
  *   [K + 2, +3]  Σ count (u64 as lo, hi)
  *   [K + 4, +5]  Σ frame index (u64 as lo, hi)
  *
+ * Channels: C optional u32 values per pixel (`AccumulateSetup.channels`,
+ * pixel-major; the pipeline passes x, y, panel and the quantized weights κ,
+ * d³s). Every valid pixel·frame adds its pixel's values to its subvoxel's
+ * channel record of 2C words in `channelSums`, at (slot · nsub + flatSub) · 2C:
+ *
+ *   [2c, 2c + 1] Σ channel c (u64 as lo, hi), c = 0 … C − 1
+ *
+ * On the GPU both live in one buffer, the K + 6 records first (what
+ * filter-stats reads, unchanged) and the channel records after them, so a
+ * subvoxel costs K + 6 + 2C words (`wordsPerSubvoxel`).
+ *
  * Pixel count of a subvoxel = Σ histogram + overflow observations. Masked
  * pixel·frames only add to the tally (their number and the Σ of their raw
  * values), so Σ counts + masked Σ = Σ of every frame's raw values (photon
@@ -46,6 +57,17 @@ export interface CountingParams {
   integrating?: { invGain: number; pedestal: number };
 }
 
+/** C u32 values per pixel, summed per subvoxel over its valid pixel·frames. */
+export interface PixelChannels {
+  /** C, 0 … MAX_CHANNELS */
+  count: number;
+  /** count values per pixel, pixel-major (length count · pixels) */
+  values: Uint32Array;
+}
+
+/** Most channels per pixel (a compile-time loop bound in the kernel). */
+export const MAX_CHANNELS = 16;
+
 export interface AccumulateSetup {
   table: CellTable;
   maxCount: number;
@@ -54,6 +76,8 @@ export interface AccumulateSetup {
   /** static mask bits */
   valid: Uint32Array;
   counting: CountingParams;
+  /** per-pixel values summed per subvoxel (none when absent) */
+  channels?: PixelChannels;
 }
 
 /** A batch of frames. */
@@ -73,6 +97,10 @@ export interface VoxelAccumulators {
   stride: number;
   /** cells · nsub · stride words */
   acc: Uint32Array;
+  /** C: channels per pixel (0 without) */
+  channels: number;
+  /** cells · nsub · 2C words: Σ of each channel as a u64 (lo, hi) per subvoxel */
+  channelSums: Uint32Array;
   /** masked pixel·frames */
   maskedObservations: number;
   /** Σ raw value of masked pixel·frames */
@@ -91,13 +119,29 @@ export interface AccumulateSession {
 
 export type VoxelAccumulateParams = AccumulateSetup & { batches: readonly FrameBatch[] };
 
+/** Words of a subvoxel's count record (histogram and sums; what filter-stats reads). */
 export function recordStride(maxCount: number): number {
   return maxCount + 6;
 }
 
-/** Words of an accumulator array for a table. */
+/** Words of a subvoxel's channel record: a u64 per channel. */
+export function channelStride(channels: number): number {
+  return 2 * channels;
+}
+
+/** Accumulator words per subvoxel: K + 6 + 2C. */
+export function wordsPerSubvoxel(maxCount: number, channels = 0): number {
+  return recordStride(maxCount) + channelStride(channels);
+}
+
+/** Words of the count records of a table (`VoxelAccumulators.acc`). */
 export function accumulatorWords(table: CellTable, maxCount: number): number {
   return table.cells * subvoxelsPerCell(table.ndiv) * recordStride(maxCount);
+}
+
+/** Words of a table's whole accumulator (count and channel records: one GPU buffer). */
+export function totalAccumulatorWords(table: CellTable, maxCount: number, channels = 0): number {
+  return table.cells * subvoxelsPerCell(table.ndiv) * wordsPerSubvoxel(maxCount, channels);
 }
 
 /** A u64 stored as (lo, hi) at acc[i], acc[i+1] (exact below 2^53). */
@@ -127,7 +171,20 @@ function checkSetup(s: AccumulateSetup): number {
   if (c.integrating !== undefined && !(Number.isFinite(c.integrating.invGain) && c.integrating.invGain > 0 && Number.isFinite(c.integrating.pedestal))) {
     throw new InvalidValueError('an integrating detector needs a positive gain and a finite pedestal', { field: 'gain' });
   }
+  const ch = s.channels;
+  if (ch !== undefined) {
+    if (!Number.isInteger(ch.count) || ch.count < 0 || ch.count > MAX_CHANNELS) {
+      throw new InvalidValueError(`voxel-accumulate: channels must be an integer in 0…${MAX_CHANNELS}, got ${ch.count}`, { field: 'channels' });
+    }
+    if (ch.values.length !== ch.count * n) {
+      throw new InvalidValueError(`voxel-accumulate: ${ch.values.length} channel values for ${ch.count} channels of ${n} pixels`, { field: 'channels' });
+    }
+  }
   return n;
+}
+
+function channelCount(s: AccumulateSetup): number {
+  return s.channels?.count ?? 0;
 }
 
 function checkBatch(b: FrameBatch, n: number): number {
@@ -142,6 +199,7 @@ class CpuSession implements AccumulateSession {
   readonly backend = 'cpu' as const;
   private readonly n: number;
   private readonly acc: Uint32Array;
+  private readonly chanAcc: Uint32Array;
   private readonly stride: number;
   private readonly nsub: number;
   private maskedObs = 0;
@@ -153,10 +211,10 @@ class CpuSession implements AccumulateSession {
     this.stride = recordStride(s.maxCount);
     this.nsub = subvoxelsPerCell(s.table.ndiv);
     this.acc = new Uint32Array(accumulatorWords(s.table, s.maxCount));
+    this.chanAcc = new Uint32Array(s.table.cells * this.nsub * channelStride(channelCount(s)));
   }
 
-  private add64(i: number, v: number): void {
-    const acc = this.acc;
+  private add64(i: number, v: number, acc = this.acc): void {
     const lo = (acc[i] as number) + v;
     if (lo >= 4294967296) {
       acc[i] = lo - 4294967296;
@@ -186,6 +244,9 @@ class CpuSession implements AccumulateSession {
     const invGain = integ !== undefined ? f(integ.invGain) : 1;
     const pedestal = integ !== undefined ? f(integ.pedestal) : 0;
     const rows = batch.rows;
+    const C = channelCount(this.s);
+    const chan = this.s.channels?.values ?? new Uint32Array(0);
+    const chanAcc = this.chanAcc;
     let maskedObs = 0;
     let maskedSum = 0;
     let lost = 0;
@@ -249,6 +310,14 @@ class CpuSession implements AccumulateSession {
         acc[bin] = (acc[bin] as number) + 1;
         if (count !== 0) this.add64(base + K + 2, count);
         if (frameIndex !== 0) this.add64(base + K + 4, frameIndex);
+        if (C > 0) {
+          const cb = (slot * nsub + sub) * 2 * C;
+          const pc = i * C;
+          for (let c = 0; c < C; c++) {
+            const x = chan[pc + c] as number;
+            if (x !== 0) this.add64(cb + 2 * c, x, chanAcc);
+          }
+        }
       }
     }
     this.maskedObs += maskedObs;
@@ -266,6 +335,8 @@ class CpuSession implements AccumulateSession {
       maxCount: this.s.maxCount,
       stride: this.stride,
       acc: this.acc,
+      channels: channelCount(this.s),
+      channelSums: this.chanAcc,
       maskedObservations: this.maskedObs,
       maskedSum: this.maskedSum,
       lost: this.lost,
@@ -307,6 +378,7 @@ function uniformBlock(s: AccumulateSetup, n: number, frames: number, rowThreads:
   u[19] = s.counting.integrating !== undefined ? 1 : 0;
   fl[20] = s.counting.integrating?.invGain ?? 1;
   fl[21] = s.counting.integrating?.pedestal ?? 0;
+  u[22] = accumulatorWords(t, s.maxCount); // chan_base: the channel records follow the count records
   return u;
 }
 
@@ -333,8 +405,11 @@ export function framesPerBatch(ctx: GpuContext | null, nPixels: number, cap = 16
 class GpuSession implements AccumulateSession {
   readonly backend = 'gpu' as const;
   private readonly n: number;
+  /** count-record words; the channel records follow them */
+  private readonly countWords: number;
   private readonly words: number;
   private readonly vec: GPUBuffer;
+  private readonly chan: GPUBuffer;
   private readonly valid: GPUBuffer;
   private readonly table: GPUBuffer;
   private readonly acc: GPUBuffer;
@@ -350,18 +425,26 @@ class GpuSession implements AccumulateSession {
     private readonly s: AccumulateSetup,
   ) {
     this.n = checkSetup(s);
-    this.words = accumulatorWords(s.table, s.maxCount);
+    const C = channelCount(s);
+    this.countWords = accumulatorWords(s.table, s.maxCount);
+    this.words = totalAccumulatorWords(s.table, s.maxCount, C);
     const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-    if (4 * this.words > maxBinding) {
+    // K + 6 + 2C words per subvoxel in one binding (and word indices stay below 2^32)
+    if (4 * this.words > maxBinding || this.words > 0xffffffff) {
       throw new InvalidValueError(
-        `the wedge's ${s.table.cells} cells × ${subvoxelsPerCell(s.table.ndiv)} subvoxels need ${(4 * this.words / 2 ** 20).toFixed(0)} MiB of accumulators, ` +
+        `the wedge's ${s.table.cells} cells × ${subvoxelsPerCell(s.table.ndiv)} subvoxels need ${(4 * this.words / 2 ** 20).toFixed(0)} MiB of accumulators ` +
+          `(${wordsPerSubvoxel(s.maxCount, C)} words each: ${recordStride(s.maxCount)} + ${channelStride(C)} for ${C} channels), ` +
           `over one storage binding (${(maxBinding / 2 ** 20).toFixed(0)} MiB); use a smaller wedge or ndiv`,
         { field: 'wedge' },
       );
     }
-    this.pipeline = ctx.pipeline('voxel-accumulate', { WG });
+    if (4 * C * this.n > maxBinding) {
+      throw new InvalidValueError(`voxel-accumulate: ${C} channels of ${this.n} pixels exceed one storage binding (${(maxBinding / 2 ** 20).toFixed(0)} MiB)`, { field: 'channels' });
+    }
+    this.pipeline = ctx.pipeline('voxel-accumulate', { WG, CHANNELS: C });
     [this.gx, this.gy] = ctx.grid(Math.max(1, this.n), WG);
     this.vec = ctx.upload('voxel-accumulate vectors', s.vectors);
+    this.chan = ctx.upload('voxel-accumulate channels', C > 0 && this.n > 0 ? (s.channels as PixelChannels).values : new Uint32Array(1));
     this.valid = ctx.upload('voxel-accumulate valid bits', s.valid);
     this.table = ctx.upload('voxel-accumulate cell table', s.table.words.length > 0 ? s.table.words : new Uint32Array(2));
     this.acc = ctx.buffer('voxel-accumulate accumulators', Math.max(4, 4 * this.words));
@@ -383,7 +466,7 @@ class GpuSession implements AccumulateSession {
     const fr = ctx.upload('voxel-accumulate frames', frameRecords(batch, frames));
     const uni = ctx.uniform('voxel-accumulate params', uniformBlock(this.s, this.n, frames, this.gx * WG));
     try {
-      await ctx.dispatch('voxel-accumulate', this.pipeline, [uni, this.vec, this.valid, fr, px, this.table, this.acc, this.tally], [this.gx, this.gy, frames]);
+      await ctx.dispatch('voxel-accumulate', this.pipeline, [uni, this.vec, this.valid, fr, px, this.table, this.acc, this.tally, this.chan], [this.gx, this.gy, frames]);
     } finally {
       // queue order makes reuse safe: a later writeBuffer into these runs after this dispatch
       ctx.release(px, fr, uni);
@@ -395,13 +478,15 @@ class GpuSession implements AccumulateSession {
     try {
       await Promise.all(this.inFlight);
       this.inFlight = [];
-      const acc = this.words > 0 ? new Uint32Array(await this.ctx.read(this.acc, 4 * this.words)) : new Uint32Array(0);
+      const all = this.words > 0 ? new Uint32Array(await this.ctx.read(this.acc, 4 * this.words)) : new Uint32Array(0);
       const t = new Uint32Array(await this.ctx.read(this.tally, 32));
       return {
         table: this.s.table,
         maxCount: this.s.maxCount,
         stride: recordStride(this.s.maxCount),
-        acc,
+        acc: all.subarray(0, this.countWords),
+        channels: channelCount(this.s),
+        channelSums: all.subarray(this.countWords),
         maskedObservations: readU64(t, 0),
         maskedSum: i64FromWords(t[2] as number, t[3] as number),
         lost: t[4] as number,
@@ -414,7 +499,7 @@ class GpuSession implements AccumulateSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.ctx.release(this.vec, this.valid, this.table, this.acc, this.tally);
+    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.acc, this.tally);
   }
 }
 

@@ -24,6 +24,14 @@
  *
  * Frame indices in the sums are 0-based offsets in the scan; the mean
  * scan-frame coordinate of a subvoxel is Σ frame index / pixels + ½.
+ *
+ * Per-pixel channels (voxel-accumulate's generic u32 channels, integer sums
+ * like the counts): every subvoxel also gets Σ x, Σ y (the pixel's column and
+ * row in its panel) and Σ panel index over its valid pixel·frames, so its mean
+ * pixel centre is (x_sum/pixels + ½, y_sum/pixels + ½); and, with
+ * `pixelWeights`, Σ κ and Σ d³s, each weight quantized on the host to
+ * q = round(w / quantum), quantum = max w / 2^20 over the statically valid
+ * pixels, summed exactly as u64 and de-quantized (Σq · quantum) in the tables.
  */
 import { DeviceLostError, InvalidValueError, invariant } from '../errors.ts';
 import type { Experiment } from '../geometry/model.ts';
@@ -38,7 +46,7 @@ import { checkNdiv, subvoxelCentre, subvoxelsPerCell, unflatSub, type Ndiv } fro
 import { cellBoundsKernel, packValidBits } from '../kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyKernel, cellSetCpu } from '../kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsKernel, type FilterStats } from '../kernels/filter-stats.ts';
-import { framesPerBatch, openAccumulator, readU64, type FrameBatch, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
+import { framesPerBatch, openAccumulator, readU64, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
 import { log } from '../util/log.ts';
 import { buildStaticMask, resolveCounting, type CountingOptions, type ResolvedCounting, type StaticMaskOptions, type StaticMaskReport } from './voxel-masks.ts';
 
@@ -72,7 +80,32 @@ export interface IntegrationOptions {
   background?: BackgroundSource;
   /** frames in the scan (default: the experiment's image range) — maps frames to background frames */
   scanFrames?: number;
+  /**
+   * per-pixel weights summed per subvoxel (tables: kappaSum, d3sSum): flat
+   * over the pixels of every panel, panel-major then row-major (the order of
+   * IntegrationSetup.vectors); finite and ≥ 0 on statically valid pixels
+   * (other pixels' values are ignored)
+   */
+  pixelWeights?: PixelWeights;
 }
+
+/** Per-pixel weights: the multiplicative correction κ and the reciprocal volume d³s (per pixel per frame). */
+export interface PixelWeights {
+  kappa: Float64Array;
+  d3s: Float64Array;
+}
+
+/** The quantum of each weight channel: the summed value is Σq · quantum. */
+export interface WeightQuanta {
+  kappa: number;
+  d3s: number;
+}
+
+/** Bits of resolution of a quantized weight: q = round(w / quantum) ≤ 2^20, quantum = max w / 2^20. */
+export const WEIGHT_BITS = 20;
+
+/** Channel order of IntegrationSetup.channels. */
+export const CHANNEL = { x: 0, y: 1, panel: 2, kappa: 3, d3s: 4 } as const;
 
 /** Random access to the frames of a background run. */
 export interface BackgroundSource {
@@ -98,6 +131,59 @@ export interface IntegrationSetup {
   counting: ResolvedCounting;
   background: BackgroundSource | undefined;
   scanFrames: number;
+  /** per-pixel channels: x, y, panel, then q(κ), q(d³s) when weights were given (CHANNEL) */
+  channels: PixelChannels;
+  /** the weights' quanta (absent without pixelWeights) */
+  weights: WeightQuanta | undefined;
+}
+
+/**
+ * A weight column quantized to u32: quantum = max over the usable pixels of w
+ * / 2^WEIGHT_BITS, q = round(w / quantum) (0 on unusable pixels, and all 0 with
+ * quantum 0 when every usable weight is 0). Exact integer sums of q on every
+ * backend, in any order; the de-quantized sum Σq · quantum is within
+ * ½ quantum per term of Σw.
+ */
+export function quantizeWeights(w: Float64Array, usable: Uint8Array, name: string): { q: Uint32Array; quantum: number } {
+  if (w.length !== usable.length) throw new InvalidValueError(`pixel weights ${name}: ${w.length} values for ${usable.length} pixels`, { field: name });
+  let max = 0;
+  for (let i = 0; i < w.length; i++) {
+    if (usable[i] !== 1) continue;
+    const x = w[i] as number;
+    if (!(Number.isFinite(x) && x >= 0)) throw new InvalidValueError(`pixel weights ${name}: pixel ${i} has ${x} (weights must be finite and ≥ 0 on usable pixels)`, { field: name });
+    if (x > max) max = x;
+  }
+  const q = new Uint32Array(w.length);
+  if (max === 0) return { q, quantum: 0 };
+  const quantum = max / 2 ** WEIGHT_BITS;
+  for (let i = 0; i < w.length; i++) if (usable[i] === 1) q[i] = Math.round((w[i] as number) / quantum);
+  return { q, quantum };
+}
+
+/** The per-pixel channels: x, y within the panel, panel index, then the quantized weights. */
+function pixelChannels(exp: Experiment, nPixels: number, usable: Uint8Array, weights: PixelWeights | undefined): { channels: PixelChannels; quanta: WeightQuanta | undefined } {
+  const kappa = weights !== undefined ? quantizeWeights(weights.kappa, usable, 'kappa') : undefined;
+  const d3s = weights !== undefined ? quantizeWeights(weights.d3s, usable, 'd3s') : undefined;
+  const C = weights !== undefined ? 5 : 3;
+  const values = new Uint32Array(C * nPixels);
+  let i = 0;
+  exp.detector.panels.forEach((panel, p) => {
+    const [w, h] = panel.imageSize;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++, i++) {
+        const o = C * i;
+        values[o + CHANNEL.x] = x;
+        values[o + CHANNEL.y] = y;
+        values[o + CHANNEL.panel] = p;
+        if (kappa !== undefined && d3s !== undefined) {
+          values[o + CHANNEL.kappa] = kappa.q[i] as number;
+          values[o + CHANNEL.d3s] = d3s.q[i] as number;
+        }
+      }
+    }
+  });
+  invariant(i === nPixels, 'pixel channels: the panels do not add up to the pixel count');
+  return { channels: { count: C, values }, quanta: kappa !== undefined && d3s !== undefined ? { kappa: kappa.quantum, d3s: d3s.quantum } : undefined };
 }
 
 function positiveInt(v: number, field: string, max = 2 ** 31): number {
@@ -126,6 +212,7 @@ export function prepareIntegration(exp: Experiment, opts: IntegrationOptions = {
   const { vectors, panelOffsets } = detectorPixelVectors(exp.detector, exp.beam);
   const nPixels = panelOffsets[panelOffsets.length - 1] as number;
   const staticMask = buildStaticMask(exp, opts.mask ?? {});
+  const { channels, quanta } = pixelChannels(exp, nPixels, staticMask.valid, opts.pixelWeights);
   return {
     exp,
     ndiv,
@@ -141,6 +228,8 @@ export function prepareIntegration(exp: Experiment, opts: IntegrationOptions = {
     counting,
     background: opts.background,
     scanFrames: positiveInt(opts.scanFrames ?? (exp.scan !== undefined ? exp.scan.imageRange[1] - exp.scan.imageRange[0] + 1 : 1), 'scanFrames'),
+    channels,
+    weights: quanta,
   };
 }
 
@@ -198,8 +287,10 @@ export interface WedgeResult {
   /** absent when the filter is off */
   stats?: FilterStats;
   mask: FilterMask;
-  /** the background run binned into the same subvoxels (histograms unused), when given */
+  /** the background run binned into the same subvoxels (histograms unused; no channels), when given */
   background?: VoxelAccumulators;
+  /** the weight channels' quanta (IntegrationSetup.weights), when weights were given */
+  weights?: WeightQuanta;
   /** Σ of every frame's raw values (photon counting: = Σ counts + masked Σ) */
   frameSum: number;
   seconds: { geometry: number; accumulate: number; filter: number };
@@ -254,10 +345,18 @@ async function accumulateWedge(
   wedge: WedgeRange,
   rows: Float32Array,
   frames: AsyncIterable<WedgeFrame>,
+  withChannels = true,
 ): Promise<{ acc: VoxelAccumulators; frameSum: number; backend: 'gpu' | 'cpu' }> {
   const ctx = engine.gpu;
   const n = setup.nPixels;
-  const session = openAccumulator(ctx, { table, maxCount: setup.maxCount, vectors: setup.vectors, valid: setup.valid, counting: setup.counting.params });
+  const session = openAccumulator(ctx, {
+    table,
+    maxCount: setup.maxCount,
+    vectors: setup.vectors,
+    valid: setup.valid,
+    counting: setup.counting.params,
+    ...(withChannels ? { channels: setup.channels } : {}),
+  });
   const perBatch = setup.batchFrames ?? framesPerBatch(ctx, n);
   const seen = new Uint8Array(wedge.count);
   let frameSum = 0;
@@ -335,7 +434,7 @@ export async function integrateWedge(
   let background: VoxelAccumulators | undefined;
   if (setup.background !== undefined) {
     // binned with the same geometry, table and masks; on the backend left after the sample frames
-    background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge))).acc;
+    background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), false)).acc;
   }
   const t2 = now();
   const { acc } = accumulated;
@@ -359,6 +458,7 @@ export async function integrateWedge(
   };
   if (stats !== undefined) result.stats = stats;
   if (background !== undefined) result.background = background;
+  if (setup.weights !== undefined) result.weights = setup.weights;
   return result;
 }
 
@@ -452,6 +552,14 @@ export interface VoxelTable {
   /** background run: Σ counts and pixel·frames in the same subvoxel (absent without one) */
   bgCounts?: Float64Array;
   bgPixels?: Float64Array;
+  /** Σ over the pixel·frames of the pixel's column x and row y in its panel (exact integers; mean pixel centre = xSum/pixels + ½) */
+  xSum: Float64Array;
+  ySum: Float64Array;
+  /** Σ panel index (exact integers) */
+  panelSum: Float64Array;
+  /** Σ κ and Σ d³s over the pixel·frames, de-quantized (Σq · quantum; absent without pixel weights) */
+  kappaSum?: Float64Array;
+  d3sSum?: Float64Array;
 }
 
 export interface FilterTable extends VoxelTable {
@@ -465,7 +573,7 @@ export interface FilterTable extends VoxelTable {
   neighbourhoodPixels: Uint32Array;
 }
 
-function emptyTable(rows: number, background = false): VoxelTable {
+function emptyTable(rows: number, background = false, weights = false): VoxelTable {
   const t: VoxelTable = {
     H: new Int32Array(rows),
     K: new Int32Array(rows),
@@ -481,10 +589,17 @@ function emptyTable(rows: number, background = false): VoxelTable {
     frameSum: new Float64Array(rows),
     wedge: new Uint32Array(rows),
     reason: new Uint8Array(rows),
+    xSum: new Float64Array(rows),
+    ySum: new Float64Array(rows),
+    panelSum: new Float64Array(rows),
   };
   if (background) {
     t.bgCounts = new Float64Array(rows);
     t.bgPixels = new Float64Array(rows);
+  }
+  if (weights) {
+    t.kappaSum = new Float64Array(rows);
+    t.d3sSum = new Float64Array(rows);
   }
   return t;
 }
@@ -517,6 +632,23 @@ function fillRow(t: VoxelTable, row: number, r: WedgeResult, v: number, pixels: 
     t.bgCounts[row] = readU64(bg.acc, b + K + 2);
     t.bgPixels[row] = p;
   }
+  const C = r.acc.channels;
+  const ch = r.acc.channelSums;
+  const cb = 2 * C * v;
+  t.xSum[row] = readU64(ch, cb + 2 * CHANNEL.x);
+  t.ySum[row] = readU64(ch, cb + 2 * CHANNEL.y);
+  t.panelSum[row] = readU64(ch, cb + 2 * CHANNEL.panel);
+  const w = r.weights;
+  if (w !== undefined && t.kappaSum !== undefined && t.d3sSum !== undefined) {
+    t.kappaSum[row] = readU64(ch, cb + 2 * CHANNEL.kappa) * w.kappa;
+    t.d3sSum[row] = readU64(ch, cb + 2 * CHANNEL.d3s) * w.d3s;
+  }
+}
+
+/** The wedge's accumulators carry the pipeline's channels (x, y, panel, and the weights when given). */
+function checkChannels(r: WedgeResult): void {
+  const want = r.weights !== undefined ? 5 : 3;
+  invariant(r.acc.channels === want && r.acc.channelSums.length === r.acc.channels * 2 * (r.acc.acc.length / r.acc.stride), `wedge ${r.wedge.index}: accumulators with ${r.acc.channels} channels, expected ${want}`);
 }
 
 function voxelPixels(r: WedgeResult): Float64Array {
@@ -534,6 +666,7 @@ function voxelPixels(r: WedgeResult): Float64Array {
 
 /** The included and excluded (outlier ∪ overflow) subvoxels of a wedge, in voxel order. */
 export function wedgeTables(r: WedgeResult): { included: VoxelTable; excluded: VoxelTable } {
+  checkChannels(r);
   const pix = voxelPixels(r);
   let ni = 0;
   let ne = 0;
@@ -542,8 +675,8 @@ export function wedgeTables(r: WedgeResult): { included: VoxelTable; excluded: V
     if (r.mask.reason[v] === ExclusionReason.included) ni++;
     else ne++;
   }
-  const included = emptyTable(ni, r.background !== undefined);
-  const excluded = emptyTable(ne, r.background !== undefined);
+  const included = emptyTable(ni, r.background !== undefined, r.weights !== undefined);
+  const excluded = emptyTable(ne, r.background !== undefined, r.weights !== undefined);
   let a = 0;
   let b = 0;
   for (let v = 0; v < pix.length; v++) {
@@ -557,11 +690,12 @@ export function wedgeTables(r: WedgeResult): { included: VoxelTable; excluded: V
 
 /** Every occupied subvoxel of a wedge with its filter statistics, in voxel order. */
 export function wedgeFilterTable(r: WedgeResult): FilterTable {
+  checkChannels(r);
   const pix = voxelPixels(r);
   let rows = 0;
   for (let v = 0; v < pix.length; v++) if ((pix[v] as number) > 0) rows++;
   const t: FilterTable = {
-    ...emptyTable(rows, r.background !== undefined),
+    ...emptyTable(rows, r.background !== undefined, r.weights !== undefined),
     lambda: new Float32Array(rows),
     divergence: new Float32Array(rows),
     delta: new Float32Array(rows),

@@ -7,6 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pixelCorrections } from '../../src/corrections/pixel-corrections.ts';
+import { loadExperiments, pickExperiment } from '../../src/geometry/load.ts';
 import { readVoxelTables, VOXEL_TABLES_FORMAT } from '../../src/io/voxel-tables.ts';
 import { simulate } from '../../src/sim/simulate.ts';
 import { main } from '../../src/cli/main.ts';
@@ -99,6 +101,51 @@ describe('diffract integrate / filter', () => {
       expect(Array.from(t.get('bg_counts')!)).toEqual(Array.from(t.get('counts')!));
       expect(Array.from(t.get('bg_pixels')!)).toEqual(Array.from(t.get('pixels')!));
     }
+    // per-subvoxel pixel and weight sums (κ, d³s from pixelCorrections by default)
+    for (const col of ['x_sum', 'y_sum', 'panel_sum', 'kappa_sum', 'd3s_sum']) for (const t of [inc, exc]) expect(t.has(col)).toBe(true);
+    expect(f.attrs.corrections).toMatch(/^kappa = solid angle \(sr\) × polarization × detector efficiency/);
+    const kq = f.attrs.kappa_quantum as number;
+    const dq = f.attrs.d3s_quantum as number;
+    const exp = pickExperiment(await loadExperiments(expt), 0);
+    const corr = pixelCorrections(exp);
+    let kmax = 0;
+    let dmax = 0;
+    let kmin = Infinity;
+    for (let i = 0; i < corr.nPixels; i++) {
+      kmax = Math.max(kmax, corr.kappa[i]!);
+      kmin = Math.min(kmin, corr.kappa[i]!);
+      dmax = Math.max(dmax, corr.d3s[i]!);
+    }
+    // the quanta come from the usable pixels' maxima (≤ the maxima over every pixel)
+    expect(kq).toBeGreaterThan(0.9 * kmax / 2 ** 20);
+    expect(kq).toBeLessThanOrEqual(kmax / 2 ** 20);
+    expect(dq).toBeGreaterThan(0.9 * dmax / 2 ** 20);
+    const W = exp.detector.panels[0]!.imageSize[0];
+    for (const t of [inc, exc]) {
+      const px = t.get('pixels')!;
+      for (let i = 0; i < px.length; i++) {
+        const p = px[i]!;
+        const k = t.get('kappa_sum')![i]!;
+        // a mean of κ over the subvoxel's pixel·frames, Σq · quantum with Σq an integer
+        expect(k / p).toBeGreaterThanOrEqual(kmin * (1 - 1e-5));
+        expect(k / p).toBeLessThanOrEqual(kmax * (1 + 1e-5));
+        expect(Math.abs(k / kq - Math.round(k / kq))).toBeLessThan(1e-3);
+        expect(t.get('d3s_sum')![i]! / p).toBeLessThanOrEqual(dmax * (1 + 1e-5));
+        const mx = t.get('x_sum')![i]! / p + 0.5;
+        expect(mx > 0 && mx < W).toBe(true);
+        expect(t.get('panel_sum')![i]).toBe(0);
+      }
+    }
+    // the CPU path without the weight channels: the same x, y sums, no κ / d³s columns
+    const plain = join(dir, 'plain.h5');
+    const rc = await runInProcess(['--backend', 'cpu', '-q', 'integrate', expt, '--out', plain, '--wedge-frames', '2', '--beamstop-circle', '200,220,6', '--no-corrections']);
+    expect(rc.code).toBe(0);
+    const g = await readVoxelTables(plain);
+    expect(g.attrs.corrections).toMatch(/^none/);
+    expect(g.attrs.kappa_quantum).toBeUndefined();
+    const ginc = g.tables.get('included')!;
+    expect(ginc.has('kappa_sum') || ginc.has('d3s_sum')).toBe(false);
+    for (const col of ['x_sum', 'y_sum', 'panel_sum', 'pixels']) expect(Array.from(ginc.get(col)!)).toEqual(Array.from(inc.get(col)!));
     console.log(
       `[cli] integrate on ${backend}: ${inc.get('counts')!.length} included and ${exc.get('counts')!.length} excluded subvoxels in ${wed.get('wedge')!.length} wedges; ` +
         `counts ${sum(inc.get('counts'))} + ${sum(exc.get('counts'))} + masked ${sum(wed.get('masked_sum'))} = Σ frames ${sum(wed.get('frame_sum'))}`,
@@ -107,12 +154,19 @@ describe('diffract integrate / filter', () => {
 
   it('filter writes every occupied subvoxel with λ, D, ΔD and the mask', async () => {
     const out = join(dir, 'filtered.h5');
-    const r = await runInProcess(['--backend', 'cpu', '-q', 'filter', expt, '--out', out, '--wedge-frames', '2']);
+    const r = await runInProcess(['--backend', 'cpu', '-q', 'filter', expt, '--out', out, '--wedge-frames', '2', '--no-polarization', '--no-efficiency', '--air-path', '0.5']);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/wrote /);
     const f = await readVoxelTables(out);
     const vox = f.tables.get('voxels')!;
     const wed = f.tables.get('wedges')!;
+    // κ = solid angle × air attenuation only
+    expect(f.attrs.corrections).toMatch(/^kappa = solid angle \(sr\) × air attenuation \(path fraction 0\.5\) per pixel/);
+    const corr = pixelCorrections(pickExperiment(await loadExperiments(expt), 0), { polarization: false, efficiency: false, air: 0.5 });
+    const kmax = corr.kappa.reduce((m, x) => Math.max(m, x), 0);
+    expect(f.attrs.kappa_quantum).toBeLessThanOrEqual(kmax / 2 ** 20);
+    expect(f.attrs.kappa_quantum).toBeGreaterThan((0.9 * kmax) / 2 ** 20);
+    for (const col of ['x_sum', 'y_sum', 'panel_sum', 'kappa_sum', 'd3s_sum']) expect(vox.get(col)!.length).toBe(sum(wed.get('occupied')));
     expect(vox.get('lambda')!.length).toBe(sum(wed.get('occupied')));
     const reason = vox.get('reason')!;
     const lambda = vox.get('lambda')!;
@@ -133,6 +187,8 @@ describe('diffract integrate / filter', () => {
     expectOneLineError(await runInProcess(['--backend', 'cpu', 'filter', expt, '--out', out, '--detector', 'integrating']), /charge-integrating.*gain/);
     noOutput(out);
     expectOneLineError(await runInProcess(['--backend', 'cpu', 'integrate', expt, '--out', join(dir, 'missing-folder', 'x.h5')]), /output folder does not exist/);
+    expectOneLineError(await runInProcess(['--backend', 'cpu', 'integrate', expt, '--out', out, '--air-path', '1.5']), /--air-path must be a fraction 0…1/);
+    noOutput(out);
     // a truncated frame in the middle of the series: the error names it, and nothing is written
     const imgs = join(dir, 'imgs');
     const src = join(dir, 'sim');

@@ -99,28 +99,7 @@ export async function* wedgeFrames(width: number, height: number, frames: readon
   for (const o of offsets) yield { offset: o, image: image(width, height, frames[o] as Int32Array, o) };
 }
 
-export function pearson(x: readonly number[], y: readonly number[]): number {
-  const n = x.length;
-  let mx = 0;
-  let my = 0;
-  for (let i = 0; i < n; i++) {
-    mx += x[i] as number;
-    my += y[i] as number;
-  }
-  mx /= n;
-  my /= n;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    const a = (x[i] as number) - mx;
-    const b = (y[i] as number) - my;
-    sxy += a * b;
-    sxx += a * a;
-    syy += b * b;
-  }
-  return sxy / Math.sqrt(sxx * syy);
-}
+export { pearson } from '../../src/util/stats.ts';
 
 /** Deterministic shuffle. */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {

@@ -12,14 +12,18 @@ import type { GpuContext } from '../../src/host/context.ts';
 import { cellBoundsCpu, cellBoundsGpu, packValidBits, type WedgeGeometry } from '../../src/kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyCpu, cellOccupancyGpu, cellSetCpu } from '../../src/kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsCpu, filterStatsGpu, voxelAt, voxelGlobal, type FilterStats } from '../../src/kernels/filter-stats.ts';
+import { InvalidValueError } from '../../src/errors.ts';
 import {
+  openAccumulator,
   readU64,
   recordStride,
   roundHalfEven,
   voxelAccumulateCpu,
   voxelAccumulateGpu,
+  wordsPerSubvoxel,
   type CountingParams,
   type FrameBatch,
+  type PixelChannels,
   type VoxelAccumulateParams,
   type VoxelAccumulators,
 } from '../../src/kernels/voxel-accumulate.ts';
@@ -104,6 +108,41 @@ function rebatch(p: VoxelAccumulateParams, size: number): VoxelAccumulateParams 
   return { ...p, batches };
 }
 
+/** The same frames in another order (one batch). */
+function reorder(p: VoxelAccumulateParams, order: readonly number[]): VoxelAccumulateParams {
+  const n = p.vectors.length / 3;
+  const all = p.batches[0] as FrameBatch;
+  const rows = new Float32Array(all.rows.length);
+  const index = new Uint32Array(all.index.length);
+  const pixels = new Int32Array(all.pixels.length);
+  order.forEach((f, k) => {
+    rows.set(all.rows.subarray(12 * f, 12 * f + 12), 12 * k);
+    index[k] = all.index[f]!;
+    pixels.set(all.pixels.subarray(n * f, n * f + n), n * k);
+  });
+  return { ...p, batches: [{ rows, index, pixels }] };
+}
+
+/**
+ * Per-pixel channels as the pipeline makes them: x, y within a panel of
+ * `width` columns and `height` rows, the panel index, then `weights` random
+ * quantized weights in 0…2^20 (or, with `big`, values near 2^32 that carry).
+ */
+function channelsFor(seed: number, n: number, o: { width?: number; height?: number; weights?: number; big?: boolean; only?: number } = {}): PixelChannels {
+  const u = mulberry32(seed);
+  const w = o.width ?? 64;
+  const h = o.height ?? 40;
+  const extra = o.weights ?? 2;
+  const C = o.only ?? 3 + extra;
+  const values = new Uint32Array(C * n);
+  for (let i = 0; i < n; i++) {
+    const all = [i % w, Math.floor(i / w) % h, Math.floor(i / (w * h))];
+    for (let c = 0; c < extra; c++) all.push(o.big ? 4294967295 - Math.floor(u() * 1000) : Math.round(u() * 2 ** 20));
+    for (let c = 0; c < C; c++) values[C * i + c] = all[c]!;
+  }
+  return { count: C, values };
+}
+
 const ACC_CASES: { name: string; p: VoxelAccumulateParams }[] = [
   { name: 'photon counting, markers, overflows, ndiv 3,3,3', p: accCase(21, 4000, 5, [3, 3, 3], PHOTON) },
   { name: 'photon counting, ndiv 1,2,5, maxCount 7', p: accCase(22, 3000, 3, [1, 2, 5], PHOTON, {}, 7) },
@@ -114,12 +153,21 @@ const ACC_CASES: { name: string; p: VoxelAccumulateParams }[] = [
 ];
 // frame indices large enough to carry in Σ frame index
 (ACC_CASES[3]!.p.batches[0] as FrameBatch).index.set([4000000000, 4100000000, 4200000000, 4294967295]);
+// per-pixel channels (x, y, panel, quantized κ and d³s as the pipeline passes them, and edge cases)
+ACC_CASES.push(
+  { name: 'channels x, y, panel, q(κ), q(d³s): 5 per pixel, two 64×40 panels', p: { ...accCase(27, 5000, 5, [3, 3, 3], PHOTON), channels: channelsFor(28, 5000) } },
+  { name: 'channels x, y, panel only, ndiv 1,2,5, maxCount 7', p: { ...accCase(29, 3000, 3, [1, 2, 5], PHOTON, {}, 7), channels: channelsFor(30, 3000, { width: 50, height: 30, weights: 0 }) } },
+  { name: 'channels near 2^32 carry into the high words, ndiv 1,1,1', p: { ...accCase(31, 2000, 4, [1, 1, 1], PHOTON), channels: channelsFor(32, 2000, { big: true, weights: 3 }) } },
+  { name: 'one channel, every pixel masked', p: { ...accCase(33, 1000, 2, [3, 3, 3], PHOTON, {}, 20, 0), channels: channelsFor(34, 1000, { only: 1 }) } },
+);
 
 interface BruteRecord {
   hist: number[];
   over: number;
   counts: bigint;
   frames: bigint;
+  /** Σ of each channel */
+  chans: bigint[];
 }
 
 /** Independent accumulation: a Map keyed by cell and subvoxel, BigInt sums. */
@@ -147,13 +195,15 @@ function bruteAccumulate(p: VoxelAccumulateParams): { records: Map<string, Brute
         const key = `${cell.join(',')}|${sub.join(',')}`;
         let rec = records.get(key);
         if (rec === undefined) {
-          rec = { hist: new Array<number>(p.maxCount + 1).fill(0), over: 0, counts: 0n, frames: 0n };
+          rec = { hist: new Array<number>(p.maxCount + 1).fill(0), over: 0, counts: 0n, frames: 0n, chans: new Array<bigint>(p.channels?.count ?? 0).fill(0n) };
           records.set(key, rec);
         }
         if (count <= p.maxCount) rec.hist[count]!++;
         else rec.over++;
         rec.counts += BigInt(count);
         rec.frames += BigInt(b.index[f]!);
+        const C = p.channels?.count ?? 0;
+        for (let c = 0; c < C; c++) rec.chans[c]! += BigInt(p.channels!.values[C * i + c]!);
       }
     }
   }
@@ -167,6 +217,10 @@ function expectMatchesBrute(r: VoxelAccumulators, p: VoxelAccumulateParams): voi
   expect(r.lost).toBe(0);
   const nsub = subvoxelsPerCell(r.table.ndiv);
   const [n1, n2, n3] = r.table.ndiv;
+  const C = p.channels?.count ?? 0;
+  expect(r.channels).toBe(C);
+  expect(r.channelSums.length).toBe(r.table.cells * nsub * 2 * C);
+  const u64 = (a: Uint32Array, i: number): bigint => BigInt(a[i]!) + (BigInt(a[i + 1]!) << 32n);
   let seen = 0;
   for (let slot = 0; slot < r.table.cells; slot++) {
     const cell = cellOfKey(r.table.box, r.table.keys[slot]!);
@@ -177,10 +231,13 @@ function expectMatchesBrute(r: VoxelAccumulators, p: VoxelAccumulateParams): voi
       const b = (slot * nsub + s) * r.stride;
       const rec = brute.records.get(`${cell.join(',')}|${ix},${iy},${iz}`);
       const hist = Array.from(r.acc.subarray(b, b + r.maxCount + 1));
+      const cb = (slot * nsub + s) * 2 * C;
       if (rec === undefined) {
         expect(hist.every((x) => x === 0) && r.acc[b + r.maxCount + 1] === 0).toBe(true);
+        expect(Array.from(r.channelSums.subarray(cb, cb + 2 * C)).every((x) => x === 0)).toBe(true);
         continue;
       }
+      expect(Array.from({ length: C }, (_v, c) => u64(r.channelSums, cb + 2 * c))).toEqual(rec.chans);
       seen++;
       expect(hist).toEqual(rec.hist);
       expect(r.acc[b + r.maxCount + 1]).toBe(rec.over);
@@ -226,7 +283,7 @@ function syntheticAccumulators(seed: number, ndiv: Ndiv, maxCount = 20): VoxelAc
     acc[b + maxCount + 2] = counts;
     acc[b + maxCount + 4] = obs * 3;
   }
-  return { table, maxCount, stride, acc, maskedObservations: 0, maskedSum: 0, lost: 0 };
+  return { table, maxCount, stride, acc, channels: 0, channelSums: new Uint32Array(0), maskedObservations: 0, maskedSum: 0, lost: 0 };
 }
 
 /** Statistics straight from the definitions, in f64 (mdx-lib's formulas, with the floor on λ). */
@@ -318,7 +375,7 @@ function degenerateAccumulators(): VoxelAccumulators {
   acc[0] = 40; // 40 observations of 0 counts
   acc[stride + 3] = 5;
   acc[stride + K + 1] = 1; // overflows
-  return { table, maxCount: K, stride, acc, maskedObservations: 0, maskedSum: 0, lost: 0 };
+  return { table, maxCount: K, stride, acc, channels: 0, channelSums: new Uint32Array(0), maskedObservations: 0, maskedSum: 0, lost: 0 };
 }
 FILTER_CASES.push({ name: 'isolated all-zero voxel next to an overflowing one', a: degenerateAccumulators(), window: 2 });
 
@@ -403,9 +460,87 @@ describe('voxel kernels, CPU twins against brute force', () => {
     it(`voxel-accumulate: ${c.name}`, () => {
       const r = voxelAccumulateCpu(c.p);
       expectMatchesBrute(r, c.p);
-      for (const size of [1, 2]) expect(firstDifference(voxelAccumulateCpu(rebatch(c.p, size)).acc, r.acc)).toBeNull();
+      for (const size of [1, 2]) {
+        const b = voxelAccumulateCpu(rebatch(c.p, size));
+        expect(firstDifference(b.acc, r.acc)).toBeNull();
+        expect(firstDifference(b.channelSums, r.channelSums)).toBeNull();
+      }
+      // frame order: reversed
+      const frames = (c.p.batches[0] as FrameBatch).index.length;
+      const rev = voxelAccumulateCpu(reorder(c.p, Array.from({ length: frames }, (_v, i) => frames - 1 - i)));
+      expect(firstDifference(rev.acc, r.acc)).toBeNull();
+      expect(firstDifference(rev.channelSums, r.channelSums)).toBeNull();
     });
   }
+  it('voxel-accumulate: x and y sums equal the per-pixel brute force on a small case', () => {
+    // 12×9 pixels, 2 frames: Σ x and Σ y per subvoxel computed pixel by pixel from the mapped hkl
+    const W = 12;
+    const Hh = 9;
+    const n = W * Hh;
+    const p: VoxelAccumulateParams = { ...accCase(35, n, 2, [3, 3, 3], PHOTON), channels: channelsFor(36, n, { width: W, height: Hh, weights: 0 }) };
+    const r = voxelAccumulateCpu(p);
+    const b = p.batches[0] as FrameBatch;
+    const want = new Map<string, [number, number, number]>();
+    for (let f = 0; f < 2; f++) {
+      for (let y = 0; y < Hh; y++) {
+        for (let x = 0; x < W; x++) {
+          const i = y * W + x;
+          const raw = b.pixels[f * n + i]!;
+          if (((p.valid[i >>> 5]! >>> (i & 31)) & 1) === 0 || raw < 0 || raw > PHOTON.trustedHi) continue;
+          const hkl = [0, 4, 8].map((row) => hklComponentF32(b.rows, 12 * f + row, p.vectors[3 * i]!, p.vectors[3 * i + 1]!, p.vectors[3 * i + 2]!));
+          const cell = hkl.map(cellOf);
+          const slot = r.table.keys.findIndex((k) => cellOfKey(r.table.box, k).join(',') === cell.join(','));
+          const [s0, s1, s2] = hkl.map((h, a) => subOf(h, cell[a]!, 3));
+          const v = slot * 27 + (s0! - 1) * 9 + (s1! - 1) * 3 + (s2! - 1);
+          const key = String(v);
+          const e = want.get(key) ?? [0, 0, 0];
+          want.set(key, [e[0] + x, e[1] + y, e[2] + 1]);
+        }
+      }
+    }
+    expect(want.size).toBeGreaterThan(10);
+    let checked = 0;
+    for (let v = 0; v < r.acc.length / r.stride; v++) {
+      let pixels = 0;
+      for (let c = 0; c <= r.maxCount + 1; c++) pixels += r.acc[v * r.stride + c]!;
+      const e = want.get(String(v)) ?? [0, 0, 0];
+      expect([readU64(r.channelSums, 6 * v), readU64(r.channelSums, 6 * v + 2), readU64(r.channelSums, 6 * v + 4), pixels]).toEqual([e[0], e[1], 0, e[2]]);
+      if (e[2] > 0) checked++;
+    }
+    expect(checked).toBe(want.size);
+  });
+  it('voxel-accumulate: channel sums add up to Σ over the valid pixel·frames', () => {
+    const p = ACC_CASES.find((c) => c.name.startsWith('channels x, y, panel, q(κ)'))!.p;
+    const r = voxelAccumulateCpu(p);
+    const n = p.vectors.length / 3;
+    const C = p.channels!.count;
+    const b = p.batches[0] as FrameBatch;
+    const want = new Array<number>(C).fill(0);
+    let validPf = 0;
+    for (let f = 0; f < b.index.length; f++) {
+      for (let i = 0; i < n; i++) {
+        const raw = b.pixels[f * n + i]!;
+        if (((p.valid[i >>> 5]! >>> (i & 31)) & 1) === 0 || raw < 0 || raw > PHOTON.trustedHi) continue;
+        validPf++;
+        for (let c = 0; c < C; c++) want[c]! += p.channels!.values[C * i + c]!;
+      }
+    }
+    const got = new Array<number>(C).fill(0);
+    for (let v = 0; v < r.channelSums.length / (2 * C); v++) for (let c = 0; c < C; c++) got[c]! += readU64(r.channelSums, 2 * C * v + 2 * c);
+    expect(got).toEqual(want);
+    expect(validPf + r.maskedObservations).toBe(n * b.index.length);
+    expect(want[3]!).toBeGreaterThan(2 ** 20 * 1000);
+  });
+  it('voxel-accumulate: the storage-binding check counts the channel words (K + 6 + 2C per subvoxel)', () => {
+    const p = ACC_CASES.find((c) => c.name.startsWith('channels x, y, panel, q(κ)'))!.p;
+    const voxels = p.table.cells * subvoxelsPerCell(p.table.ndiv);
+    expect(wordsPerSubvoxel(20, 5)).toBe(36);
+    // a binding that holds the K + 6 count records but not the channel records
+    const bytes = 4 * voxels * recordStride(20);
+    const fake = { limits: { maxStorageBufferBindingSize: bytes, maxBufferSize: bytes } } as unknown as GpuContext;
+    expect(() => openAccumulator(fake, p)).toThrow(InvalidValueError);
+    expect(() => openAccumulator(fake, p)).toThrow(/36 words each: 26 \+ 10 for 5 channels/);
+  });
   it('voxel-accumulate carries into the high words', () => {
     const r = voxelAccumulateCpu(ACC_CASES[3]!.p);
     let hiCounts = 0;
@@ -416,6 +551,10 @@ describe('voxel kernels, CPU twins against brute force', () => {
     }
     expect(hiCounts).toBeGreaterThan(0);
     expect(hiFrames).toBeGreaterThan(0);
+    const big = voxelAccumulateCpu(ACC_CASES.find((c) => c.name.startsWith('channels near 2^32'))!.p);
+    let hiChannels = 0;
+    for (let w = 1; w < big.channelSums.length; w += 2) hiChannels += big.channelSums[w]!;
+    expect(hiChannels).toBeGreaterThan(1000);
   });
   for (const c of FILTER_CASES) {
     it(`filter-stats against the f64 definitions: ${c.name}`, () => {
@@ -482,9 +621,21 @@ describe.skipIf(gpuTestsDisabled())('voxel kernels, GPU = CPU', () => {
       const cpu = voxelAccumulateCpu(c.p);
       const gpu = await voxelAccumulateGpu(ctx, c.p);
       expect(firstDifference(gpu.acc, cpu.acc)).toBeNull();
+      expect(gpu.channels).toBe(cpu.channels);
+      expect(firstDifference(gpu.channelSums, cpu.channelSums)).toBeNull();
       expect([gpu.maskedObservations, gpu.maskedSum, gpu.lost]).toEqual([cpu.maskedObservations, cpu.maskedSum, cpu.lost]);
       const batched = await voxelAccumulateGpu(ctx, rebatch(c.p, 2));
       expect(firstDifference(batched.acc, cpu.acc)).toBeNull();
+      expect(firstDifference(batched.channelSums, cpu.channelSums)).toBeNull();
+      if (cpu.channels > 0) {
+        const frames = (c.p.batches[0] as FrameBatch).index.length;
+        const rev = await voxelAccumulateGpu(ctx, reorder(c.p, Array.from({ length: frames }, (_v, i) => frames - 1 - i)));
+        expect(firstDifference(rev.acc, cpu.acc)).toBeNull();
+        expect(firstDifference(rev.channelSums, cpu.channelSums)).toBeNull();
+        let nonzero = 0;
+        for (const x of cpu.channelSums) if (x !== 0) nonzero++;
+        expect(nonzero > 0 || cpu.table.cells === 0).toBe(true);
+      }
       let total = 0;
       for (let v = 0; v < cpu.acc.length / cpu.stride; v++) total += readU64(cpu.acc, v * cpu.stride + cpu.maxCount + 2);
       expect(total > 0 || cpu.table.cells === 0).toBe(true);

@@ -4,11 +4,15 @@
  * by wedge. Writes the included and excluded subvoxels with their integer
  * sums, and one row per wedge (layout: docs/tables.md).
  *
- * The options shared with `diffract filter` (grid, filter, masks, detector)
- * are defined here.
+ * The options shared with `diffract filter` (grid, filter, masks, detector,
+ * per-pixel corrections) are defined here. By default every subvoxel also
+ * gets Σ κ and Σ d³s over its pixel·frames, κ and d³s from
+ * `pixelCorrections` (src/corrections/pixel-corrections.ts), for the later
+ * correction and scaling stages; `--no-corrections` leaves them out.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { pixelCorrections, type CorrectionOptions } from '../../corrections/pixel-corrections.ts';
 import { FileAccessError, InvalidValueError, UsageError } from '../../errors.ts';
 import { loadExperiments, pickExperiment } from '../../geometry/load.ts';
 import type { Experiment } from '../../geometry/model.ts';
@@ -58,6 +62,11 @@ export interface VoxelCliOptions {
   hotPixels?: string;
   background?: string[];
   json?: boolean;
+  /** false with --no-corrections: no κ / d³s sums */
+  corrections: boolean;
+  efficiency: boolean;
+  polarization: boolean;
+  airPath?: string;
 }
 
 const collect = (v: string, acc: string[]): string[] => [...acc, v];
@@ -88,6 +97,10 @@ export function addVoxelOptions(cmd: Command): Command {
     .option('--mask <file.npy>', 'mask image over all pixels (uint8/int, nonzero = usable)')
     .option('--hot-pixels <list>', 'hot pixels "x,y;x,y;…", or a file of "x y" lines')
     .option('--background <files...>', 'a background run (no crystal), binned into the same subvoxels: scan frame o uses background frame floor(o·n_bg/n_scan)')
+    .option('--no-corrections', 'no per-pixel correction sums (kappa_sum, d3s_sum); the x, y, panel sums are still written')
+    .option('--no-efficiency', 'κ without the detector efficiency (sensor absorption)')
+    .option('--no-polarization', 'κ without the polarization factor')
+    .option('--air-path <fraction>', 'κ with air attenuation over this fraction of the sample–pixel distance (default: none)')
     .option('--json', 'print the summary as JSON');
 }
 
@@ -138,8 +151,30 @@ function readMaskImage(file: string, exp: Experiment): Uint8Array {
   return Uint8Array.from(arr.data as ArrayLike<number>, (v) => (v !== 0 ? 1 : 0));
 }
 
-/** The integration options from the command line (validated; files read). */
-export function integrationOptions(o: VoxelCliOptions, exp: Experiment): IntegrationOptions {
+/** The per-pixel correction options from the command line (undefined with --no-corrections). */
+export function correctionOptions(o: VoxelCliOptions): CorrectionOptions | undefined {
+  if (o.corrections === false) return undefined;
+  const c: CorrectionOptions = { solidAngle: true, polarization: o.polarization !== false, efficiency: o.efficiency !== false, air: false };
+  if (o.airPath !== undefined) {
+    const f = Number(o.airPath);
+    if (o.airPath.trim() === '' || !Number.isFinite(f) || f < 0 || f > 1) throw new UsageError(`--air-path must be a fraction 0…1 of the sample–pixel distance, got '${o.airPath}'`, { field: '--air-path' });
+    c.air = f;
+  }
+  return c;
+}
+
+/** What κ holds (the `corrections` root attribute). */
+export function correctionsDescription(c: CorrectionOptions | undefined, efficiencyKnown = true): string {
+  if (c === undefined) return 'none (--no-corrections): no kappa_sum, d3s_sum';
+  const parts = ['solid angle (sr)'];
+  if (c.polarization !== false) parts.push('polarization');
+  if (c.efficiency !== false) parts.push(efficiencyKnown ? 'detector efficiency' : 'detector efficiency (sensor unknown: 1)');
+  if (c.air !== undefined && c.air !== false) parts.push(`air attenuation (path fraction ${c.air})`);
+  return `kappa = ${parts.join(' × ')} per pixel; d3s = reciprocal-space volume swept by the pixel in one frame (1/Å³); both from pixelCorrections, quantized (see kappa_quantum, d3s_quantum)`;
+}
+
+/** The integration options from the command line (validated; files read), and what κ holds. */
+export function integrationOptions(o: VoxelCliOptions, exp: Experiment): IntegrationOptions & { corrections: string } {
   const ndiv = numbers(o.ndiv, 3, '--ndiv');
   if (!ndiv.every((v) => Number.isInteger(v) && v >= 1 && v <= 255)) throw new UsageError(`--ndiv must be three integers 1…255, got '${o.ndiv}'`, { field: '--ndiv' });
   const detector = o.detector as DetectorKind;
@@ -185,11 +220,19 @@ export function integrationOptions(o: VoxelCliOptions, exp: Experiment): Integra
     const panel = exp.detector.panels[0];
     opts.background = openImageSeries({ files: o.background, ...(exp.detector.panels.length === 1 && panel !== undefined ? { expectedSize: panel.imageSize } : {}) });
   }
-  return opts;
+  const co = correctionOptions(o);
+  let efficiencyKnown = true;
+  if (co !== undefined) {
+    const c = pixelCorrections(exp, co);
+    opts.pixelWeights = { kappa: c.kappa, d3s: c.d3s };
+    efficiencyKnown = co.efficiency === false || c.efficiency.some((v) => v !== 1);
+  }
+  return { ...opts, corrections: correctionsDescription(co, efficiencyKnown) };
 }
 
 /** Root attributes describing the run. */
-export function rootAttributes(command: string, expt: string, setup: IntegrationSetup): Record<string, string | number | readonly number[]> {
+export function rootAttributes(command: string, expt: string, setup: IntegrationSetup, corrections = 'none'): Record<string, string | number | readonly number[]> {
+  const quanta: Record<string, number> = setup.weights !== undefined ? { kappa_quantum: setup.weights.kappa, d3s_quantum: setup.weights.d3s } : {};
   return {
     format: VOXEL_TABLES_FORMAT,
     version: VOXEL_TABLES_VERSION,
@@ -208,6 +251,9 @@ export function rootAttributes(command: string, expt: string, setup: Integration
     static_masked_pixels: setup.staticMask.valid.length - setup.staticMask.valid.reduce((s, v) => s + v, 0),
     background_frames: setup.background?.length ?? 0,
     frame_index: '0-based offset of the frame in the scan; mean scan-frame z = frame_sum / pixels + 0.5',
+    pixel_sums: 'x_sum, y_sum: column and row of the pixel in its panel; panel_sum: panel index; mean pixel centre = x_sum / pixels + 0.5, y_sum / pixels + 0.5',
+    corrections,
+    ...quanta,
   };
 }
 
@@ -232,6 +278,13 @@ export function voxelColumns(t: VoxelTable, withReason: boolean): Record<string,
   if (t.bgCounts !== undefined && t.bgPixels !== undefined) {
     cols.bg_counts = toU64(t.bgCounts);
     cols.bg_pixels = toU64(t.bgPixels);
+  }
+  cols.x_sum = toU64(t.xSum);
+  cols.y_sum = toU64(t.ySum);
+  cols.panel_sum = toU64(t.panelSum);
+  if (t.kappaSum !== undefined && t.d3sSum !== undefined) {
+    cols.kappa_sum = t.kappaSum;
+    cols.d3s_sum = t.d3sSum;
   }
   return cols;
 }
@@ -361,7 +414,7 @@ export async function runVoxelCommand(
       }
       finish(file);
       log.write(file);
-      setAttributes(file, { ...rootAttributes(command, expt, setup), backend: engine.backend });
+      setAttributes(file, { ...rootAttributes(command, expt, setup, opts.corrections), backend: engine.backend });
     });
   });
   return log;
