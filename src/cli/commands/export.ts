@@ -1,0 +1,87 @@
+/**
+ * `diffract export IN.h5 --out DIR_OR_PREFIX`: the merged diffuse map of a
+ * stage file (stage 'merge' or 'absolute') expanded by its Laue group into a
+ * dense grid and written as NeXus (`<prefix>.nxs`), CCP4/MRC (`<prefix>.ccp4`)
+ * and PNG slices through h = 0, k = 0, l = 0 (`<prefix>_h0.png` …). Layouts:
+ * docs/export.md. All files are written under temporary names and renamed into
+ * place only when every one of them is complete.
+ */
+import type { Command } from 'commander';
+import { UsageError } from '../../errors.ts';
+import { EXPORT_FORMATS, exportMap, type ExportFormat, type ExportResult } from '../../export/export-map.ts';
+import type { Colormap } from '../../export/slices.ts';
+import { globalOptions } from '../engine-options.ts';
+import type { CommandSpec } from '../registry.ts';
+
+interface ExportCliOptions {
+  out: string;
+  table: string;
+  format: string;
+  fill: string;
+  maxMemoryMb: string;
+  colormap: string;
+  ccp4Stats: string;
+  json?: boolean;
+}
+
+/** Parses `--format nexus,ccp4,png` (aliases: nxs, h5, mrc, map). */
+export function parseFormats(text: string): ExportFormat[] {
+  const alias: Record<string, ExportFormat> = { nexus: 'nexus', nxs: 'nexus', h5: 'nexus', ccp4: 'ccp4', mrc: 'ccp4', map: 'ccp4', png: 'png' };
+  const out: ExportFormat[] = [];
+  for (const part of text.split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '')) {
+    const f = alias[part];
+    if (f === undefined) throw new UsageError(`unknown format '${part}' (choose from ${EXPORT_FORMATS.join(', ')})`, { field: '--format' });
+    if (!out.includes(f)) out.push(f);
+  }
+  if (out.length === 0) throw new UsageError('--format needs at least one format', { field: '--format' });
+  return out;
+}
+
+/** The human summary of an export. */
+export function exportSummary(r: ExportResult): string[] {
+  const pct = (100 * r.fractionMeasured).toFixed(1);
+  return [
+    `${r.input}: stage '${r.stage}', table '${r.table}', ${r.rows} merged rows${r.rowsSkipped > 0 ? ` (${r.rowsSkipped} without a finite intensity skipped)` : ''}`,
+    `space group ${r.spaceGroup}: ${r.symmetryOps} reciprocal-space operators; ndiv ${r.ndiv.join('×')}`,
+    `grid ${r.shape.join('×')} (h×k×l, fine index from ${r.origin.join(', ')}): ${r.measured} of ${r.points} points measured (${pct}%)${r.collisions > 0 ? `, ${r.collisions} reached by more than one ASU row` : ''}`,
+    ...r.files.map((f) => `wrote ${f.path} (${f.format}, ${f.bytes} bytes)`),
+  ];
+}
+
+export const exportCommand: CommandSpec = {
+  name: 'export',
+  register(program) {
+    program
+      .command('export')
+      .description('expand a merged diffuse map (stage merge/absolute) to the full sphere and write NeXus, CCP4/MRC and PNG slices (docs/export.md)')
+      .argument('<in>', 'stage file (HDF5) of stage merge or absolute')
+      .requiredOption('--out <dir-or-prefix>', "output folder (file names from the input's stem; a trailing '/' creates it) or path prefix")
+      .option('--table <name>', 'merged table to export', 'diffuse')
+      .option('--format <list>', 'comma-separated: nexus, ccp4, png', EXPORT_FORMATS.join(','))
+      .option('--fill <value>', 'CCP4 value of unmeasured points (NeXus keeps NaN)', '0')
+      .option('--max-memory-mb <n>', 'refuse dense grids larger than this (MiB)', '2048')
+      .option('--colormap <name>', 'PNG colour map: viridis | diverging', 'viridis')
+      .option('--ccp4-stats <what>', 'CCP4 DMIN/DMAX/DMEAN/RMS over: measured (points) | written (values, fill included)', 'measured')
+      .option('--json', 'print the summary as JSON')
+      .action(async (input: string, o: ExportCliOptions, cmd: Command) => {
+        globalOptions(cmd);
+        const fill = Number(o.fill);
+        if (o.fill.trim() === '' || !Number.isFinite(fill)) throw new UsageError(`--fill must be a finite number, got '${o.fill}'`, { field: '--fill' });
+        const mb = Number(o.maxMemoryMb);
+        if (!(mb > 0)) throw new UsageError(`--max-memory-mb must be positive, got '${o.maxMemoryMb}'`, { field: '--max-memory-mb' });
+        if (o.colormap !== 'viridis' && o.colormap !== 'diverging') throw new UsageError(`--colormap must be viridis or diverging, got '${o.colormap}'`, { field: '--colormap' });
+        if (o.ccp4Stats !== 'measured' && o.ccp4Stats !== 'written') throw new UsageError(`--ccp4-stats must be measured or written, got '${o.ccp4Stats}'`, { field: '--ccp4-stats' });
+        const result = await exportMap({
+          input,
+          out: o.out,
+          table: o.table,
+          formats: parseFormats(o.format),
+          fill,
+          maxBytes: mb * 2 ** 20,
+          colormap: o.colormap as Colormap,
+          ccp4Stats: o.ccp4Stats,
+        });
+        process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : `${exportSummary(result).join('\n')}\n`);
+      });
+  },
+};
