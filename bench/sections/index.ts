@@ -2,7 +2,9 @@
 import type { BenchSection } from '../harness.ts';
 import { filterSection } from './filter.ts';
 import { hklSection } from './hkl.ts';
+import { mergeSection } from './merge.ts';
 import { photonSection } from './photon.ts';
+import { scalingSection } from './scaling.ts';
 import { spotsSection } from './spots.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection];

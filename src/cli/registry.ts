@@ -3,14 +3,19 @@
  * ones here (one line each, alphabetical).
  */
 import type { Command } from 'commander';
+import { absoluteCommand } from './commands/absolute.ts';
+import { correctCommand } from './commands/correct.ts';
 import { demoCommand } from './commands/demo.ts';
+import { exportCommand } from './commands/export.ts';
 import { filterCommand } from './commands/filter.ts';
 import { hklCommand } from './commands/hkl.ts';
 import { infoCommand } from './commands/info.ts';
 import { integrateCommand } from './commands/integrate.ts';
 import { mapCommand } from './commands/map.ts';
+import { mergeCommand } from './commands/merge.ts';
 import { photonCommand } from './commands/photon.ts';
 import { photonCalibCommand } from './commands/photon-calib.ts';
+import { scaleCommand } from './commands/scale.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
 import { viewCommand } from './commands/view.ts';
@@ -23,14 +28,19 @@ export interface CommandSpec {
 }
 
 export const COMMANDS: readonly CommandSpec[] = [
+  absoluteCommand,
+  correctCommand,
   demoCommand,
+  exportCommand,
   filterCommand,
   hklCommand,
   infoCommand,
   integrateCommand,
   mapCommand,
+  mergeCommand,
   photonCommand,
   photonCalibCommand,
+  scaleCommand,
   simulateCommand,
   spotsCommand,
   viewCommand,

@@ -49,6 +49,7 @@
 import { cross, dot, normalize } from '../geometry/linalg.ts';
 import type { Mat3, Panel, Vec3 } from '../geometry/model.ts';
 import { hashUniform4 } from '../util/random.ts';
+import { braggFraction, radialModel, type RadialModel } from './electron-units.ts';
 import type { SimModel, SimSpaceGroup, SimulationSpec } from './spec.ts';
 
 const DEG = Math.PI / 180;
@@ -123,7 +124,43 @@ export function braggIntensity(spec: SimulationSpec, gStar: Mat3, h: number, k: 
     cl = -l;
   }
   const e2 = -Math.log(hashUniform4(spec.seed, 0xb7a6, ch, ck, cl));
+  const eu = spec.model.electronUnits;
+  if (eu !== undefined) {
+    // |F_H|² = C(s) β(s) E²; the peak of a Gaussian whose integral is K |F_H|²/V_c
+    const radial = radialOf(spec, gStar);
+    const s = Math.sqrt(q2);
+    const { sigmaRadial, eta } = spotWidths(spec);
+    const st2 = sigmaRadial * sigmaRadial + q2 * eta * eta;
+    const f2 = radial.coherent(s) * braggFraction(spec.model.bragg.wilsonB, s) * e2;
+    return (eu.photonsPerEu * f2) / (radial.cellVolume * (2 * Math.PI) ** 1.5 * sigmaRadial * st2);
+  }
   return spec.model.bragg.scale * Math.exp((-spec.model.bragg.wilsonB * q2) / 2) * e2;
+}
+
+/** The cell volume (Å³) from the reciprocal metric: V = 1/sqrt(det G*). */
+export function cellVolumeOf(gStar: Mat3): number {
+  const [a, b, c, d, e, f, g, h, i] = gStar;
+  const det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+  return 1 / Math.sqrt(det);
+}
+
+/** The radial electron-unit model of an electron-unit spec. */
+export function radialOf(spec: SimulationSpec, gStar: Mat3): RadialModel {
+  const eu = spec.model.electronUnits;
+  if (eu === undefined) throw new Error('internal invariant failed: radialOf needs an electron-unit spec');
+  return radialModel(eu, cellVolumeOf(gStar));
+}
+
+/**
+ * The true diffuse intensity at h: photons/s/pixel for photon-unit specs
+ * (diffuseIntensity), electron units per cell for electron-unit specs:
+ * C(s) (1 − β(s)) M(h).
+ */
+export function diffuseTruthValue(spec: SimulationSpec, gStar: Mat3, h: number, k: number, l: number): number {
+  if (spec.model.electronUnits === undefined) return diffuseIntensity(spec.model.diffuse, gStar, h, k, l);
+  const s = Math.sqrt(qSquared(gStar, h, k, l));
+  const radial = radialOf(spec, gStar);
+  return radial.coherent(s) * (1 - braggFraction(spec.model.bragg.wilsonB, s)) * diffuseModulation(spec.model.diffuse, h, k, l);
 }
 
 /** σ_r (Å⁻¹) and the angular part η (radians) of σ_t = sqrt(σ_r² + (q η)²). */

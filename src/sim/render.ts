@@ -19,9 +19,12 @@ import {
   diffuseIsotropic,
   frameScale,
   geometryFactor,
+  radialOf,
   ringIntensity,
   spotWidths,
 } from './physics.ts';
+import { braggFraction, sensorEfficiency } from './electron-units.ts';
+import { cross, dot, normalize } from '../geometry/linalg.ts';
 import { buildExperiment, gapMask, panelSize, reciprocalMetric, type SimulationSpec } from './spec.ts';
 
 /** Pixel kinds in `FrameRenderer.kind`. */
@@ -76,6 +79,9 @@ export class FrameRenderer {
     this.iso = new Float64Array(this.pixels);
     this.ring = new Float64Array(this.pixels);
     const m = spec.model;
+    const eu = m.electronUnits;
+    const radial = eu === undefined ? null : radialOf(spec, this.gStar);
+    const normal = normalize(cross(panel.fastAxis, panel.slowAxis));
     let q2max = 0;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
@@ -89,9 +95,19 @@ export class FrameRenderer {
         if (m.geometryFactors) {
           f *= geometryFactor(panel, labPosition(panel, x + 0.5, y + 0.5), experiment.beam.direction, experiment.beam.polarizationNormal, experiment.beam.polarizationFraction);
         }
+        if (eu !== undefined && radial !== null) {
+          // electron units: K·C(s)(1 − β(s)) diffuse, K·Σ n S(s) Compton (in the ring's slot), sensor efficiency in g
+          const s = Math.sqrt(q2);
+          const p = labPosition(panel, x + 0.5, y + 0.5);
+          const cosOmega = dot(normalize(p), normal);
+          f *= sensorEfficiency(eu.sensorMu, panel.thickness, cosOmega);
+          this.iso[i] = eu.photonsPerEu * radial.coherent(s) * (1 - braggFraction(m.bragg.wilsonB, s));
+          this.ring[i] = eu.photonsPerEu * radial.compton(s);
+        } else {
+          this.iso[i] = diffuseIsotropic(m.diffuse, q2);
+          this.ring[i] = ringIntensity(m.ring, Math.sqrt(q2));
+        }
         this.pixelFactor[i] = f;
-        this.iso[i] = diffuseIsotropic(m.diffuse, q2);
-        this.ring[i] = ringIntensity(m.ring, Math.sqrt(q2));
       }
     }
     this.qMax = Math.sqrt(q2max);
@@ -143,7 +159,7 @@ export class FrameRenderer {
     const offset = m.offset;
     const [mh, mk, ml] = m.diffuse.modulation;
     const modulated = mh !== 0 || mk !== 0 || ml !== 0;
-    const braggOn = m.bragg.scale > 0;
+    const braggOn = m.bragg.scale > 0 || m.electronUnits !== undefined;
     const { sigmaRadial, eta } = spotWidths(spec);
     const sr2 = sigmaRadial * sigmaRadial;
     const eta2 = eta * eta;

@@ -16,6 +16,7 @@ import { InvalidValueError } from '../errors.ts';
 import { IDENTITY, det, inverse, mulMM, transpose } from '../geometry/linalg.ts';
 import type { Experiment, Mat3, MaskRect, Panel, UnitCell, Vec3 } from '../geometry/model.ts';
 import { mixSeed, mulberry32, type Uniform } from '../util/random.ts';
+import type { SimElectronUnits } from './electron-units.ts';
 
 /** Space groups the simulator knows: the Laue group decides which indices are equivalent. */
 export type SimSpaceGroup = 'P 1' | 'P 2 2 2';
@@ -94,6 +95,13 @@ export interface SimModel {
   offset: number;
   /** multiply by the polarization factor and the relative solid angle (see physics.ts) */
   geometryFactors: boolean;
+  /**
+   * total scattering in electron units (src/sim/electron-units.ts): when set,
+   * diffuse, Bragg and Compton intensities come from the cell's composition
+   * (diffuse.scale/q0/floor, bragg.scale and the ring are not used; the
+   * modulation, wilsonB and dmin are), and g includes the sensor efficiency
+   */
+  electronUnits?: SimElectronUnits;
 }
 
 export interface SimulationSpec {
@@ -228,7 +236,7 @@ export function simPanel(spec: SimulationSpec): Panel {
     trustedRange: [d.trustedRange[0], d.trustedRange[1]],
     thickness: d.thickness,
     material: d.material,
-    mu: 0,
+    mu: spec.model.electronUnits?.sensorMu ?? 0,
     pxMmStrategy: 'simple',
     mask: gapRects(d),
     gain: 1,
@@ -356,6 +364,44 @@ export function sizedSpec(size: SimSize, seed = 1): SimulationSpec {
   };
 }
 
+/**
+ * A spec in electron units (see src/sim/electron-units.ts) with everything
+ * relative scaling has to undo: a per-frame drift b (±12 %), a detector
+ * absorption pattern a (gradients of ±6 % and ±4 % across the panel; a radial
+ * term would be indistinguishable from the map's own |s| dependence), and an
+ * offset c of 0.2 counts per pixel and frame. Diffuse counts reach ≈ 15 per
+ * pixel and frame (integrate with --max-count 50). The
+ * crystal holds ≈ 35,000 electrons per cell (protein at ≈ 50 % solvent as
+ * element counts: C, H, N, O, S, water included).
+ */
+export function electronUnitSpec(size: SimSize = 'small', seed = 1): SimulationSpec {
+  const base = sizedSpec(size, seed);
+  // 180° of rotation: symmetry mates are seen at other detector positions, which is
+  // what separates a(x, y) from the map (rotation about x keeps s_x, so one sweep
+  // alone cannot tell an x gradient of a from the map)
+  const frames = Math.max(90, base.scan.frames);
+  return {
+    ...base,
+    crystal: { ...base.crystal, mosaicityDeg: 0.1 },
+    scan: { ...base.scan, frames, widthDeg: 180 / frames },
+    model: {
+      ...base.model,
+      bragg: { ...base.model.bragg, dmin: 1.5 },
+      ring: { ...base.model.ring, scale: 0 },
+      frameScale: { amplitude: 0.12, periodFrames: Math.round(frames * 0.8), phaseDeg: 30 },
+      absorption: { gradient: [0.12, -0.08], radial: 0 },
+      offset: 0.2,
+      electronUnits: {
+        composition: { C: 1650, H: 5642, N: 450, O: 2021, S: 12 },
+        photonsPerEu: 2.4e-3,
+        holeTaper: 0.1,
+        // Si at 12.4 keV (λ = 1 Å): μ/ρ ≈ 16.4 cm²/g × 2.33 g/cm³ ≈ 3.8 mm⁻¹
+        sensorMu: 3.8,
+      },
+    },
+  };
+}
+
 /** The default spec (`diffract simulate` without --size): 397 × 397 px, 40 frames. */
 export function smallSpec(seed = 1): SimulationSpec {
   return sizedSpec('small', seed);
@@ -428,5 +474,14 @@ export function validateSpec(spec: SimulationSpec): void {
     'absorption map must stay positive: |g_x|/2 + |g_y|/2 + |radial|/2 < 1',
   );
   check(finite(mo.offset) && mo.offset >= 0, 'model.offset', 'offset must be ≥ 0');
+  const eu = mo.electronUnits;
+  if (eu !== undefined) {
+    const entries = Object.entries(eu.composition);
+    check(entries.length > 0 && entries.every(([, n]) => finite(n) && n >= 0), 'model.electronUnits.composition', 'composition must map element symbols to atom counts ≥ 0');
+    check(finite(eu.photonsPerEu) && eu.photonsPerEu > 0, 'model.electronUnits.photonsPerEu', 'photonsPerEu must be positive');
+    check(finite(eu.holeTaper) && eu.holeTaper > 0, 'model.electronUnits.holeTaper', 'holeTaper must be positive');
+    check(finite(eu.sensorMu) && eu.sensorMu > 0, 'model.electronUnits.sensorMu', 'sensorMu must be positive (mm⁻¹)');
+    check(mo.bragg.dmin > 0, 'model.bragg.dmin', 'dmin must be positive');
+  }
   check(spec.truth.ndiv.every(posInt), 'truth.ndiv', 'ndiv must be three positive integers');
 }

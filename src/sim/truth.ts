@@ -5,7 +5,7 @@
  */
 import { inverse } from '../geometry/linalg.ts';
 import type { Mat3 } from '../geometry/model.ts';
-import { absorptionFactor, braggIntensity, diffuseIntensity, frameScale, qSquared } from './physics.ts';
+import { absorptionFactor, braggIntensity, diffuseTruthValue, frameScale, qSquared, radialOf } from './physics.ts';
 import type { PredictedReflection } from './predict.ts';
 import { HALL_SYMBOLS, panelSize, reciprocalMetric, type SimulationSpec } from './spec.ts';
 
@@ -55,7 +55,7 @@ export function diffuseTruth(spec: SimulationSpec, A: Mat3, grid: TruthGrid): Fl
     for (let j = 0; j < nk; j++) {
       for (let k = 0; k < nl; k++) {
         const [h, kk, l] = gridPoint(grid, i, j, k);
-        out[o++] = diffuseIntensity(spec.model.diffuse, gStar, h, kk, l);
+        out[o++] = diffuseTruthValue(spec, gStar, h, kk, l);
       }
     }
   }
@@ -132,6 +132,22 @@ export function truthDocument(t: TruthInputs): Record<string, unknown> {
   const m = spec.model;
   const cell = spec.crystal.unitCell;
   const summary = braggSummary(spec, t.A);
+  const eu = m.electronUnits;
+  const radial = eu === undefined ? null : radialOf(spec, reciprocalMetric(t.A));
+  const px = spec.detector.pixelSize;
+  const electronUnits =
+    eu === undefined || radial === null
+      ? null
+      : {
+          ...eu,
+          electrons: radial.electrons,
+          cellVolume: radial.cellVolume,
+          holeStart: radial.holeStart,
+          forwardTerm: (radial.electrons * radial.electrons) / radial.cellVolume,
+          diffuseFormula: 'C(s) (1 − β(s)) M(h), C = Σnf² (1 − w(s)), β = exp(−B s²/2) (src/sim/electron-units.ts)',
+          // corrected intensity counts/(T·Σκ) (κ = Ω(sr)·P·efficiency) = K·b·a·I_eu·D²/px² (g/κ = D²/px²)
+          correctedPerEu: (eu.photonsPerEu * spec.detector.distance * spec.detector.distance) / (px * px),
+        };
   return {
     format: TRUTH_FORMAT,
     version: TRUTH_VERSION,
@@ -164,8 +180,11 @@ export function truthDocument(t: TruthInputs): Record<string, unknown> {
       ndiv: [...grid.ndiv],
       step: grid.ndiv.map((n) => 1 / n),
       point: 'value [i, j, k] is diffuse(h) at h = origin + (i/ndiv_h, j/ndiv_k, k/ndiv_l)',
-      units: 'photons per second per pixel, before T, b, a, g',
-      formula: 'scale · (floor + (q/q0)²) · exp(−(q/q0)²) · (1 + m_h cos πh + m_k cos πk + m_l cos πl), q = |A·h| (Å⁻¹)',
+      units: eu === undefined ? 'photons per second per pixel, before T, b, a, g' : 'electron units per unit cell (before K, T, b, a, g)',
+      formula:
+        eu === undefined
+          ? 'scale · (floor + (q/q0)²) · exp(−(q/q0)²) · (1 + m_h cos πh + m_k cos πk + m_l cos πl), q = |A·h| (Å⁻¹)'
+          : 'C(s) (1 − exp(−B s²/2)) · (1 + m_h cos πh + m_k cos πk + m_l cos πl), s = |A·h| (Å⁻¹)',
       parameters: m.diffuse,
     },
     ring: { formula: 'scale · exp(−½ ((q − centre)/sigma)²), q in Å⁻¹', units: 'photons per second per pixel', parameters: m.ring },
@@ -199,6 +218,7 @@ export function truthDocument(t: TruthInputs): Record<string, unknown> {
       formula: 'g = P · (D/r)³, P = p (1 − (ŝ1·e)²) + (1 − p)(1 − (ŝ1·n)²), e = unit(n × beam direction)',
     },
     offset: m.offset,
+    electronUnits,
     spec,
   };
 }

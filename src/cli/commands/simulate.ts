@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.ts';
 import { simulate, type SimulationResult } from '../../sim/simulate.ts';
-import { SIM_SIZES, type SimSize, sizedSpec } from '../../sim/spec.ts';
+import { electronUnitSpec, SIM_SIZES, type SimSize, sizedSpec } from '../../sim/spec.ts';
 import { log } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
 import type { CommandSpec } from '../registry.ts';
@@ -18,6 +18,7 @@ interface SimulateCliOptions {
   size: string;
   seed: string;
   progressEvery: string;
+  electronUnits?: boolean;
   json?: boolean;
 }
 
@@ -49,6 +50,7 @@ export const simulateCommand: CommandSpec = {
       .option('--size <size>', `dataset size: ${SIM_SIZES.join(' | ')}`, 'small')
       .option('--seed <n>', 'random seed (orientation, bad pixels, Bragg intensities, noise)', '1')
       .option('--progress-every <n>', 'a progress line on stderr every n frames', '10')
+      .option('--electron-units', 'intensities in electron units from a cell composition, with frame drift, absorption pattern and offset to undo (src/sim/electron-units.ts)')
       .option('--json', 'print the summary as JSON')
       .action(async (opts: SimulateCliOptions, cmd: Command) => {
         globalOptions(cmd);
@@ -59,7 +61,7 @@ export const simulateCommand: CommandSpec = {
           throw new UsageError(`--seed must be an integer in 0…4294967295, got '${opts.seed}'`, { field: '--seed' });
         }
         const every = parseCount(opts.progressEvery, '--progress-every', 1e9);
-        const spec = sizedSpec(opts.size as SimSize, Number(opts.seed));
+        const spec = opts.electronUnits === true ? electronUnitSpec(opts.size as SimSize, Number(opts.seed)) : sizedSpec(opts.size as SimSize, Number(opts.seed));
         if (opts.frames !== undefined) spec.scan.frames = parseCount(opts.frames, '--frames', 99999);
         if (opts.out === undefined || opts.out.trim() === '') throw new UsageError('--out needs a folder', { field: '--out' });
         const total = spec.scan.frames;
