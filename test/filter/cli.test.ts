@@ -11,8 +11,7 @@ import { pixelCorrections } from '../../src/corrections/pixel-corrections.ts';
 import { loadExperiments, pickExperiment } from '../../src/geometry/load.ts';
 import { readVoxelTables, VOXEL_TABLES_FORMAT } from '../../src/io/voxel-tables.ts';
 import { simulate } from '../../src/sim/simulate.ts';
-import { main } from '../../src/cli/main.ts';
-import { runCli, type CliResult } from '../helpers/cli.ts';
+import { runCli, runInProcess, type CliResult } from '../helpers/cli.ts';
 import { gpuTestsDisabled } from '../helpers/gpu.ts';
 import { syntheticSpec } from './helpers.ts';
 
@@ -29,22 +28,6 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI in this process (no start-up cost), capturing stdout and stderr. */
-async function runInProcess(args: string[]): Promise<CliResult> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const ow = process.stdout.write.bind(process.stdout);
-  const ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
-}
 
 function sum(a: ArrayLike<number> | undefined): number {
   let s = 0;
