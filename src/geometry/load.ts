@@ -1,11 +1,13 @@
 /**
  * Opens a geometry description by what it is: a DIALS ExperimentList (`.expt`,
  * `.json`), or XDS files (`XDS.INP` with `GXPARM.XDS`/`XPARM.XDS` beside it, or
- * a folder holding them).
+ * a folder holding them), or a NeXus/Eiger master file (`.h5`, `.nxs`, `.nx5`,
+ * `.hdf5`: see src/io/nexus-geometry.ts).
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { FileAccessError, InvalidValueError } from '../errors.ts';
+import { experimentFromNexus, isNexusPath } from '../io/nexus-geometry.ts';
 import { readExperimentList } from './expt.ts';
 import type { Experiment, ExperimentList } from './model.ts';
 import { readXds } from './xds.ts';
@@ -22,6 +24,7 @@ export async function loadExperiments(path: string): Promise<ExperimentList> {
     if (xparm === undefined) throw new FileAccessError('neither GXPARM.XDS nor XPARM.XDS found', { file: dir });
     return readXds(inp, xparm);
   }
+  if (isNexusPath(path)) return experimentFromNexus(path);
   return readExperimentList(path);
 }
 

@@ -187,3 +187,13 @@ export async function* readCbors(path: string): AsyncGenerator<RecordedEvent> {
     index++;
   }
 }
+
+/**
+ * The raw CBOR items of a `.cbors[.gz]` file, in file order, without the event
+ * structure (for raw recordings such as dranspose's ZeroMQ captures, where
+ * each item is one multipart message as a list of byte strings, no tags).
+ * Same errors as `readCbors` for truncated or undecodable data.
+ */
+export async function* readCborsItems(path: string): AsyncGenerator<unknown> {
+  yield* cborSequence(fileChunks(path), path);
+}

@@ -11,8 +11,9 @@
  * - `mergeEvents(a, b, …)`: several sources in event-number order (a detector
  *   recording and its Sardana recording).
  */
+import { loadZeromq } from '../io/zmq.ts';
 import h5wasm from 'h5wasm/node';
-import { FileAccessError, FormatError, InvalidValueError, UsageError } from '../errors.ts';
+import { FileAccessError, FormatError, InvalidValueError } from '../errors.ts';
 import { readCbors } from '../io/cbors.ts';
 import { h5Ready } from '../io/hdf5.ts';
 import { parseSardana, type SardanaMessage } from '../io/sardana.ts';
@@ -211,12 +212,7 @@ export interface ZmqSourceOptions {
  * package `zeromq`; without it this throws a UsageError saying so.
  */
 export async function* zmqPullEvents(endpoint: string, opts: ZmqSourceOptions = {}): AsyncGenerator<SourceEvent> {
-  let zmq: typeof import('zeromq');
-  try {
-    zmq = await import('zeromq');
-  } catch (err) {
-    throw new UsageError(`live ZeroMQ sources need the npm package 'zeromq' (npm install zeromq): ${err instanceof Error ? err.message : String(err)}`, { field: endpoint });
-  }
+  const zmq = await loadZeromq(endpoint);
   const stream = opts.stream ?? 'live';
   const sock = new zmq.Pull(opts.idleTimeoutMs !== undefined ? { receiveTimeout: opts.idleTimeoutMs } : {});
   const onAbort = (): void => sock.close();

@@ -1,0 +1,743 @@
+/**
+ * Eiger / NeXus HDF5 image series, read one frame (one chunk) at a time.
+ *
+ * Layout. A series is one 3-D integer dataset [frames, slow, fast] (a 2-D
+ * dataset is one frame), or, for a NeXus/Eiger master file, the datasets
+ * `/entry/data/data_000001`, `data_000002`, … taken in name order and
+ * concatenated. Those entries are usually HDF5 external links to data files
+ * beside the master (h5wasm reports an external link and does not follow it,
+ * so the data files are opened here: a relative link target is resolved
+ * against the master file's folder). Without `dataset` the reader takes the
+ * `data_NNNNNN` entries when `/entry/data` has them, else `/entry/data/data`.
+ *
+ * Frames. Frame i of the whole (concatenated) dataset is read as the
+ * hyperslab [i, i+1) × all × all: with Eiger's one-chunk-per-frame layout
+ * that decodes exactly one chunk; the dataset is never read whole. The
+ * compression filters come from h5wasm-plugins (bitshuffle-LZ4 32008,
+ * LZ4 32004, …) and HDF5's own deflate.
+ *
+ * Range and numbering. `first`…`last` (inclusive, 0-based in the whole
+ * concatenated dataset) select the frames; `length = last − first + 1`.
+ * `read(i)`, `readRaw(i)`, `source.frame` and the `frame` of every error are
+ * the 0-based position i within that range (image number in the dataset =
+ * first + i + 1 is in `header.raw.get('image_nr')`). `source.file` is the
+ * file named by the caller (the master); errors about a chunk name the data
+ * file that holds it.
+ *
+ * Pixels. `DetectorImage.pixels` is an Int32Array of the raw counts. Unsigned
+ * 32-bit values ≥ 2³¹ (Eiger writes 0xFFFFFFFF for gap and defective pixels
+ * when the firmware mask is applied) become −1, the Pilatus gap marker, as
+ * the neggia/durin XDS plugins do; every other value is kept (a uint16 series
+ * keeps 65535 as it is: with `saturation_value` it is outside the trusted
+ * range). `readRaw(i)` gives the frame in its native type (Uint16Array,
+ * Uint32Array, …, little-endian byte order on the platforms Node runs on).
+ *
+ * Workers. With `workers: n > 0` the iterator decodes frames ahead in n
+ * node:worker_threads (src/io/hdf5-decode-worker.ts); each worker opens the
+ * data files itself, decodes the frames given to it and transfers the native
+ * buffer back. Frames are yielded in order; at most `readAhead` (default 2·n)
+ * frames are requested or waiting beyond the one handed out, so memory stays
+ * bounded; the workers end when iteration ends, fails or is stopped early.
+ * `read`/`readRaw` always decode on the calling thread.
+ *
+ * Decoding isolation. A corrupt chunk can make a compression plugin trap
+ * (WebAssembly RuntimeError) and leave that h5wasm instance's HDF5 state
+ * broken, after which reads fail or return wrong pixels. So chunks are
+ * decoded by a private h5wasm instance per thread (the shared `h5wasm/node`
+ * one only reads metadata), which is discarded after any decode failure; the
+ * next read builds a fresh one. Errors: missing file → FileAccessError; missing dataset →
+ * MissingFieldError naming file and path; a frame that cannot be decoded →
+ * FormatError naming the data file and the frame; a frame range outside the
+ * dataset → InvalidValueError.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import h5wasm, { Dataset, ExternalLink, Group } from 'h5wasm/node';
+import { install_local_plugins } from 'h5wasm-plugins';
+import { DiffractError, FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError, UsageError, invariant, type ErrorLocation } from '../errors.ts';
+import { h5Plugins, type H5File } from './hdf5.ts';
+import { checkExpectedSize, type DetectorImage, type ImageHeader } from './image.ts';
+import { readNexusHeader, type NexusHeaderInfo } from './nexus-geometry.ts';
+
+/** The dataset read when none is named and the file has no `/entry/data/data_NNNNNN` entries. */
+export const DEFAULT_DATASET = '/entry/data/data';
+
+/** Integer pixel types read from HDF5. */
+export type PixelType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32';
+/** One frame as stored (row-major, index = y·width + x). */
+export type NativeFrame = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array;
+
+/** One dataset of the series (a data file, or the master itself). */
+export interface DataBlock {
+  /** the file holding the dataset (resolved path) */
+  file: string;
+  /** dataset path inside `file` */
+  dataset: string;
+  /** frames in this dataset */
+  frames: number;
+  /** index of its first frame in the concatenated dataset */
+  start: number;
+  /** the master entry that led here (e.g. '/entry/data/data_000001'), when different from `dataset` in `file` */
+  link?: string;
+}
+
+/** Where the frames of a file are and what they look like. */
+export interface Hdf5Layout {
+  /** the file named by the caller */
+  file: string;
+  blocks: readonly DataBlock[];
+  /** frames in all blocks together */
+  frames: number;
+  /** fast size (pixels) */
+  width: number;
+  /** slow size (pixels) */
+  height: number;
+  pixelType: PixelType;
+  /** names of the compression filters of the first block */
+  filters: readonly string[];
+}
+
+export interface Hdf5SeriesOptions {
+  /** an HDF5 data file or NeXus/Eiger master file */
+  file: string;
+  /** dataset path; default: the master's `/entry/data/data_NNNNNN` links, else `/entry/data/data` */
+  dataset?: string;
+  /** first frame, 0-based in the whole dataset (default 0) */
+  first?: number;
+  /** last frame, inclusive (default: the last one) */
+  last?: number;
+  /** [fast, slow] every frame must have, e.g. the detector model's `imageSize` */
+  expectedSize?: readonly [number, number];
+  /** worker threads decoding ahead during iteration (default 0: decode on the calling thread) */
+  workers?: number;
+  /** frames requested ahead of the consumer with workers (default 2·workers) */
+  readAhead?: number;
+}
+
+/** A series of frames in HDF5; usable wherever a `FrameSource` is. */
+export interface Hdf5Series extends AsyncIterable<DetectorImage> {
+  /** number of frames in the range */
+  readonly length: number;
+  readonly width: number;
+  readonly height: number;
+  readonly pixelType: PixelType;
+  /** the first and last frame of the range in the whole dataset */
+  readonly range: readonly [number, number];
+  readonly layout: Hdf5Layout;
+  /** NeXus metadata read from the file (wavelength, distance, …), where present */
+  readonly info: NexusHeaderInfo;
+  /** decodes frame `index` (0-based in the range) */
+  read(index: number): Promise<DetectorImage>;
+  /** frame `index` in its native type, as stored */
+  readRaw(index: number): Promise<NativeFrame>;
+  /** a pass over the frames in their native type (through the workers when `workers > 0`) */
+  rawFrames(): AsyncIterableIterator<NativeFrame>;
+  /**
+   * Frames start…start+count−1 (0-based in the range), in order, decoded ahead
+   * by a pool of `workers` threads kept between calls (released by `close`);
+   * frame numbers in images and errors are positions in the whole range.
+   */
+  frames(start: number, count: number): AsyncIterableIterator<DetectorImage>;
+  /** closes the file handles kept by `read`/`readRaw` and the pool of `frames` (iteration opens and closes its own) */
+  close(): Promise<void>;
+  [Symbol.asyncIterator](): AsyncIterator<DetectorImage>;
+}
+
+const MAX_WORKERS = 64;
+
+function errMessage(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.split('\n')[0] ?? m;
+}
+
+/** Opens an HDF5 file read-only; a missing or unreadable file is a FileAccessError/FormatError naming it. */
+export function openH5(path: string, why = 'no such file'): H5File {
+  if (!existsSync(path)) throw new FileAccessError(why, { file: path });
+  if (statSync(path).isDirectory()) throw new FileAccessError('is a directory, not an HDF5 file', { file: path });
+  try {
+    return new h5wasm.File(path, 'r');
+  } catch (err) {
+    throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}`, { file: path }, { cause: err });
+  }
+}
+
+function pixelTypeOf(ds: Dataset, file: string, path: string): PixelType {
+  const m = ds.metadata;
+  if (m.type !== 0) throw new FormatError(`dataset is not integer (HDF5 type class ${m.type}); detector frames must be integers`, { file, field: path });
+  const t = `${m.signed ? 'int' : 'uint'}${m.size * 8}`;
+  if (t === 'uint8' || t === 'int8' || t === 'uint16' || t === 'int16' || t === 'uint32' || t === 'int32') return t;
+  throw new FormatError(`unsupported pixel type ${t} (8-, 16- or 32-bit integers)`, { file, field: path });
+}
+
+interface BlockShape {
+  frames: number;
+  height: number;
+  width: number;
+  pixelType: PixelType;
+  filters: string[];
+}
+
+function shapeOf(ds: Dataset, file: string, path: string): BlockShape {
+  const shape = ds.shape;
+  if (shape === null || (shape.length !== 3 && shape.length !== 2)) {
+    throw new FormatError(`dataset has shape [${shape?.join(', ') ?? ''}]; expected [frames, slow, fast] or [slow, fast]`, { file, field: path });
+  }
+  const dims = shape.length === 3 ? shape : [1, ...shape];
+  const [frames, height, width] = dims as [number, number, number];
+  if (!(height > 0 && width > 0)) throw new FormatError(`dataset has an empty frame shape [${shape.join(', ')}]`, { file, field: path });
+  return { frames, height, width, pixelType: pixelTypeOf(ds, file, path), filters: ds.filters.map((f) => `${f.id}${f.name ? ` (${f.name.split(';')[0]})` : ''}`) };
+}
+
+/** The target of external link `path` of the master, opened directly. */
+function resolveExternal(masterPath: string, path: string, filename: string, objPath: string): { block: Omit<DataBlock, 'start'>; shape: BlockShape } {
+  const target = isAbsolute(filename) ? filename : join(dirname(masterPath), filename);
+  const targetPath = objPath.startsWith('/') ? objPath : `/${objPath}`;
+  const f = openH5(target, `no such file (external link ${path} of ${masterPath})`);
+  try {
+    const ds = f.get(targetPath);
+    if (!(ds instanceof Dataset)) {
+      throw new MissingFieldError(`no dataset here (target of external link ${path} in ${masterPath})`, { file: target, field: targetPath });
+    }
+    return { block: { file: target, dataset: targetPath, frames: 0, link: path }, shape: shapeOf(ds, target, targetPath) };
+  } finally {
+    f.close();
+  }
+}
+
+/** The dataset at `path` in `file` (following one external link), as a block description. */
+function resolveEntry(master: H5File, masterPath: string, path: string): { block: Omit<DataBlock, 'start'>; shape: BlockShape } {
+  const entity = master.get(path);
+  // h5wasm follows an external link whose file it finds (get() then gives the target Dataset); read the
+  // link itself so that the data file is opened directly and named in errors
+  let ext: { filename?: string; obj_path?: string } = {};
+  if (entity !== null) {
+    try {
+      ext = master.get_external_link(path);
+    } catch {
+      ext = {};
+    }
+  }
+  if (ext.filename !== undefined && ext.obj_path !== undefined) return resolveExternal(masterPath, path, ext.filename, ext.obj_path);
+  if (entity instanceof Dataset) {
+    return { block: { file: masterPath, dataset: path, frames: 0 }, shape: shapeOf(entity, masterPath, path) };
+  }
+  if (entity instanceof ExternalLink) return resolveExternal(masterPath, path, entity.filename, entity.obj_path);
+  if (entity === null) throw new MissingFieldError('no such dataset', { file: masterPath, field: path });
+  throw new FormatError(`not a dataset (${entity instanceof Group ? 'a group' : 'a dangling link'})`, { file: masterPath, field: path });
+}
+
+/** The datasets a file's frames are in (see the module comment for the rules). Needs `h5Plugins()` resolved. */
+export function resolveHdf5Layout(file: string, dataset?: string): Hdf5Layout {
+  const master = openH5(file);
+  try {
+    let paths: string[];
+    if (dataset !== undefined) {
+      paths = [dataset.startsWith('/') ? dataset : `/${dataset}`];
+    } else {
+      const g = master.get('/entry/data');
+      const links = g instanceof Group ? g.keys().filter((k) => /^data_\d{6}$/.test(k)).sort() : [];
+      paths = links.length > 0 ? links.map((k) => `/entry/data/${k}`) : [DEFAULT_DATASET];
+    }
+    const blocks: DataBlock[] = [];
+    let first: BlockShape | undefined;
+    let start = 0;
+    for (const p of paths) {
+      const { block, shape } = resolveEntry(master, file, p);
+      if (first === undefined) first = shape;
+      else if (shape.width !== first.width || shape.height !== first.height || shape.pixelType !== first.pixelType) {
+        throw new FormatError(
+          `frames are ${shape.width}×${shape.height} ${shape.pixelType} but the first dataset's are ${first.width}×${first.height} ${first.pixelType}`,
+          { file: block.file, field: block.dataset },
+        );
+      }
+      blocks.push({ ...block, frames: shape.frames, start });
+      start += shape.frames;
+    }
+    invariant(first !== undefined, 'at least one dataset path');
+    return { file, blocks, frames: start, width: first.width, height: first.height, pixelType: first.pixelType, filters: first.filters };
+  } finally {
+    master.close();
+  }
+}
+
+/** The low-level part of an h5wasm module instance used for decoding (see `decoderInstance`). */
+interface DecoderModule {
+  open(filename: string, mode: number, track_order: boolean, libver_low: number, libver_high: number): bigint;
+  close_file(file_id: bigint): number;
+  get_dataset_metadata(file_id: bigint, path: string): { size: number; shape: number[] | null };
+  get_dataset_data(file_id: bigint, path: string, count: bigint[] | null, offset: bigint[] | null, strides: bigint[] | null, rdata_ptr: bigint): number;
+  _malloc(n: number): number;
+  _free(ptr: number): void;
+  HEAPU8: Uint8Array;
+  H5F_ACC_RDONLY: number;
+  get_plugin_search_paths(): string[];
+  insert_plugin_search_path(search_path: string, index: number): number;
+}
+
+type DecoderFactory = (arg: { noInitialRun: boolean }) => Promise<DecoderModule>;
+
+let decoderFactory: Promise<DecoderFactory> | undefined;
+let decoder: { module: DecoderModule; generation: number } | undefined;
+let decoderGeneration = 0;
+
+/**
+ * This thread's private h5wasm instance for decoding chunks, separate from
+ * the shared one (`h5wasm/node`) that reads metadata and writes outputs. A
+ * corrupt chunk can make a compression plugin trap (WebAssembly
+ * RuntimeError) and leave that instance's HDF5 state broken: later reads then
+ * fail or, worse, return wrong pixels. So after any decode failure the
+ * instance is dropped and the next read builds a fresh one; the shared
+ * instance is never exposed to compressed chunk data.
+ */
+async function decoderInstance(): Promise<{ module: DecoderModule; generation: number }> {
+  if (decoder !== undefined) return decoder;
+  // the Emscripten factory behind h5wasm/node (dist/node/hdf5_util.js): each call makes an independent instance
+  decoderFactory ??= import(new URL('./hdf5_util.js', exportUrl('h5wasm', './node')).href).then(
+    (m: { default: DecoderFactory }) => m.default,
+  );
+  const module = await (await decoderFactory)({ noInitialRun: true });
+  install_local_plugins(module);
+  decoder = { module, generation: ++decoderGeneration };
+  return decoder;
+}
+
+/** Drops the decoder instance `generation` (after a failure inside it). */
+function dropDecoder(generation: number): void {
+  if (decoder?.generation === generation) decoder = undefined;
+}
+
+const BYTES: Record<PixelType, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4 };
+
+/**
+ * Reads frames of a layout on the calling thread through the private decoder
+ * instance, keeping the data files open until `close()`. Used in-thread and
+ * by the decode workers.
+ */
+export class Hdf5FrameReader {
+  readonly layout: Hdf5Layout;
+  private readonly handles = new Map<string, bigint>();
+  private generation = -1;
+  private module: DecoderModule | undefined;
+
+  constructor(layout: Hdf5Layout) {
+    this.layout = layout;
+  }
+
+  /** Frame `index` of the whole dataset, native type; `frame` names it in errors (position in the caller's range). */
+  async readNative(index: number, frame: number): Promise<NativeFrame> {
+    const blocks = this.layout.blocks;
+    const block = blocks.find((b) => index >= b.start && index < b.start + b.frames);
+    if (block === undefined) throw new InvalidValueError(`frame ${index} is outside the dataset (0…${this.layout.frames - 1})`, { file: this.layout.file, frame });
+    const inst = await decoderInstance();
+    if (inst.generation !== this.generation) {
+      // a new instance: file ids of the old one mean nothing here
+      this.handles.clear();
+      this.generation = inst.generation;
+      this.module = inst.module;
+    }
+    const M = inst.module;
+    let id = this.handles.get(block.file);
+    if (id === undefined) {
+      if (!existsSync(block.file)) throw new FileAccessError('no such file', { file: block.file, frame });
+      try {
+        id = M.open(block.file, M.H5F_ACC_RDONLY, false, -1, -1);
+      } catch (err) {
+        throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}`, { file: block.file, frame }, { cause: err });
+      }
+      this.handles.set(block.file, id);
+    }
+    const local = index - block.start;
+    const { width, height, pixelType } = this.layout;
+    const n = width * height;
+    const nbytes = n * BYTES[pixelType];
+    let out: NativeFrame;
+    let ptr = 0;
+    try {
+      const meta = M.get_dataset_metadata(id, block.dataset);
+      if (meta.size !== BYTES[pixelType]) throw new Error(`element size ${meta.size} differs from the layout's ${pixelType}`);
+      const rank3 = meta.shape?.length === 3;
+      ptr = M._malloc(nbytes);
+      if (ptr === 0) throw new Error(`cannot allocate ${nbytes} bytes`);
+      const count = rank3 ? [1n, BigInt(height), BigInt(width)] : [BigInt(height), BigInt(width)];
+      const offset = rank3 ? [BigInt(local), 0n, 0n] : [0n, 0n];
+      const strides = rank3 ? [1n, 1n, 1n] : [1n, 1n];
+      const status = M.get_dataset_data(id, block.dataset, count, offset, strides, BigInt(ptr));
+      if (status < 0) throw new Error(`HDF5 read status ${status}`);
+      out = nativeFromBuffer(M.HEAPU8.slice(ptr, ptr + nbytes).buffer, pixelType);
+    } catch (err) {
+      // the instance may be broken now (a trap inside a filter): never use it again
+      this.handles.clear();
+      dropDecoder(inst.generation);
+      ptr = 0;
+      throw new FormatError(
+        `cannot decode the frame (image ${local} of ${block.dataset} in this file, filters ${this.layout.filters.join(', ') || 'none'}): ${errMessage(err)}`,
+        { file: block.file, frame },
+        { cause: err },
+      );
+    } finally {
+      if (ptr !== 0) M._free(ptr);
+    }
+    return out;
+  }
+
+  close(): void {
+    const M = this.module;
+    if (M !== undefined && decoder?.generation === this.generation) {
+      for (const id of this.handles.values()) {
+        try {
+          M.close_file(id);
+        } catch {
+          // already unusable
+        }
+      }
+    }
+    this.handles.clear();
+  }
+}
+
+/** A native frame rebuilt from a transferred buffer. */
+export function nativeFromBuffer(buffer: ArrayBuffer, type: PixelType): NativeFrame {
+  switch (type) {
+    case 'uint8':
+      return new Uint8Array(buffer);
+    case 'int8':
+      return new Int8Array(buffer);
+    case 'uint16':
+      return new Uint16Array(buffer);
+    case 'int16':
+      return new Int16Array(buffer);
+    case 'uint32':
+      return new Uint32Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+  }
+}
+
+/**
+ * The Int32 pixels of a native frame: uint32 values ≥ 2³¹ become −1 (the
+ * array is reinterpreted in place, so `native` must not be used afterwards);
+ * other types are widened unchanged.
+ */
+export function pixelsFromNative(native: NativeFrame): Int32Array {
+  if (native instanceof Int32Array) return native;
+  if (native instanceof Uint32Array) {
+    const out = new Int32Array(native.buffer, native.byteOffset, native.length);
+    for (let i = 0; i < out.length; i++) if ((out[i] as number) < 0) out[i] = -1;
+    return out;
+  }
+  return Int32Array.from(native);
+}
+
+/** A worker error as sent over the message port. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  file?: string;
+  frame?: number;
+  field?: string;
+}
+
+export function serializeError(err: unknown): SerializedError {
+  const out: SerializedError = { name: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
+  if (err instanceof DiffractError) {
+    if (err.file !== undefined) out.file = err.file;
+    if (err.frame !== undefined) out.frame = err.frame;
+    if (err.field !== undefined) out.field = err.field;
+  }
+  return out;
+}
+
+const ERROR_CLASSES: Record<string, new (message: string, where?: ErrorLocation, options?: { cause?: unknown }) => DiffractError> = {
+  FormatError,
+  TruncatedError,
+  MissingFieldError,
+  InvalidValueError,
+  FileAccessError,
+  UsageError,
+};
+
+/** Rebuilds a worker's error as the same typed error (same message and location). */
+export function deserializeError(e: SerializedError): Error {
+  const Cls = ERROR_CLASSES[e.name];
+  if (Cls === undefined) return new Error(e.message);
+  const where: ErrorLocation = {};
+  if (e.file !== undefined) where.file = e.file;
+  if (e.frame !== undefined) where.frame = e.frame;
+  if (e.field !== undefined) where.field = e.field;
+  const prefix = new DiffractError('probe', '', where).message; // "file, frame k: " or ''
+  const bare = prefix !== '' && e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+  return new Cls(bare, where);
+}
+
+/** Messages to a decode worker. */
+export type WorkerRequest = { type: 'decode'; id: number; index: number; frame: number };
+/** Messages from a decode worker. */
+export type WorkerReply =
+  | { type: 'frame'; id: number; buffer: ArrayBuffer; pixelType: PixelType }
+  | { type: 'error'; id: number; error: SerializedError };
+/** `workerData` of a decode worker. */
+export interface WorkerInit {
+  layout: Hdf5Layout;
+}
+
+let bootstrap: string | undefined;
+
+/** File URL of a package export's `import` target (read from its package.json; works where import.meta.resolve does not). */
+function exportUrl(pkgName: string, subpath: string): string {
+  const req = createRequire(import.meta.url);
+  // not req.resolve(`${pkgName}/package.json`): a package's exports may not list it
+  const pkgPath = (req.resolve.paths(pkgName) ?? []).map((dir) => join(dir, pkgName, 'package.json')).find((p) => existsSync(p));
+  invariant(pkgPath !== undefined, `package ${pkgName} is installed`);
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } } | string> };
+  const e = pkg.exports?.[subpath];
+  const rel = typeof e === 'string' ? e : typeof e?.import === 'string' ? e.import : e?.import?.default;
+  invariant(rel !== undefined, `${pkgName} exports ${subpath}`);
+  return pathToFileURL(resolve(dirname(pkgPath), rel)).href;
+}
+
+/**
+ * JavaScript that loads the TypeScript worker: imports h5wasm first (plain
+ * Node: through tsx's loader its 4 MB module takes seconds), then registers
+ * tsx's ESM loader in the new thread and imports src/io/hdf5-decode-worker.ts.
+ * This works under plain Node (bin/diffract.js), tsx and vitest alike (a
+ * Worker does not inherit the parent's loader hooks, and `--import` in a
+ * Worker's execArgv is not honoured everywhere).
+ */
+function workerBootstrap(): string {
+  if (bootstrap !== undefined) return bootstrap;
+  const h5 = JSON.stringify(exportUrl('h5wasm', './node'));
+  const tsx = JSON.stringify(exportUrl('tsx', './esm/api'));
+  const entry = JSON.stringify(new URL('./hdf5-decode-worker.ts', import.meta.url).href);
+  bootstrap = `import(${h5}).then(() => import(${tsx})).then((m) => { m.register(); return import(${entry}); });`;
+  return bootstrap;
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A pool of decode workers; each request goes to the worker with the fewest in flight. */
+class DecodePool {
+  private readonly workers: { worker: Worker; inFlight: Set<number> }[] = [];
+  private readonly pending = new Map<number, { resolve: (v: NativeFrame) => void; reject: (e: unknown) => void }>();
+  private nextId = 0;
+  private dead: Error | undefined;
+
+  constructor(layout: Hdf5Layout, n: number) {
+    const init: WorkerInit = { layout };
+    for (let k = 0; k < n; k++) {
+      const worker = new Worker(workerBootstrap(), { eval: true, workerData: init });
+      const slot = { worker, inFlight: new Set<number>() };
+      worker.on('message', (msg: WorkerReply) => {
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        slot.inFlight.delete(msg.id);
+        if (p === undefined) return;
+        if (msg.type === 'frame') p.resolve(nativeFromBuffer(msg.buffer, msg.pixelType));
+        else p.reject(deserializeError(msg.error));
+      });
+      const fail = (err: Error): void => {
+        this.dead ??= err;
+        for (const id of slot.inFlight) {
+          this.pending.get(id)?.reject(err);
+          this.pending.delete(id);
+        }
+        slot.inFlight.clear();
+      };
+      worker.on('error', (err) => fail(new FormatError(`HDF5 decode worker failed: ${errMessage(err)}`, { file: layout.file }, { cause: err })));
+      worker.on('exit', (code) => {
+        if (slot.inFlight.size > 0) fail(new FormatError(`HDF5 decode worker stopped (exit code ${code})`, { file: layout.file }));
+      });
+      this.workers.push(slot);
+    }
+  }
+
+  decode(index: number, frame: number): Promise<Settled<NativeFrame>> {
+    if (this.dead !== undefined) return Promise.resolve({ ok: false, error: this.dead });
+    const slot = this.workers.reduce((a, b) => (b.inFlight.size < a.inFlight.size ? b : a));
+    const id = this.nextId++;
+    const p = new Promise<NativeFrame>((res, rej) => this.pending.set(id, { resolve: res, reject: rej }));
+    slot.inFlight.add(id);
+    const req: WorkerRequest = { type: 'decode', id, index, frame };
+    slot.worker.postMessage(req);
+    return p.then(
+      (value): Settled<NativeFrame> => ({ ok: true, value }),
+      (error: unknown): Settled<NativeFrame> => ({ ok: false, error }),
+    );
+  }
+
+  async terminate(): Promise<void> {
+    const ws = this.workers.splice(0);
+    for (const s of ws) s.inFlight.clear();
+    this.pending.clear();
+    await Promise.all(ws.map((s) => s.worker.terminate()));
+  }
+}
+
+function checkIndex(name: string, v: number | undefined, file: string): void {
+  if (v !== undefined && !Number.isSafeInteger(v)) throw new InvalidValueError(`${name} must be an integer, got ${v}`, { file, field: name });
+}
+
+/**
+ * Opens an HDF5 image series (see the module comment). Reads the layout and
+ * the NeXus header fields now; frames are decoded on demand.
+ */
+export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Series> {
+  await h5Plugins();
+  const file = opts.file;
+  const layout = resolveHdf5Layout(file, opts.dataset);
+  checkIndex('first', opts.first, file);
+  checkIndex('last', opts.last, file);
+  const first = opts.first ?? 0;
+  const last = opts.last ?? layout.frames - 1;
+  if (layout.frames === 0) throw new InvalidValueError('the dataset holds no frames', { file, field: layout.blocks[0]?.dataset ?? DEFAULT_DATASET });
+  if (first < 0 || last < first || last >= layout.frames) {
+    throw new InvalidValueError(`frame range ${first}…${last} is outside the dataset's frames 0…${layout.frames - 1}`, { file, field: 'frames' });
+  }
+  const workers = opts.workers ?? 0;
+  if (!Number.isSafeInteger(workers) || workers < 0 || workers > MAX_WORKERS) {
+    throw new InvalidValueError(`workers must be an integer 0…${MAX_WORKERS}, got ${workers}`, { field: 'workers' });
+  }
+  const readAhead = opts.readAhead ?? 2 * workers;
+  if (!Number.isSafeInteger(readAhead) || readAhead < 1) {
+    if (workers > 0) throw new InvalidValueError(`readAhead must be a positive integer, got ${readAhead}`, { field: 'readAhead' });
+  }
+  checkExpectedSize(layout.width, layout.height, opts.expectedSize, file, undefined);
+  const info = readNexusHeaderSafe(file);
+  const length = last - first + 1;
+
+  const headerBase = (): Omit<ImageHeader, 'raw' | 'lines'> => {
+    const h: Omit<ImageHeader, 'raw' | 'lines'> = { format: 'hdf5' };
+    Object.assign(h, info.header);
+    return h;
+  };
+
+  const toImage = (native: NativeFrame, i: number): DetectorImage => {
+    const index = first + i;
+    const block = layout.blocks.find((b) => index >= b.start && index < b.start + b.frames);
+    const raw = new Map<string, string>([
+      ['dataset', block?.dataset ?? ''],
+      ['data_file', block?.file ?? file],
+      ['pixel_type', layout.pixelType],
+      ['filters', layout.filters.join(', ')],
+      ['image_nr', String(index + 1)],
+    ]);
+    const header: ImageHeader = { ...headerBase(), raw, lines: [...raw].map(([k, v]) => `${k} ${v}`) };
+    const omega = info.omega;
+    if (omega !== undefined && omega[index] !== undefined) header.startAngle = omega[index];
+    return { width: layout.width, height: layout.height, pixels: pixelsFromNative(native), header, source: { file, frame: i } };
+  };
+
+  let shared: Hdf5FrameReader | undefined;
+  const readNative = async (index: number): Promise<NativeFrame> => {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= length) {
+      throw new InvalidValueError(`frame ${index} is outside the series (0…${length - 1})`, { file, frame: index });
+    }
+    shared ??= new Hdf5FrameReader(layout);
+    return shared.readNative(first + index, index);
+  };
+
+  async function* inThread(): AsyncGenerator<NativeFrame, void, undefined> {
+    const reader = new Hdf5FrameReader(layout);
+    try {
+      for (let i = 0; i < length; i++) yield await reader.readNative(first + i, i);
+    } finally {
+      reader.close();
+    }
+  }
+
+  async function* viaWorkers(): AsyncGenerator<NativeFrame, void, undefined> {
+    const pool = new DecodePool(layout, Math.min(workers, length));
+    const queue: Promise<Settled<NativeFrame>>[] = [];
+    let next = 0;
+    try {
+      for (let i = 0; i < length; i++) {
+        while (next < length && next <= i + readAhead) {
+          queue.push(pool.decode(first + next, next));
+          next++;
+        }
+        const r = await queue.shift();
+        invariant(r !== undefined, 'a request per frame');
+        if (!r.ok) throw r.error;
+        yield r.value;
+      }
+    } finally {
+      queue.length = 0;
+      await pool.terminate();
+    }
+  }
+
+  const rawFrames = (): AsyncGenerator<NativeFrame, void, undefined> => (workers > 0 ? viaWorkers() : inThread());
+
+  let pool: DecodePool | undefined;
+  async function* framesOf(start: number, count: number): AsyncGenerator<DetectorImage, void, undefined> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(count) || start < 0 || count < 0 || start + count > length) {
+      throw new InvalidValueError(`frames ${start}…${start + count - 1} are outside the series (0…${length - 1})`, { file });
+    }
+    if (workers === 0) {
+      for (let i = start; i < start + count; i++) yield toImage(await readNative(i), i);
+      return;
+    }
+    pool ??= new DecodePool(layout, Math.min(workers, length));
+    const p = pool;
+    const queue: Promise<Settled<NativeFrame>>[] = [];
+    let next = start;
+    for (let i = start; i < start + count; i++) {
+      while (next < start + count && next <= i + readAhead) {
+        queue.push(p.decode(first + next, next));
+        next++;
+      }
+      const r = await queue.shift();
+      invariant(r !== undefined, 'a request per frame');
+      if (!r.ok) {
+        // a failed decode leaves the pool's instances suspect: start fresh next time
+        pool = undefined;
+        await Promise.allSettled(queue);
+        await p.terminate();
+        throw r.error;
+      }
+      yield toImage(r.value, i);
+    }
+  }
+
+  async function* images(): AsyncGenerator<DetectorImage, void, undefined> {
+    let i = 0;
+    for await (const native of rawFrames()) {
+      yield toImage(native, i);
+      i++;
+    }
+  }
+
+  return {
+    length,
+    width: layout.width,
+    height: layout.height,
+    pixelType: layout.pixelType,
+    range: [first, last],
+    layout,
+    info,
+    read: async (index) => toImage(await readNative(index), index),
+    readRaw: async (index) => readNative(index),
+    close: async () => {
+      shared?.close();
+      shared = undefined;
+      const p = pool;
+      pool = undefined;
+      await p?.terminate();
+    },
+    rawFrames,
+    frames: framesOf,
+    [Symbol.asyncIterator]: () => images(),
+  };
+}
+
+/** NeXus header fields of a file; a plain data file without them gives an empty record. */
+function readNexusHeaderSafe(file: string): NexusHeaderInfo {
+  const f = openH5(file);
+  try {
+    return readNexusHeader(f, file);
+  } finally {
+    f.close();
+  }
+}
