@@ -1,0 +1,312 @@
+/**
+ * JSON Schema (draft-07) of the `diffract run` configuration file, as the user
+ * writes it: snake_case keys, every object closed (`additionalProperties:
+ * false`), a description on every property. `config.ts` validates a parsed
+ * file against it with ajv, then fills the defaults (the `default` values
+ * here) and runs the checks a schema cannot express (unique sweep names,
+ * composition xor sequence, wedge_deg xor wedge_frames, …). The defaults are
+ * those of the per-stage commands (`diffract integrate`, `scale`, `merge`,
+ * `absolute`, `export`).
+ *
+ * Editors can use it too: `diffract init` writes a template that documents the
+ * same keys (`config-template.ts`).
+ */
+import { MERGE_DEFAULTS } from '../merge/index.ts';
+import { SCALE_STAGES } from '../scaling/index.ts';
+
+/** The subset of JSON Schema this file uses (enough to walk it for messages and tests). */
+export interface SchemaNode {
+  $schema?: string;
+  $id?: string;
+  title?: string;
+  description?: string;
+  type?: SchemaType | SchemaType[];
+  enum?: readonly (string | number | boolean | null)[];
+  default?: unknown;
+  properties?: Record<string, SchemaNode>;
+  required?: readonly string[];
+  additionalProperties?: boolean;
+  minProperties?: number;
+  maxProperties?: number;
+  items?: SchemaNode;
+  minItems?: number;
+  maxItems?: number;
+  uniqueItems?: boolean;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  pattern?: string;
+  if?: SchemaNode;
+  then?: SchemaNode;
+  else?: SchemaNode;
+}
+
+export type SchemaType = 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean' | 'null';
+
+/** Sweep names become parts of file names. */
+export const SWEEP_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9._-]*$';
+
+/** Readable meaning of the `pattern`s used in the schema (for error messages). */
+export const PATTERN_PHRASES: Record<string, string> = {
+  [SWEEP_NAME_PATTERN]: "a name of letters, digits, '.', '_' and '-' (not starting with '.' or '-')",
+  '#': "a path with '#' for the digits of the image number",
+};
+
+// Scaling defaults of `diffract scale` (src/cli/commands/scale.ts, src/scaling/refine.ts).
+const SCALE_DEFAULTS = { table: 'diffuse', stages: [...SCALE_STAGES], bStepDeg: 1, dMode: 'panel', outlier: [10, 5], maxIterations: 10, tolerance: 1e-4 } as const;
+
+const str = (description: string, extra: Partial<SchemaNode> = {}): SchemaNode => ({ type: 'string', minLength: 1, description, ...extra });
+const nullable = (s: SchemaNode): SchemaNode => ({ ...s, type: [s.type as SchemaType, 'null'] });
+
+function vector(n: number, item: SchemaNode, description: string, extra: Partial<SchemaNode> = {}): SchemaNode {
+  return { type: 'array', items: item, minItems: n, maxItems: n, description, ...extra };
+}
+
+/** A frame source: a list of files, a template with first/last, or an HDF5 file. */
+function imageSource(description: string): SchemaNode {
+  return {
+    description,
+    type: ['array', 'object'],
+    if: { type: 'array' },
+    then: {
+      title: 'image file',
+      items: str('an image file (CBF / SMV), one per frame, in order; relative to the config folder'),
+      minItems: 1,
+    },
+    else: {
+      if: { type: 'object', required: ['hdf5'] },
+      then: {
+        title: 'HDF5 source',
+        type: 'object',
+        additionalProperties: false,
+        required: ['hdf5'],
+        properties: {
+          hdf5: str('Eiger/NeXus HDF5 master (or data) file; relative to the config folder'),
+          dataset: str('the image stack dataset inside the file', { default: '/entry/data/data' }),
+          first: { type: 'integer', minimum: 0, default: 0, description: 'first frame (0-based, inclusive)' },
+          last: { type: ['integer', 'null'], minimum: 0, default: null, description: 'last frame (0-based, inclusive); null: the last frame of the dataset' },
+        },
+      },
+      else: {
+        title: 'template source',
+        type: 'object',
+        additionalProperties: false,
+        required: ['template', 'first', 'last'],
+        properties: {
+          template: str("DIALS-style template with '#' for the digits of the image number, e.g. data/lyso_#####.cbf; relative to the config folder", { pattern: '#' }),
+          first: { type: 'integer', minimum: 0, description: 'number of the first image (inclusive)' },
+          last: { type: 'integer', minimum: 0, description: 'number of the last image (inclusive)' },
+        },
+      },
+    },
+  };
+}
+
+const pair = (item: SchemaNode, description: string): SchemaNode => vector(2, item, description);
+
+export const RUN_CONFIG_SCHEMA: SchemaNode = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://diffract.invalid/schemas/run-config.json',
+  title: 'diffract run configuration',
+  description: 'Configuration of `diffract run CONFIG`: import → mask → filter → integrate → correct → combine → scale → merge → absolute → export. Relative paths are relative to the folder of the config file.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['sweeps'],
+  properties: {
+    output: str('output folder (created when missing); relative to the config folder', { default: 'diffract-out' }),
+    space_group: {
+      type: ['string', 'integer', 'null'],
+      minLength: 1,
+      minimum: 1,
+      maximum: 230,
+      default: null,
+      description: "space group for the ASU mapping: number, Hermann–Mauguin or Hall symbol; null: the crystal's",
+    },
+    report: { type: 'boolean', default: true, description: 'write report.html into the output folder' },
+    sweeps: {
+      type: 'array',
+      minItems: 1,
+      description: 'the rotation sweeps (at least one), reduced separately and combined before scaling',
+      items: {
+        title: 'sweep',
+        type: 'object',
+        additionalProperties: false,
+        required: ['expt'],
+        description: 'one rotation sweep',
+        properties: {
+          name: str('label for logs and file names; unique (default sweep1, sweep2, … by position)', { pattern: SWEEP_NAME_PATTERN }),
+          expt: str('DIALS .expt, or XDS.INP / GXPARM.XDS (or a folder holding them); relative to the config folder'),
+          experiment: { type: 'integer', minimum: 0, default: 0, description: 'index into the experiment list' },
+          images: imageSource("the frames: omitted = the images the experiment names; a list of files; {template, first, last}; or {hdf5, dataset, first, last}"),
+          background: imageSource('background run (no crystal), binned into the same subvoxels; same forms as images; omitted: none'),
+          exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: "seconds per frame; null: the scan's exposure time" },
+          background_exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'seconds per background frame; null: exposure' },
+        },
+      },
+    },
+    mask: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'pixels left out of the integration',
+      properties: {
+        edge: { type: 'integer', minimum: 0, default: 0, description: 'pixels masked along every panel border' },
+        panel_masks: { type: 'boolean', default: true, description: "honour the panels' .expt mask rectangles" },
+        beamstop: {
+          type: 'array',
+          default: [],
+          description: 'beamstop shapes in pixels: {rect: [x0, y0, x1, y1]} (half-open), {circle: [cx, cy, r]}, {polygon: [[x, y], …]} (≥ 3 vertices)',
+          items: {
+            title: 'beamstop shape',
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            maxProperties: 1,
+            description: 'one shape: exactly one of rect, circle, polygon',
+            properties: {
+              rect: vector(4, { type: 'number' }, 'rectangle [x0, y0, x1, y1] in pixels, half-open (x0 ≤ x < x1)'),
+              circle: vector(3, { type: 'number' }, 'circle [cx, cy, r] in pixels'),
+              polygon: {
+                type: 'array',
+                minItems: 3,
+                items: { ...pair({ type: 'number' }, 'vertex [x, y] in pixels'), title: '[x, y] point' },
+                description: 'polygon vertices [[x, y], …] in pixels, at least 3',
+              },
+            },
+          },
+        },
+        file: nullable(str('.npy mask over all pixels (nonzero = usable); relative to the config folder; null: none', { default: null })),
+        hot_pixels: {
+          type: 'array',
+          default: [],
+          items: { ...pair({ type: 'integer', minimum: 0 }, 'hot pixel [x, y]'), title: '[x, y] pixel' },
+          description: 'hot pixels as [x, y] pairs',
+        },
+        trusted_range: { type: 'string', enum: ['exclusive', 'inclusive'], default: 'exclusive', description: "how the panels' trusted_range reads: exclusive (lo < v < hi) or inclusive" },
+      },
+    },
+    detector: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'how pixel values become photon counts',
+      properties: {
+        kind: { type: 'string', enum: ['auto', 'photon-counting', 'integrating'], default: 'auto', description: 'auto: photon counting when every panel is SENSOR_PAD' },
+        gain: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'integrating detectors: ADU per photon; null: 1' },
+        pedestal: { type: ['number', 'null'], default: null, description: "integrating detectors: ADU added to every pixel; null: the panel's" },
+      },
+    },
+    grid: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'the subvoxel grid and the wedges the rotation is cut into',
+      properties: {
+        ndiv: vector(3, { type: 'integer', minimum: 1, maximum: 255 }, 'subvoxels per cell along h, k, l (odd puts the central one on the Bragg position)', { default: [3, 3, 3] }),
+        wedge_deg: { type: ['number', 'null'], exclusiveMinimum: 0, default: 3, description: 'degrees of rotation per wedge (default 3; give wedge_frames instead to cut by frames)' },
+        wedge_frames: { type: ['integer', 'null'], minimum: 1, default: null, description: 'frames per wedge (instead of wedge_deg)' },
+        batch_frames: { type: ['integer', 'null'], minimum: 1, default: null, description: 'frames per kernel call; null: from the device limits (does not change results)' },
+      },
+    },
+    filter: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'the Poisson filter that removes Bragg peaks',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'false: integrate without the filter (overflowing subvoxels are still excluded)' },
+        max_count: { type: 'integer', minimum: 1, default: 20, description: 'histogram bins 0…max_count; a subvoxel with a larger count overflows and is excluded' },
+        window: { type: 'integer', minimum: 0, default: 2, description: 'neighbourhood radius in subvoxels (ball Δ·Δ ≤ window²)' },
+      },
+    },
+    corrections: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'per-pixel corrections (κ = solid angle × polarization × efficiency × air)',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'false: no per-pixel correction sums' },
+        efficiency: { type: 'boolean', default: true, description: 'κ includes the detector efficiency (sensor absorption)' },
+        polarization: { type: 'boolean', default: true, description: 'κ includes the polarization factor' },
+        air_path: { type: ['number', 'null'], minimum: 0, maximum: 1, default: null, description: 'fraction 0…1 of the sample–pixel distance in air; null: no air attenuation' },
+      },
+    },
+    scaling: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'relative scaling, model a(x,y,φ)·d·(b(φ)·I + c(|s|,φ)) (docs/scale.md)',
+      properties: {
+        table: { type: 'string', enum: ['diffuse', 'bragg'], default: SCALE_DEFAULTS.table, description: 'observation table the model is fitted on' },
+        stages: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', enum: [...SCALE_STAGES] },
+          default: [...SCALE_DEFAULTS.stages],
+          description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
+        },
+        b_step_deg: { type: 'number', exclusiveMinimum: 0, default: SCALE_DEFAULTS.bStepDeg, description: 'spacing of the b(φ) control points, degrees' },
+        a_grid: nullable(vector(3, { type: 'integer', minimum: 2 }, 'a(x, y, φ) nodes [nx, ny, nphi]; null: 9, 9 and one every 15°', { default: null })),
+        c_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'c(|s|, φ) nodes [ns, nphi]; null: 12 and one every 15°', { default: null })),
+        d_mode: { type: 'string', enum: ['panel', 'map'], default: SCALE_DEFAULTS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
+        d_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'd map nodes per panel [nx, ny] (d_mode map); null: 9, 9', { default: null })),
+        outlier: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'number', exclusiveMinimum: 0 },
+          default: [...SCALE_DEFAULTS.outlier],
+          description: 'outlier cut-offs in σ after each stage; the last repeats',
+        },
+        max_iterations: { type: 'integer', minimum: 1, default: SCALE_DEFAULTS.maxIterations, description: 'merge/fit iterations per stage at most' },
+        tolerance: { type: 'number', minimum: 0, default: SCALE_DEFAULTS.tolerance, description: 'a stage ends when the reduced χ² falls by less than this' },
+      },
+    },
+    merge: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'inverse-variance merging per ASU subvoxel (docs/merge.md)',
+      properties: {
+        outlier_sigma: { type: 'number', minimum: 0, default: MERGE_DEFAULTS.outlierSigma, description: 'reject the worst row of a voxel while its leave-one-out deviation exceeds this many σ (0: no rejection)' },
+        rounds: { type: 'integer', minimum: 0, default: MERGE_DEFAULTS.rounds, description: 'rejection rounds (one row per voxel each)' },
+        half_seed: { type: 'integer', default: MERGE_DEFAULTS.halfSeed, description: 'seed of the random half-data-set split' },
+        half_split: { type: 'string', enum: ['observation', 'batch'], default: MERGE_DEFAULTS.halfSplit, description: 'CC½ split unit' },
+        shells: { type: 'integer', minimum: 1, maximum: 1000, default: MERGE_DEFAULTS.shells, description: 'resolution shells (equal volume) for CC½' },
+        inflate_sigma: { type: 'boolean', default: MERGE_DEFAULTS.inflateSigma, description: 'scale each merged σ by √(reduced χ²) where that exceeds 1' },
+      },
+    },
+    absolute: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'absolute scale by the Krogh-Moe sum rule (docs/absolute.md); skipped when neither composition nor sequence is given',
+      properties: {
+        composition: nullable(str('unit-cell contents as a formula, e.g. "C2000 H3100 N540 O610 S12" or "8*C613H959N193O185S10 + 9000 H2O"', { default: null })),
+        sequence: nullable(
+          str('protein sequence: a FASTA file (relative to the config folder) or the one-letter sequence itself; records are the chains of one molecule', {
+            default: null,
+          }),
+        ),
+        copies: nullable({ type: 'number', exclusiveMinimum: 0, default: 1, description: 'molecules per unit cell (with sequence; default 1)' }),
+        solvent: nullable({ type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.5, description: 'bulk-solvent fraction of the cell, water at 0.0334 /Å³ (with sequence; default 0.5)' }),
+        disulfides: nullable({ type: 'integer', minimum: 0, default: 0, description: 'disulfide bonds per molecule, 2 H each (with sequence; default 0)' }),
+        ions: nullable(str('extra atoms per cell, e.g. "Na8 Cl8" (with sequence)', { default: null })),
+        cutoff: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: "|s| (1/Å) of the scale factor, snapped to a shell edge; null: the data's largest |s|" },
+        shells: { type: 'integer', minimum: 2, default: 50, description: 'radial shells' },
+        spacing: { type: 'string', enum: ['width', 'volume'], default: 'width', description: 'shell spacing: equal width or equal volume' },
+        min_completeness: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.02, description: 'shells measured below this fraction are interpolated' },
+      },
+    },
+    export: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'the merged map written for viewers (docs/export.md)',
+      properties: {
+        formats: {
+          type: 'array',
+          minItems: 1,
+          uniqueItems: true,
+          items: { type: 'string', enum: ['nexus', 'ccp4', 'png'] },
+          default: ['nexus', 'ccp4', 'png'],
+          description: 'files to write: nexus (.nxs), ccp4 (.ccp4), png (slices h=0, k=0, l=0)',
+        },
+        fill: { type: 'number', default: 0, description: 'CCP4 value of unmeasured points (NeXus keeps NaN)' },
+        colormap: { type: 'string', enum: ['viridis', 'diverging'], default: 'viridis', description: 'PNG colour map' },
+      },
+    },
+  },
+};
