@@ -4,7 +4,8 @@ import { filterSection } from './filter.ts';
 import { hklSection } from './hkl.ts';
 import { mergeSection } from './merge.ts';
 import { photonSection } from './photon.ts';
+import { pipelineSection } from './pipeline.ts';
 import { scalingSection } from './scaling.ts';
 import { spotsSection } from './spots.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection];

@@ -10,11 +10,13 @@ import { exportCommand } from './commands/export.ts';
 import { filterCommand } from './commands/filter.ts';
 import { hklCommand } from './commands/hkl.ts';
 import { infoCommand } from './commands/info.ts';
+import { initCommand } from './commands/init.ts';
 import { integrateCommand } from './commands/integrate.ts';
 import { mapCommand } from './commands/map.ts';
 import { mergeCommand } from './commands/merge.ts';
 import { photonCommand } from './commands/photon.ts';
 import { photonCalibCommand } from './commands/photon-calib.ts';
+import { runCommand } from './commands/run.ts';
 import { scaleCommand } from './commands/scale.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
@@ -35,11 +37,13 @@ export const COMMANDS: readonly CommandSpec[] = [
   filterCommand,
   hklCommand,
   infoCommand,
+  initCommand,
   integrateCommand,
   mapCommand,
   mergeCommand,
   photonCommand,
   photonCalibCommand,
+  runCommand,
   scaleCommand,
   simulateCommand,
   spotsCommand,

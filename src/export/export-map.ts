@@ -47,6 +47,8 @@ export interface ExportOptions {
   colormap?: Colormap;
   /** CCP4 header statistics over the measured points (default) or every written value */
   ccp4Stats?: 'measured' | 'written';
+  /** the NeXus file_time and process date (ISO 8601); default: now (a fixed date makes reruns byte-identical) */
+  date?: string;
 }
 
 export interface ExportedFile {
@@ -179,6 +181,7 @@ export async function exportMap(o: ExportOptions): Promise<ExportResult> {
         provenance: {
           program: 'diffract export',
           version,
+          ...(o.date !== undefined ? { date: o.date } : {}),
           inputs: {
             stage_file: o.input,
             stage: sf.stage,

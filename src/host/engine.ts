@@ -42,6 +42,11 @@ export class Engine {
     }
   }
 
+  /** An engine on a device someone else owns (benches): `destroy()` on it releases that device too. */
+  static onContext(ctx: GpuContext): Engine {
+    return new Engine('gpu', ctx);
+  }
+
   /** A CPU-only engine (tests, benches of the CPU path). */
   static cpu(): Engine {
     return new Engine('cpu', null);

@@ -9,19 +9,36 @@ import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 
+/**
+ * Fault injection for tests of write failures (a full disk): when the
+ * environment variable DIFFRACT_FAULT_ENOSPC is set and `path` contains its
+ * value, the write fails as the file system would with ENOSPC. Never set in
+ * normal use.
+ */
+export function simulatedWriteFault(path: string): void {
+  const marker = process.env.DIFFRACT_FAULT_ENOSPC;
+  if (marker === undefined || marker === '' || !path.includes(marker)) return;
+  const err = new Error(`ENOSPC: no space left on device, write '${path}'`) as NodeJS.ErrnoException;
+  err.code = 'ENOSPC';
+  throw err;
+}
+
 /** A hidden temporary name beside `path`, unique to this process and call. */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
 }
 
 function writeError(path: string, err: unknown): FileAccessError {
-  return new FileAccessError(`cannot write the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: path }, { cause: err });
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : code === 'EDQUOT' ? 'disk quota exceeded (EDQUOT)' : (code ?? String(err));
+  return new FileAccessError(`cannot write the file: ${why}; nothing was replaced`, { file: path }, { cause: err });
 }
 
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const tmp = tempPathFor(path);
   try {
     await writeFile(tmp, data);
+    simulatedWriteFault(path);
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -33,6 +50,7 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
   const tmp = tempPathFor(path);
   try {
     writeFileSync(tmp, data);
+    simulatedWriteFault(path);
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });

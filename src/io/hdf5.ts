@@ -9,6 +9,18 @@
  *   (an NXcollection-like group with `nrows`), the layout used by diffract's
  *   table outputs and readable by h5py as `f[group][column][()]`.
  *
+ * Reproducible files: HDF5 stamps every object header with the time it was
+ * created (h5wasm reads the clock through `Date.now`). While the build
+ * callback runs synchronously and while the file is closed, `Date.now` is held
+ * at `HDF5_EPOCH_MS` (SOURCE_DATE_EPOCH seconds when set, else 0), so the same
+ * content always gives the same bytes: a resumed run's outputs equal an
+ * uninterrupted run's byte for byte. Work done after an `await` inside the
+ * build runs with the real clock (only synchronous builds are byte-stable).
+ *
+ * - `h5Plugins` additionally puts the compression filter plugins of
+ *   h5wasm-plugins (bitshuffle-LZ4 32008, LZ4 32004, Blosc, Zstd, …) on the
+ *   HDF5 plugin search path, for reading Eiger/NeXus data files.
+ *
  * h5wasm misbehaves when `globalThis.navigator` exists; the GPU code never sets
  * it (see src/host/dawn.ts).
  */
@@ -16,8 +28,9 @@ import { existsSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import h5wasm from 'h5wasm/node';
+import { install_local_plugins } from 'h5wasm-plugins';
 import { FileAccessError, FormatError } from '../errors.ts';
-import { tempPathFor } from './atomic-file.ts';
+import { simulatedWriteFault, tempPathFor } from './atomic-file.ts';
 
 export type H5File = InstanceType<typeof h5wasm.File>;
 export type H5Group = ReturnType<H5File['create_group']>;
@@ -32,6 +45,30 @@ export async function h5Ready(): Promise<void> {
   await readyPromise;
 }
 
+/** The object time stamped into written files, ms since 1970 (see the module comment). */
+export const HDF5_EPOCH_MS = /^\d+$/.test(process.env.SOURCE_DATE_EPOCH ?? '') ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : 0;
+
+/** Runs `fn` with `Date.now` held at HDF5_EPOCH_MS (synchronous code only). */
+function withFixedClock<T>(fn: () => T): T {
+  const real = Date.now;
+  Date.now = () => HDF5_EPOCH_MS;
+  try {
+    return fn();
+  } finally {
+    Date.now = real;
+  }
+}
+
+let pluginsPromise: Promise<void> | null = null;
+
+/** Resolves once h5wasm is initialized with the h5wasm-plugins compression filters (bitshuffle, LZ4, …) installed. */
+export async function h5Plugins(): Promise<void> {
+  pluginsPromise ??= h5wasm.ready.then((module) => {
+    install_local_plugins(module);
+  });
+  await pluginsPromise;
+}
+
 /** Builds an HDF5 file with `build` and renames it into place at `path`. */
 export async function writeHdf5Atomic(path: string, build: (file: H5File) => void | Promise<void>): Promise<void> {
   await h5Ready();
@@ -39,10 +76,13 @@ export async function writeHdf5Atomic(path: string, build: (file: H5File) => voi
   const tmp = tempPathFor(path);
   let file: H5File | null = null;
   try {
-    file = new h5wasm.File(tmp, 'w');
-    await build(file);
-    file.close();
+    const f = withFixedClock(() => new h5wasm.File(tmp, 'w'));
+    file = f;
+    const pending = withFixedClock(() => build(f));
+    if (pending instanceof Promise) await pending;
+    withFixedClock(() => f.close());
     file = null;
+    simulatedWriteFault(path);
     await rename(tmp, path);
   } catch (err) {
     try {
@@ -52,7 +92,9 @@ export async function writeHdf5Atomic(path: string, build: (file: H5File) => voi
     }
     await unlink(tmp).catch(() => undefined);
     if (err instanceof Error && 'kind' in err) throw err;
-    throw new FileAccessError(`writing HDF5 failed: ${err instanceof Error ? err.message : String(err)}`, { file: path }, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on device (ENOSPC)' : err instanceof Error ? err.message : String(err);
+    throw new FileAccessError(`writing HDF5 failed: ${why}; nothing was replaced`, { file: path }, { cause: err });
   }
 }
 

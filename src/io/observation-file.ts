@@ -22,7 +22,7 @@ import { readHdf5, setAttributes, writeHdf5Atomic, writeTableGroup, type ColumnA
 export const STAGE_FILE_FORMAT = 'diffract-stage';
 export const STAGE_FILE_VERSION = 1;
 
-export type StageName = 'correct' | 'scale' | 'merge' | 'absolute' | 'export';
+export type StageName = 'correct' | 'combine' | 'scale' | 'merge' | 'absolute' | 'export';
 
 export interface StageFileContent {
   stage: StageName;

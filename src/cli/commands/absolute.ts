@@ -14,7 +14,7 @@ import { addCompositions, compositionFromSequence, parseComposition, type Compos
 import { cellVolume } from '../../scattering/model.ts';
 import type { CommandSpec } from '../registry.ts';
 
-interface AbsoluteCliOptions {
+export interface AbsoluteCliOptions {
   out: string;
   composition?: string;
   sequence?: string;
@@ -64,6 +64,72 @@ function compositionOf(o: AbsoluteCliOptions, volume: number): Composition {
   return compositionFromSequence(seq, { copiesPerCell: copies, solventFraction: solvent, cellVolume: volume, disulfides, ...(ions === undefined ? {} : { ions }) });
 }
 
+/** Runs `diffract absolute` on a merge stage file (no printing). */
+export async function runAbsolute(merged: string, o: AbsoluteCliOptions) {
+  const shells = numberOption(o.shells, '--shells', (v) => Number.isInteger(v) && v >= 2, 'an integer ≥ 2') as number;
+  const cutoff = numberOption(o.cutoff, '--cutoff', (v) => v > 0, 'a number > 0');
+  const minCompleteness = numberOption(o.minCompleteness, '--min-completeness', (v) => v >= 0 && v < 1, 'a fraction in [0, 1)') as number;
+  if (o.spacing !== 'width' && o.spacing !== 'volume') throw new UsageError(`--spacing must be width or volume, got '${o.spacing}'`, { field: '--spacing' });
+  const spacing: ShellSpacing = o.spacing;
+
+  const sf = await readStageFile(merged);
+  if (sf.stage !== 'merge') throw new InvalidValueError(`expected a 'merge' stage file, this one is stage '${sf.stage}'`, { file: merged, field: 'stage' });
+  const volume = cellVolume(sf.meta.cell);
+  const comp = compositionOf(o, volume);
+  const diffuse = mergedOf(sf, 'diffuse', merged);
+  const bragg: MergedTable | undefined = sf.groups.has('bragg') ? mergedOf(sf, 'bragg', merged) : undefined;
+  const r = absoluteScale(diffuse, bragg, sf.meta, comp, { shells, spacing, minCompleteness, ...(cutoff === undefined ? {} : { cutoff }) });
+
+  const c = r.curves;
+  await writeStageFile(o.out, {
+    stage: 'absolute',
+    meta: sf.meta,
+    attrs: {
+      source: merged,
+      scale_factor: r.scale,
+      cutoff: r.cutoff,
+      electrons: r.electrons,
+      cell_volume: r.cellVolume,
+      forward_term: r.forward,
+      composition: r.composition,
+      shells,
+      shell_spacing: spacing,
+      units: 'electron units per unit cell (e.u. = Thomson scattering of one electron); integral over a region of reciprocal space: e.u. per cell x A^-3',
+      compton_subtracted: bragg === undefined ? 'diffuse' : 'diffuse,bragg',
+    },
+    merged: bragg === undefined ? { diffuse: r.diffuse } : { diffuse: r.diffuse, bragg: r.bragg as MergedTable },
+    groups: {
+      curves: {
+        columns: {
+          s_low: c.sLow,
+          s: c.s,
+          completeness: c.completeness,
+          observed: c.observed,
+          theory: c.theory,
+          ratio: c.ratio,
+          shell_observed: c.shellObserved,
+          shell_theory: c.shellTheory,
+        },
+        attrs: { observed_units: 'input intensity x A^-3 (cumulative, completeness-corrected)', theory_units: 'e.u. per cell x A^-3 (cumulative, F000 term subtracted)' },
+      },
+    },
+  });
+
+  const summary = {
+    out: o.out,
+    scale: r.scale,
+    cutoff: r.cutoff,
+    electrons: r.electrons,
+    cellVolume: r.cellVolume,
+    forward: r.forward,
+    composition: r.composition,
+    diffuseRows: r.diffuse.I.length,
+    braggRows: r.bragg?.I.length ?? 0,
+    ratioAt: Array.from(c.s, (s, k) => ({ s, ratio: c.ratio[k] as number, completeness: c.completeness[k] as number })).filter((_, k) => k % Math.max(1, Math.floor(shells / 10)) === 0 || k === shells - 1),
+  };
+  return { summary, r, bragg };
+}
+
 export const absoluteCommand: CommandSpec = {
   name: 'absolute',
   register(program) {
@@ -84,67 +150,7 @@ export const absoluteCommand: CommandSpec = {
       .option('--min-completeness <f>', 'shells measured below this fraction are interpolated', '0.02')
       .option('--json', 'print the summary as JSON')
       .action(async (merged: string, o: AbsoluteCliOptions) => {
-        const shells = numberOption(o.shells, '--shells', (v) => Number.isInteger(v) && v >= 2, 'an integer ≥ 2') as number;
-        const cutoff = numberOption(o.cutoff, '--cutoff', (v) => v > 0, 'a number > 0');
-        const minCompleteness = numberOption(o.minCompleteness, '--min-completeness', (v) => v >= 0 && v < 1, 'a fraction in [0, 1)') as number;
-        if (o.spacing !== 'width' && o.spacing !== 'volume') throw new UsageError(`--spacing must be width or volume, got '${o.spacing}'`, { field: '--spacing' });
-        const spacing: ShellSpacing = o.spacing;
-
-        const sf = await readStageFile(merged);
-        if (sf.stage !== 'merge') throw new InvalidValueError(`expected a 'merge' stage file, this one is stage '${sf.stage}'`, { file: merged, field: 'stage' });
-        const volume = cellVolume(sf.meta.cell);
-        const comp = compositionOf(o, volume);
-        const diffuse = mergedOf(sf, 'diffuse', merged);
-        const bragg: MergedTable | undefined = sf.groups.has('bragg') ? mergedOf(sf, 'bragg', merged) : undefined;
-        const r = absoluteScale(diffuse, bragg, sf.meta, comp, { shells, spacing, minCompleteness, ...(cutoff === undefined ? {} : { cutoff }) });
-
-        const c = r.curves;
-        await writeStageFile(o.out, {
-          stage: 'absolute',
-          meta: sf.meta,
-          attrs: {
-            source: merged,
-            scale_factor: r.scale,
-            cutoff: r.cutoff,
-            electrons: r.electrons,
-            cell_volume: r.cellVolume,
-            forward_term: r.forward,
-            composition: r.composition,
-            shells,
-            shell_spacing: spacing,
-            units: 'electron units per unit cell (e.u. = Thomson scattering of one electron); integral over a region of reciprocal space: e.u. per cell x A^-3',
-            compton_subtracted: bragg === undefined ? 'diffuse' : 'diffuse,bragg',
-          },
-          merged: bragg === undefined ? { diffuse: r.diffuse } : { diffuse: r.diffuse, bragg: r.bragg as MergedTable },
-          groups: {
-            curves: {
-              columns: {
-                s_low: c.sLow,
-                s: c.s,
-                completeness: c.completeness,
-                observed: c.observed,
-                theory: c.theory,
-                ratio: c.ratio,
-                shell_observed: c.shellObserved,
-                shell_theory: c.shellTheory,
-              },
-              attrs: { observed_units: 'input intensity x A^-3 (cumulative, completeness-corrected)', theory_units: 'e.u. per cell x A^-3 (cumulative, F000 term subtracted)' },
-            },
-          },
-        });
-
-        const summary = {
-          out: o.out,
-          scale: r.scale,
-          cutoff: r.cutoff,
-          electrons: r.electrons,
-          cellVolume: r.cellVolume,
-          forward: r.forward,
-          composition: r.composition,
-          diffuseRows: r.diffuse.I.length,
-          braggRows: r.bragg?.I.length ?? 0,
-          ratioAt: Array.from(c.s, (s, k) => ({ s, ratio: c.ratio[k] as number, completeness: c.completeness[k] as number })).filter((_, k) => k % Math.max(1, Math.floor(shells / 10)) === 0 || k === shells - 1),
-        };
+        const { summary, r, bragg } = await runAbsolute(merged, o);
         if (o.json) {
           process.stdout.write(`${JSON.stringify(summary)}\n`);
           return;

@@ -12,11 +12,12 @@ import { InvalidValueError, UsageError } from '../../errors.ts';
 import { observationsOf, readStageFile, writeStageFile } from '../../io/observation-file.ts';
 import { mergeObservations, MERGE_DEFAULTS, type HalfSplit, type MergeResult, type ShellStats } from '../../merge/index.ts';
 import type { MergedTable } from '../../pipeline/observations.ts';
+import type { Engine } from '../../host/engine.ts';
 import { log } from '../../util/log.ts';
 import { withEngine } from '../engine-options.ts';
 import type { CommandSpec } from '../registry.ts';
 
-interface MergeCliOptions {
+export interface MergeCliOptions {
   out: string;
   outlier: string;
   rounds: string;
@@ -74,6 +75,63 @@ function summaryLines(name: string, r: MergeResult): string[] {
   return lines;
 }
 
+/** Runs `diffract merge` on a stage file with `engine` (no printing). */
+export async function runMerge(input: string, o: MergeCliOptions, engine: Engine) {
+  const outlierSigma = numberOption(o.outlier, '--outlier', 'a number ≥ 0', (v) => v >= 0);
+  const rounds = numberOption(o.rounds, '--rounds', 'an integer ≥ 0', (v) => Number.isInteger(v) && v >= 0);
+  const halfSeed = numberOption(o.halfSeed, '--half-seed', 'an integer', (v) => Number.isInteger(v));
+  const shells = numberOption(o.shells, '--shells', 'an integer from 1 to 1000', (v) => Number.isInteger(v) && v >= 1 && v <= 1000);
+  if (o.halfSplit !== 'observation' && o.halfSplit !== 'batch') throw new UsageError(`--half-split must be observation or batch, got '${o.halfSplit}'`, { field: '--half-split' });
+  const halfSplit: HalfSplit = o.halfSplit;
+  const sf = await readStageFile(input);
+  if (sf.stage !== 'scale' && sf.stage !== 'correct' && sf.stage !== 'combine') {
+    throw new InvalidValueError(`is a '${sf.stage}' stage file; merge reads the output of 'scale' (or 'correct')`, { file: input, field: 'stage' });
+  }
+  const names = TABLES.filter((n) => n === 'diffuse' || sf.groups.has(n));
+  const tables = names.map((n) => observationsOf(sf, n, input));
+  const opts = { outlierSigma, rounds, halfSeed, halfSplit, shells, inflateSigma: o.inflateSigma === true };
+  const { results, backend, adapter } = await (async () => {
+    const out: MergeResult[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const t0 = performance.now();
+      const r = await mergeObservations(engine, tables[i]!, sf.meta, opts);
+      log('info', `merge: ${names[i]}: ${r.stats.voxels} voxels from ${r.stats.observations} observations in ${((performance.now() - t0) / 1000).toFixed(2)} s (${r.stats.backend})`);
+      out.push(r);
+    }
+    return { results: out, backend: engine.backend, adapter: engine.deviceName };
+  })();
+  const merged: Record<string, MergedTable> = {};
+  const groups: Record<string, { columns: Record<string, Float64Array | Uint32Array>; attrs: Record<string, string | number> }> = {};
+  const attrs: Record<string, string | number> = {
+    command: 'merge',
+    input,
+    input_stage: sf.stage,
+    backend,
+    adapter,
+    outlier_sigma: outlierSigma,
+    rounds,
+    half_seed: halfSeed,
+    half_split: halfSplit,
+    shells,
+    sigma: opts.inflateSigma ? 'sigma = max(1, sqrt(chi2_nu)) / sqrt(sum w)' : 'sigma = 1 / sqrt(sum w)',
+  };
+  names.forEach((name, i) => {
+    const r = results[i]!;
+    merged[name] = r.merged;
+    groups[name === 'diffuse' ? 'cchalf' : `cchalf_${name}`] = {
+      columns: shellColumns(r.shells),
+      attrs: { table: name, cchalf_overall: r.overall.cchalf, n_overall: r.overall.n, completeness_overall: r.overall.completeness },
+    };
+    attrs[`${name}_observations`] = r.stats.observations;
+    attrs[`${name}_invalid`] = r.stats.invalid;
+    attrs[`${name}_rejected`] = r.stats.rejected;
+    attrs[`${name}_voxels`] = r.stats.voxels;
+    attrs[`${name}_cchalf`] = r.overall.cchalf;
+  });
+  await writeStageFile(o.out, { stage: 'merge', meta: sf.meta, attrs, merged, groups });
+  return { names, results, backend, adapter };
+}
+
 export const mergeCommand: CommandSpec = {
   name: 'merge',
   register(program) {
@@ -90,58 +148,7 @@ export const mergeCommand: CommandSpec = {
       .option('--inflate-sigma', 'scale each merged σ by √(reduced χ²) where that exceeds 1')
       .option('--json', 'print the summary as one JSON object')
       .action(async (input: string, o: MergeCliOptions, cmd: Command) => {
-        const outlierSigma = numberOption(o.outlier, '--outlier', 'a number ≥ 0', (v) => v >= 0);
-        const rounds = numberOption(o.rounds, '--rounds', 'an integer ≥ 0', (v) => Number.isInteger(v) && v >= 0);
-        const halfSeed = numberOption(o.halfSeed, '--half-seed', 'an integer', (v) => Number.isInteger(v));
-        const shells = numberOption(o.shells, '--shells', 'an integer from 1 to 1000', (v) => Number.isInteger(v) && v >= 1 && v <= 1000);
-        if (o.halfSplit !== 'observation' && o.halfSplit !== 'batch') throw new UsageError(`--half-split must be observation or batch, got '${o.halfSplit}'`, { field: '--half-split' });
-        const halfSplit: HalfSplit = o.halfSplit;
-        const sf = await readStageFile(input);
-        if (sf.stage !== 'scale' && sf.stage !== 'correct') {
-          throw new InvalidValueError(`is a '${sf.stage}' stage file; merge reads the output of 'scale' (or 'correct')`, { file: input, field: 'stage' });
-        }
-        const names = TABLES.filter((n) => n === 'diffuse' || sf.groups.has(n));
-        const tables = names.map((n) => observationsOf(sf, n, input));
-        const opts = { outlierSigma, rounds, halfSeed, halfSplit, shells, inflateSigma: o.inflateSigma === true };
-        const { results, backend, adapter } = await withEngine(cmd, async (engine) => {
-          const out: MergeResult[] = [];
-          for (let i = 0; i < names.length; i++) {
-            const t0 = performance.now();
-            const r = await mergeObservations(engine, tables[i]!, sf.meta, opts);
-            log('info', `merge: ${names[i]}: ${r.stats.voxels} voxels from ${r.stats.observations} observations in ${((performance.now() - t0) / 1000).toFixed(2)} s (${r.stats.backend})`);
-            out.push(r);
-          }
-          return { results: out, backend: engine.backend, adapter: engine.deviceName };
-        });
-        const merged: Record<string, MergedTable> = {};
-        const groups: Record<string, { columns: Record<string, Float64Array | Uint32Array>; attrs: Record<string, string | number> }> = {};
-        const attrs: Record<string, string | number> = {
-          command: 'merge',
-          input,
-          input_stage: sf.stage,
-          backend,
-          adapter,
-          outlier_sigma: outlierSigma,
-          rounds,
-          half_seed: halfSeed,
-          half_split: halfSplit,
-          shells,
-          sigma: opts.inflateSigma ? 'sigma = max(1, sqrt(chi2_nu)) / sqrt(sum w)' : 'sigma = 1 / sqrt(sum w)',
-        };
-        names.forEach((name, i) => {
-          const r = results[i]!;
-          merged[name] = r.merged;
-          groups[name === 'diffuse' ? 'cchalf' : `cchalf_${name}`] = {
-            columns: shellColumns(r.shells),
-            attrs: { table: name, cchalf_overall: r.overall.cchalf, n_overall: r.overall.n, completeness_overall: r.overall.completeness },
-          };
-          attrs[`${name}_observations`] = r.stats.observations;
-          attrs[`${name}_invalid`] = r.stats.invalid;
-          attrs[`${name}_rejected`] = r.stats.rejected;
-          attrs[`${name}_voxels`] = r.stats.voxels;
-          attrs[`${name}_cchalf`] = r.overall.cchalf;
-        });
-        await writeStageFile(o.out, { stage: 'merge', meta: sf.meta, attrs, merged, groups });
+        const { names, results, backend, adapter } = await withEngine(cmd, (engine) => runMerge(input, o, engine));
         if (o.json) {
           const summary = {
             out: o.out,

@@ -16,7 +16,7 @@ import { log } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
 import type { CommandSpec } from '../registry.ts';
 
-interface ScaleCliOptions {
+export interface ScaleCliOptions {
   out: string;
   table: string;
   bStepDeg: string;
@@ -70,6 +70,79 @@ export function scalingOptionsFromCli(o: ScaleCliOptions): ScalingOptions {
   return opts;
 }
 
+/** Runs `diffract scale` on a stage file (no printing); the summary and the refinement history. */
+export async function runScale(input: string, o: ScaleCliOptions) {
+  const opts = scalingOptionsFromCli(o);
+  const sf = await readStageFile(input);
+  if (sf.stage !== 'correct' && sf.stage !== 'combine') log('warn', `${input} is a '${sf.stage}' stage file, not 'correct'; scaling its table '${o.table}' anyway`);
+  const obs = observationsOf(sf, o.table, input);
+  const others: Record<string, ObservationTable> = {};
+  for (const name of ['diffuse', 'bragg']) if (name !== o.table && sf.groups.has(name)) others[name] = observationsOf(sf, name, input);
+  const t0 = performance.now();
+  const result = scaleObservations(obs, sf.meta, opts, {
+    onIteration: (it) =>
+      log(
+        'info',
+        `scale: stage ${it.stage} iteration ${it.iteration}: chi2 ${it.chi2.toFixed(5)}, ${it.used} observations used, ${it.rejected} rejected (${it.fits.map((f) => `${f.name} ${f.seconds.toFixed(2)} s`).join(', ')})`,
+        { stage: it.stage, iteration: it.iteration, chi2: it.chi2, rejected: it.rejected, used: it.used },
+      ),
+    onStage: (s) => log('info', `scale: stage ${s.stage}: ${s.rejected} outliers beyond ${s.cutoff} sigma`, { stage: s.stage, rejected: s.rejected, cutoff: s.cutoff }),
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  const scaled: Record<string, ObservationTable> = { [o.table]: applyScaleModel(obs, result.model) };
+  for (const [name, t] of Object.entries(others)) scaled[name] = applyScaleModel(t, result.model);
+  const stageCode = (s: ScaleStage): number => SCALE_STAGES.indexOf(s);
+  const h = result.history;
+  const last = h[h.length - 1];
+  let rejected = 0;
+  for (let i = 0; i < result.rejected.length; i++) rejected += result.rejected[i]!;
+  await writeStageFile(o.out, {
+    stage: 'scale',
+    meta: sf.meta,
+    attrs: {
+      command: 'scale',
+      input,
+      table: o.table,
+      stages: (opts.stages ?? SCALE_STAGES).join(','),
+      outlier: (opts.outlier ?? []).join(','),
+      d_mode: o.dMode,
+      iterations: h.length,
+      chi2: last?.chi2 ?? Number.NaN,
+      rejected,
+      observations: result.stats.observations,
+      voxels: result.stats.voxels,
+      scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| (docs/scale.md)',
+    },
+    observations: scaled,
+    groups: {
+      ...scaleModelGroups(result.model),
+      history: {
+        columns: {
+          stage: Uint8Array.from(h, (e) => stageCode(e.stage)),
+          iteration: Uint16Array.from(h, (e) => e.iteration),
+          chi2: Float64Array.from(h, (e) => e.chi2),
+          rejected: Uint32Array.from(h, (e) => e.rejected),
+        },
+        attrs: { stage_names: SCALE_STAGES.join(','), chi2: 'reduced chi2 per observation used, after the fit', rejected: 'rows rejected before this iteration' },
+      },
+      scale_rejected: { columns: { rejected: result.rejected }, attrs: { table: o.table, meaning: '1 = rejected as an outlier by the last stage' } },
+    },
+  });
+  const summary = {
+    out: o.out,
+    table: o.table,
+    observations: result.stats.observations,
+    voxels: result.stats.voxels,
+    rejected,
+    chi2: last?.chi2 ?? null,
+    iterations: h.length,
+    parameters: result.stats.parameters,
+    seconds,
+    scaledTables: Object.keys(scaled),
+  };
+  return { summary, history: h };
+}
+
 export const scaleCommand: CommandSpec = {
   name: 'scale',
   register(program) {
@@ -91,78 +164,11 @@ export const scaleCommand: CommandSpec = {
       .option('--json', 'print the summary as JSON')
       .action(async (input: string, o: ScaleCliOptions, cmd: Command) => {
         globalOptions(cmd);
-        const opts = scalingOptionsFromCli(o);
-        const sf = await readStageFile(input);
-        if (sf.stage !== 'correct') log('warn', `${input} is a '${sf.stage}' stage file, not 'correct'; scaling its table '${o.table}' anyway`);
-        const obs = observationsOf(sf, o.table, input);
-        const others: Record<string, ObservationTable> = {};
-        for (const name of ['diffuse', 'bragg']) if (name !== o.table && sf.groups.has(name)) others[name] = observationsOf(sf, name, input);
-        const t0 = performance.now();
-        const result = scaleObservations(obs, sf.meta, opts, {
-          onIteration: (it) =>
-            log(
-              'info',
-              `scale: stage ${it.stage} iteration ${it.iteration}: chi2 ${it.chi2.toFixed(5)}, ${it.used} observations used, ${it.rejected} rejected (${it.fits.map((f) => `${f.name} ${f.seconds.toFixed(2)} s`).join(', ')})`,
-              { stage: it.stage, iteration: it.iteration, chi2: it.chi2, rejected: it.rejected, used: it.used },
-            ),
-          onStage: (s) => log('info', `scale: stage ${s.stage}: ${s.rejected} outliers beyond ${s.cutoff} sigma`, { stage: s.stage, rejected: s.rejected, cutoff: s.cutoff }),
-        });
-        const seconds = (performance.now() - t0) / 1000;
-        const scaled: Record<string, ObservationTable> = { [o.table]: applyScaleModel(obs, result.model) };
-        for (const [name, t] of Object.entries(others)) scaled[name] = applyScaleModel(t, result.model);
-        const stageCode = (s: ScaleStage): number => SCALE_STAGES.indexOf(s);
-        const h = result.history;
-        const last = h[h.length - 1];
-        let rejected = 0;
-        for (let i = 0; i < result.rejected.length; i++) rejected += result.rejected[i]!;
-        await writeStageFile(o.out, {
-          stage: 'scale',
-          meta: sf.meta,
-          attrs: {
-            command: 'scale',
-            input,
-            table: o.table,
-            stages: (opts.stages ?? SCALE_STAGES).join(','),
-            outlier: (opts.outlier ?? []).join(','),
-            d_mode: o.dMode,
-            iterations: h.length,
-            chi2: last?.chi2 ?? Number.NaN,
-            rejected,
-            observations: result.stats.observations,
-            voxels: result.stats.voxels,
-            scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| (docs/scale.md)',
-          },
-          observations: scaled,
-          groups: {
-            ...scaleModelGroups(result.model),
-            history: {
-              columns: {
-                stage: Uint8Array.from(h, (e) => stageCode(e.stage)),
-                iteration: Uint16Array.from(h, (e) => e.iteration),
-                chi2: Float64Array.from(h, (e) => e.chi2),
-                rejected: Uint32Array.from(h, (e) => e.rejected),
-              },
-              attrs: { stage_names: SCALE_STAGES.join(','), chi2: 'reduced chi2 per observation used, after the fit', rejected: 'rows rejected before this iteration' },
-            },
-            scale_rejected: { columns: { rejected: result.rejected }, attrs: { table: o.table, meaning: '1 = rejected as an outlier by the last stage' } },
-          },
-        });
-        const summary = {
-          out: o.out,
-          table: o.table,
-          observations: result.stats.observations,
-          voxels: result.stats.voxels,
-          rejected,
-          chi2: last?.chi2 ?? null,
-          iterations: h.length,
-          parameters: result.stats.parameters,
-          seconds,
-          scaledTables: Object.keys(scaled),
-        };
+        const { summary, history: h } = await runScale(input, o);
         process.stdout.write(
           o.json
             ? `${JSON.stringify({ ...summary, history: h })}\n`
-            : `scaled ${summary.observations} observations in ${summary.voxels} voxels (${h.length} iterations, chi2 ${summary.chi2?.toFixed(4) ?? '-'}, ${rejected} outliers) in ${seconds.toFixed(1)} s; tables ${summary.scaledTables.join(', ')}\nwrote ${o.out}\n`,
+            : `scaled ${summary.observations} observations in ${summary.voxels} voxels (${h.length} iterations, chi2 ${summary.chi2?.toFixed(4) ?? '-'}, ${summary.rejected} outliers) in ${summary.seconds.toFixed(1)} s; tables ${summary.scaledTables.join(', ')}\nwrote ${o.out}\n`,
         );
       });
   },

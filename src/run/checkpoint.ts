@@ -1,0 +1,114 @@
+/**
+ * Checkpoints of `diffract run`: which stage results (and which wedges) are
+ * already done, keyed by a hash of everything they were computed from.
+ *
+ * - A key is the SHA-256 of the canonical JSON (object keys sorted) of the
+ *   stage's settings and the keys of its inputs, so a changed setting changes
+ *   the key of that stage and of every stage downstream of it, and of no other.
+ * - Input files enter by fingerprint: small files that carry settings (the
+ *   .expt, a mask, a sequence) by their content hash; image files by path,
+ *   size and modification time (hashing terabytes of frames on every rerun
+ *   would cost more than the work it saves).
+ * - A stage's result files carry its key in their names
+ *   (`integrated-<key>.h5`); a record `<stage>.json` in the checkpoint folder,
+ *   written atomically after every result file is in place, says the stage is
+ *   done. A result is taken as done only when its record exists, names the same
+ *   key, and every file it lists exists: a run killed at any moment leaves at
+ *   worst a temporary file (never taken as done, and swept at the next start)
+ *   or a result without its record (recomputed).
+ * - Wedge results need no record: each is one file written atomically under a
+ *   name holding its key, so its presence is the proof.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { FileAccessError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic-file.ts';
+
+/** JSON with object keys sorted (equal values → equal text). */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+/** The key of a piece of work: SHA-256 (hex) of the canonical JSON of what it depends on. */
+export function hashKey(parts: unknown): string {
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex');
+}
+
+/** The first 16 hex digits of a key, for file names. */
+export function shortKey(key: string): string {
+  return key.slice(0, 16);
+}
+
+/** SHA-256 of a file's bytes (for small inputs that hold settings). */
+export function contentHash(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('hex');
+  } catch (err) {
+    throw new FileAccessError(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: path }, { cause: err });
+  }
+}
+
+/** Path, size and modification time of a (large) input file. */
+export function fileFingerprint(path: string): { path: string; size: number; mtimeMs: number } {
+  const st = statSync(path);
+  return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
+}
+
+/** What a finished stage left behind. */
+export interface StageRecord {
+  stage: string;
+  key: string;
+  /** result files (absolute paths) */
+  outputs: string[];
+  /** the stage's summary (counts etc.) as it was when computed */
+  summary: Record<string, unknown>;
+}
+
+/** The checkpoint records of one output folder. */
+export class CheckpointStore {
+  constructor(readonly dir: string) {}
+
+  private recordPath(stage: string): string {
+    return join(this.dir, `${stage.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
+  }
+
+  /** The record of `stage` when it is done with exactly `key`, else null. */
+  done(stage: string, key: string): StageRecord | null {
+    const p = this.recordPath(stage);
+    if (!existsSync(p)) return null;
+    let rec: StageRecord;
+    try {
+      rec = JSON.parse(readFileSync(p, 'utf8')) as StageRecord;
+    } catch {
+      return null; // unreadable record: the work is redone
+    }
+    if (rec.key !== key || !Array.isArray(rec.outputs) || !rec.outputs.every((f) => existsSync(f))) return null;
+    return rec;
+  }
+
+  /** Marks `stage` done (after its outputs are in place). */
+  async put(rec: StageRecord): Promise<void> {
+    await writeFileAtomic(this.recordPath(rec.stage), `${JSON.stringify(rec, null, 1)}\n`);
+  }
+}
+
+/** Removes temporary files (`.name.pid-xxxx.tmp`) left in `dir` by a killed run; returns how many. */
+export function sweepTemporaries(dir: string): number {
+  if (!existsSync(dir)) return 0;
+  let n = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) n += sweepTemporaries(p);
+    else if (/^\..+\.\d+-[0-9a-f]{8}\.tmp$/.test(entry.name)) {
+      rmSync(p, { force: true });
+      n++;
+    }
+  }
+  return n;
+}
