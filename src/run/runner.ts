@@ -206,6 +206,7 @@ interface ImportedSweep {
 /** import: geometry, frames, and the checks that must pass before any work. */
 async function importSweep(ctx: Ctx, index: number, sw: SweepConfig): Promise<ImportedSweep> {
   const field = `sweeps[${index}]`;
+  if (!existsSync(sw.expt)) throw new FileAccessError('no such file or folder', { file: sw.expt, field: `${field}.expt` });
   const exp = pickExperiment(await loadExperiments(sw.expt), sw.experiment);
   if (exp.scan === undefined || exp.goniometer === undefined) throw new MissingFieldError('a rotation sweep needs a scan and a goniometer', { file: sw.expt, field: `${field}.expt` });
   if (exp.crystal === undefined) throw new MissingFieldError('the experiment has no crystal model (index it first)', { file: sw.expt, field: `${field}.expt` });
