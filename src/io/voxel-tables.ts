@@ -84,24 +84,34 @@ function attrsOf(entity: { attrs: Record<string, { value: unknown }> }): Record<
   return out;
 }
 
-/** Reads every table group of a voxel-tables file. */
-export async function readVoxelTables(path: string): Promise<VoxelTablesFile> {
+/** Every table group of an HDF5 file with its columns as stored (u64/i64 as BigUint64Array/BigInt64Array), and the root attributes. */
+export async function readTableGroups(path: string): Promise<{ attrs: Record<string, unknown>; tables: Map<string, Map<string, ColumnArray>> }> {
   return readHdf5(path, (file) => {
     const attrs = attrsOf(file as unknown as { attrs: Record<string, { value: unknown }> });
-    if (attrs.format !== VOXEL_TABLES_FORMAT) throw new InvalidValueError(`not a ${VOXEL_TABLES_FORMAT} file (format attribute '${String(attrs.format)}')`, { file: path });
-    const tables = new Map<string, ReadTable>();
+    const tables = new Map<string, Map<string, ColumnArray>>();
     for (const name of file.keys()) {
       const g = file.get(name) as H5Group | null;
       if (g === null || typeof (g as { keys?: unknown }).keys !== 'function') continue;
-      const table: ReadTable = new Map();
+      const cols = new Map<string, ColumnArray>();
       for (const col of g.keys()) {
-        const ds = g.get(col) as H5Dataset | null;
-        const v = ds?.value;
-        if (v instanceof BigUint64Array || v instanceof BigInt64Array) table.set(col, Float64Array.from(v, (x) => Number(x)));
-        else if (ArrayBuffer.isView(v)) table.set(col, v as Float64Array);
+        const v = (g.get(col) as H5Dataset | null)?.value;
+        if (ArrayBuffer.isView(v)) cols.set(col, v as ColumnArray);
       }
-      tables.set(name, table);
+      tables.set(name, cols);
     }
     return { attrs, tables };
   });
+}
+
+/** Reads every table group of a voxel-tables file (u64/i64 columns as Float64Array). */
+export async function readVoxelTables(path: string): Promise<VoxelTablesFile> {
+  const raw = await readTableGroups(path);
+  if (raw.attrs.format !== VOXEL_TABLES_FORMAT) throw new InvalidValueError(`not a ${VOXEL_TABLES_FORMAT} file (format attribute '${String(raw.attrs.format)}')`, { file: path });
+  const tables = new Map<string, ReadTable>();
+  for (const [name, cols] of raw.tables) {
+    const table: ReadTable = new Map();
+    for (const [col, v] of cols) table.set(col, v instanceof BigUint64Array || v instanceof BigInt64Array ? Float64Array.from(v, (x) => Number(x)) : v);
+    tables.set(name, table);
+  }
+  return { attrs: raw.attrs, tables };
 }

@@ -38,10 +38,10 @@ import { exportMap } from '../export/export-map.ts';
 import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
-import { readHdf5, setAttributes, writeHdf5Atomic, type ColumnArray, type H5Dataset, type H5Group } from '../io/hdf5.ts';
+import { setAttributes, writeHdf5Atomic, type ColumnArray } from '../io/hdf5.ts';
 import { writeNpy } from '../io/npy.ts';
 import { observationsOf, readStageFile, writeStageFile } from '../io/observation-file.ts';
-import { AppendableTable } from '../io/voxel-tables.ts';
+import { AppendableTable, readTableGroups } from '../io/voxel-tables.ts';
 import { Engine } from '../host/engine.ts';
 import { concatObservations, type ObservationMeta } from '../pipeline/observations.ts';
 import { integrateWedge, prepareIntegration, wedgeRanges, wedgeTables, type IntegrationSetup } from '../pipeline/voxel-integrate.ts';
@@ -222,30 +222,17 @@ interface IntegratedSweep {
   summary: SweepSummary;
 }
 
-/** Columns of every table group in an HDF5 file, with their stored types. */
-function readTables(path: string): Promise<{ attrs: Record<string, string | number | number[] | string[]>; tables: Map<string, Map<string, ColumnArray>> }> {
-  return readHdf5(path, (file) => {
-    const attrs: Record<string, string | number | number[] | string[]> = {};
-    for (const [k, a] of Object.entries((file as unknown as { attrs: Record<string, { value: unknown }> }).attrs)) {
-      const v = a.value;
-      if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
-      else if (typeof v === 'bigint') attrs[k] = Number(v);
-      else if (ArrayBuffer.isView(v)) attrs[k] = Array.from(v as unknown as ArrayLike<number | bigint>, Number);
-      else if (Array.isArray(v)) attrs[k] = v.map((x) => (typeof x === 'string' ? x : Number(x))) as number[] | string[];
-    }
-    const tables = new Map<string, Map<string, ColumnArray>>();
-    for (const name of file.keys()) {
-      const g = file.get(name) as H5Group | null;
-      if (g === null || typeof (g as { keys?: unknown }).keys !== 'function') continue;
-      const cols = new Map<string, ColumnArray>();
-      for (const col of g.keys()) {
-        const v = (g.get(col) as H5Dataset | null)?.value;
-        if (ArrayBuffer.isView(v)) cols.set(col, v as ColumnArray);
-      }
-      tables.set(name, cols);
-    }
-    return { attrs, tables };
-  });
+/** A wedge file's tables as stored, and its root attributes as writable values. */
+async function readTables(path: string): Promise<{ attrs: Record<string, string | number | number[] | string[]>; tables: Map<string, Map<string, ColumnArray>> }> {
+  const raw = await readTableGroups(path);
+  const attrs: Record<string, string | number | number[] | string[]> = {};
+  for (const [k, v] of Object.entries(raw.attrs)) {
+    if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
+    else if (typeof v === 'bigint') attrs[k] = Number(v);
+    else if (ArrayBuffer.isView(v)) attrs[k] = Array.from(v as unknown as ArrayLike<number | bigint>, Number);
+    else if (Array.isArray(v)) attrs[k] = v.map((x) => (typeof x === 'string' ? x : Number(x))) as number[] | string[];
+  }
+  return { attrs, tables: raw.tables };
 }
 
 /** filter + integrate of one sweep, wedge by wedge, then the wedges into one integrate file. */
