@@ -7,12 +7,17 @@
  * installed on globalThis, as the bindings expect.
  */
 import { log } from '../util/log.ts';
+import { vulkanDriverManifests } from './vulkan-drivers.ts';
 
 let gpuPromise: Promise<GPU | null> | null = null;
 
 /** Dawn's GPU object, or null when the bindings cannot load on this platform. */
 export function loadDawn(): Promise<GPU | null> {
   gpuPromise ??= (async () => {
+    if (vulkanDriverManifests(process.env).length === 0) {
+      log('debug', 'no Vulkan driver manifest (ICD) found: Dawn not loaded');
+      return null;
+    }
     try {
       const mod = (await import('webgpu')) as { create(flags: string[]): GPU; globals: Record<string, unknown> };
       for (const [k, v] of Object.entries(mod.globals)) {
