@@ -1,8 +1,16 @@
 #!/usr/bin/env node
-// The `diffract` command. The sources are TypeScript, run through tsx's loader so
-// that a fresh clone needs no build step before `npx diffract demo`.
-import { register } from 'tsx/esm/api';
+// The `diffract` command. In a checkout it runs the TypeScript sources through
+// tsx's loader, so that a fresh clone needs no build step before
+// `npx diffract demo`; the published package (no src/) runs the compiled dist/.
+import { existsSync } from 'node:fs';
 
-register();
-const { main } = await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+let main;
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  ({ main } = await import(sources.href));
+} else {
+  ({ main } = await import('../dist/cli/main.js'));
+}
 process.exitCode = await main(process.argv.slice(2));
