@@ -8,7 +8,10 @@
  *   const engine = Engine.onContext(ctx);                 // GPU, CPU twin on device loss
  *   const { hkl } = await engine.run(hklMapKernel, { vectors, matrices });
  *
- * `GpuContext.create()` opens a `navigator.gpu` device itself. WGSL sources
+ * `GpuContext.create()` opens a `navigator.gpu` device itself. The geometry
+ * that feeds the kernels is here too: scattering vectors and hkl matrices from
+ * a DIALS-convention experiment model (hkl-map), bin maps from a PONI geometry
+ * (azimuthal-integrate). WGSL sources
  * come from src/kernels/shaders.generated.ts (strings), never from files.
  * test/browser/import-graph.test.ts keeps this entry free of `node:`, `webgpu`
  * and `h5wasm`; test/browser/chromium.test.ts runs it in Chromium.
@@ -43,6 +46,12 @@ export {
 export { Engine, type EngineOptions } from './host/engine.ts';
 export { browserGpu, type Environment } from './host/platform.ts';
 export { loadShader, type ShaderDefines } from './host/shader-source.ts';
+
+export type * from './geometry/model.ts';
+export * from './geometry/pixel-vectors.ts';
+export * from './geometry/setting.ts';
+export type { PoniGeometry } from './io/poni.ts';
+export * from './photon/geometry.ts';
 
 export type { Kernel } from './kernels/kernel.ts';
 export * from './kernels/azimuthal-integrate.ts';

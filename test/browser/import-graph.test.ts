@@ -78,7 +78,7 @@ describe('browser import graph', () => {
 
   it('walks the kernels and the host core from src/browser.ts', () => {
     const inputs = Object.keys(metafile.inputs);
-    for (const f of ['src/browser.ts', 'src/host/context.ts', 'src/host/engine.ts', 'src/host/shader-source.ts', 'src/kernels/shaders.generated.ts', 'src/kernels/hkl-map.ts', 'src/kernels/azimuthal-integrate.ts']) {
+    for (const f of ['src/browser.ts', 'src/host/context.ts', 'src/host/engine.ts', 'src/host/shader-source.ts', 'src/kernels/shaders.generated.ts', 'src/kernels/hkl-map.ts', 'src/kernels/azimuthal-integrate.ts', 'src/geometry/setting.ts', 'src/photon/geometry.ts']) {
       expect(inputs).toContain(f);
     }
     expect(entries.length).toBeGreaterThan(12);
