@@ -132,6 +132,8 @@ interface PageReport {
   engine: { backend: string; fellBack: boolean; deviceName: string; hkl: Wire };
   deviceUsableAfterDestroy: boolean;
   poolBuffersLeft: number;
+  /** Engine.create() in the page: the browser branch of GpuContext.create (navigator.gpu) and no environment */
+  created: { backend: string; deviceName: string; cpuBackend: string; hklBits: Wire };
 }
 
 async function hklCases(): Promise<Array<{ name: string; params: HklMapParams }>> {
@@ -249,6 +251,7 @@ async function runInPage(input: { hkl: HklWireCase[]; az: AzWireCase[] }): Promi
     engine: { backend: engine.backend, fellBack: engine.fellBackToCpu, deviceName: engine.deviceName, hkl: wire(viaEngine.hkl) },
     deviceUsableAfterDestroy: false,
     poolBuffersLeft: ctx.poolStats().buffers,
+    created: { backend: '', deviceName: '', cpuBackend: '', hklBits: '' },
   };
   // destroying the context leaves the page's device alive: a round trip still works
   engine.destroy();
@@ -258,6 +261,10 @@ async function runInPage(input: { hkl: HklWireCase[]; az: AzWireCase[] }): Promi
   report.deviceUsableAfterDestroy = new Uint32Array(buf.getMappedRange()).join(',') === '1,2,3,4';
   buf.unmap();
   device.destroy();
+  const created = await d.Engine.create();
+  const cpuOnly = await d.Engine.create({ backend: 'cpu' });
+  report.created = { backend: created.backend, deviceName: created.deviceName, cpuBackend: cpuOnly.backend, hklBits: wire((await created.run(d.hklMapKernel, hklParams(first))).hkl) };
+  created.destroy();
   return report;
 }
 
@@ -395,5 +402,14 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the ./browser entry in Chromium (WebG
     const first = hkl[0];
     if (first === undefined) throw new Error('no hkl case');
     expect(report.engine.hkl).toBe(report.hkl[first.name]);
+  });
+
+  it('Engine.create() in the page opens its own navigator.gpu device (no environment there)', () => {
+    expect(report.created.backend).toBe('gpu');
+    expect(report.created.deviceName).toBe(report.adapterName);
+    expect(report.created.cpuBackend).toBe('cpu');
+    const first = hkl[0];
+    if (first === undefined) throw new Error('no hkl case');
+    expect(report.created.hklBits).toBe(report.hkl[first.name]);
   });
 });
