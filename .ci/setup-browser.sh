@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Installs Debian's Chromium for the viewer's browser test (test/viewer/), which
-# drives it through playwright-core with executablePath /usr/bin/chromium.
+# Installs Debian's Chromium for the browser tests, which drive it through
+# playwright-core with executablePath /usr/bin/chromium: the viewer
+# (test/viewer/) and the ./browser entry's WebGPU kernels
+# (test/browser/chromium.test.ts: --enable-unsafe-webgpu, on Chromium's bundled
+# SwiftShader; no GPU or Vulkan driver needed).
 # (`npx playwright install` downloads its own browser and does not work on our
 # build machines.) Idempotent: does nothing when /usr/bin/chromium exists.
 set -euo pipefail

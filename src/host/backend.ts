@@ -3,8 +3,11 @@
  * one notice), `gpu` (a GPU is required: no adapter is an error), `cpu`.
  * The CLI's `--backend` sets it; the environment variable DIFFRACT_BACKEND
  * overrides it, so a site can pin a backend without changing scripts.
+ * Host core: the environment is passed in (Node's `process.env`, read by the
+ * Node side; a browser has none).
  */
 import { UsageError } from '../errors.ts';
+import type { Environment } from './platform.ts';
 
 export type BackendChoice = 'auto' | 'gpu' | 'cpu';
 export const BACKEND_ENV = 'DIFFRACT_BACKEND';
@@ -16,7 +19,7 @@ export function parseBackendChoice(value: string, source: string): BackendChoice
 }
 
 /** The effective choice: the environment variable wins over the CLI value. */
-export function resolveBackendChoice(cliValue: string | undefined, env: NodeJS.ProcessEnv = process.env): BackendChoice {
+export function resolveBackendChoice(cliValue: string | undefined, env: Environment): BackendChoice {
   const fromEnv = env[BACKEND_ENV];
   if (fromEnv !== undefined && fromEnv.trim() !== '') return parseBackendChoice(fromEnv, BACKEND_ENV);
   return parseBackendChoice(cliValue ?? 'auto', '--backend');

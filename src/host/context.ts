@@ -1,5 +1,13 @@
 /**
- * The GPU context: the one object that owns the Dawn device.
+ * The GPU context: the one object that owns the device.
+ *
+ * Three ways in: `GpuContext.create()` opens a device where the runtime has one
+ * (`navigator.gpu` in a browser; Dawn under Node, through node-gpu.ts, loaded on
+ * demand), `GpuContext.fromAdapter(adapter)` opens one on a given adapter, and
+ * `GpuContext.wrap(device)` adopts a device the caller made (a page's
+ * `navigator.gpu` device). This module is host core: nothing from `node:`, no
+ * static import of the Dawn path, no environment reads (node-gpu.ts turns
+ * DIFFRACT_GPU_DEBUG and DIFFRACT_GPU_MEMORY_MB into options).
  *
  * - asks the adapter for its largest buffer and binding limits;
  * - labels every resource (buffers through the pool, shader modules and
@@ -9,14 +17,15 @@
  * - watches `device.lost`: once lost, every call throws DeviceLostError and the
  *   engine continues on the CPU path;
  * - owns the buffer pool and the pipeline cache; `destroy()` releases it all and
- *   is safe to call twice. dawn.node busy-polls a CPU core while a device lives,
- *   so destroy the context as soon as GPU work is done.
+ *   is safe to call twice (a wrapped device stays alive unless the wrap said
+ *   `destroyDevice: true`). dawn.node busy-polls a CPU core while a device
+ *   lives, so destroy the context as soon as GPU work is done.
  */
-import { DeviceLostError, GpuError } from '../errors.ts';
+import { DeviceLostError, GpuError, UsageError } from '../errors.ts';
 import { log } from '../util/log.ts';
 import { BufferPool, type PoolStats } from './buffer-pool.ts';
-import { loadDawn } from './dawn.ts';
 import { PipelineCache } from './pipeline-cache.ts';
+import { browserGpu, loadNodeHost, type Environment } from './platform.ts';
 import { loadShader, type ShaderDefines } from './shader-source.ts';
 
 export interface AdapterDescription {
@@ -38,13 +47,26 @@ export interface GpuLimitsSummary {
 }
 
 export interface GpuContextOptions {
-  /** wrap each dispatch in error scopes that name the kernel (env DIFFRACT_GPU_DEBUG=1) */
+  /** wrap each dispatch in error scopes that name the kernel (default false; under Node env DIFFRACT_GPU_DEBUG=1) */
   debug?: boolean;
-  /** bytes the context may allocate on the device (env DIFFRACT_GPU_MEMORY_MB; default 4096 MiB, capped by the adapter) */
+  /** bytes the context may allocate on the device (default 4096 MiB; under Node env DIFFRACT_GPU_MEMORY_MB) */
   memoryBudgetBytes?: number;
 }
 
+export interface GpuCreateOptions extends GpuContextOptions {
+  /** under Node: where unset options and DIFFRACT_DAWN_FLAGS come from (default `process.env`); unused in a browser */
+  env?: Environment;
+}
+
+export interface GpuWrapOptions extends GpuContextOptions {
+  /** the adapter the device came from, for the context's name (default: the device's `adapterInfo`) */
+  adapter?: GPUAdapter | AdapterDescription;
+  /** `destroy()` destroys the device too (default false: the caller owns it) */
+  destroyDevice?: boolean;
+}
+
 export const MIB = 1024 * 1024;
+export const DEFAULT_MEMORY_BUDGET_BYTES = 4096 * MIB;
 const LIMIT_NAMES: readonly (keyof GpuLimitsSummary)[] = [
   'maxBufferSize',
   'maxStorageBufferBindingSize',
@@ -56,20 +78,13 @@ const LIMIT_NAMES: readonly (keyof GpuLimitsSummary)[] = [
   'maxUniformBufferBindingSize',
 ];
 
-/** One adapter request; null when there is none (no driver, no Vulkan ICD, bindings absent). */
-export async function requestAdapter(): Promise<GPUAdapter | null> {
-  const gpu = await loadDawn();
-  if (gpu === null) return null;
-  try {
-    return await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } catch (err) {
-    log('debug', `requestAdapter failed: ${err instanceof Error ? err.message : String(err)}`);
-    return null;
-  }
+export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
+  return describeAdapterInfo(adapter.info);
 }
 
-export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  const info = adapter.info;
+/** An adapter description from a `GPUAdapterInfo` (`adapter.info`, `device.adapterInfo`); blank when absent. */
+export function describeAdapterInfo(info: GPUAdapterInfo | undefined): AdapterDescription {
+  if (info === undefined) return { vendor: 'unknown vendor', architecture: '', device: '', description: '' };
   return {
     vendor: info.vendor || 'unknown vendor',
     architecture: info.architecture || '',
@@ -80,6 +95,13 @@ export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
 
 export function adapterName(a: AdapterDescription): string {
   return a.description || [a.vendor, a.architecture, a.device].filter((s) => s).join(' ');
+}
+
+/** The memory budget of `opts` (default 4096 MiB); a UsageError unless positive and finite. */
+function memoryBudget(opts: GpuContextOptions): number {
+  const budget = opts.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
+  if (!Number.isFinite(budget) || budget <= 0) throw new UsageError(`expected a positive number of bytes, got ${budget}`, { field: 'memoryBudgetBytes' });
+  return budget;
 }
 
 export class GpuContext {
@@ -93,29 +115,52 @@ export class GpuContext {
   private lostMessage: string | undefined;
   private destroyed = false;
   private readonly lostListeners: Array<(message: string) => void> = [];
+  /** false for a wrapped device that its caller keeps */
+  private readonly ownsDevice: boolean;
 
-  private constructor(device: GPUDevice, adapter: AdapterDescription, limits: GpuLimitsSummary, opts: GpuContextOptions) {
+  private constructor(device: GPUDevice, adapter: AdapterDescription, limits: GpuLimitsSummary, opts: GpuContextOptions, ownsDevice: boolean) {
     this.device = device;
     this.adapter = adapter;
     this.limits = limits;
-    this.debug = opts.debug ?? process.env.DIFFRACT_GPU_DEBUG === '1';
-    const envBudget = Number(process.env.DIFFRACT_GPU_MEMORY_MB);
-    const budget = opts.memoryBudgetBytes ?? (Number.isFinite(envBudget) && envBudget > 0 ? envBudget * MIB : 4096 * MIB);
+    this.ownsDevice = ownsDevice;
+    this.debug = opts.debug ?? false;
+    const budget = memoryBudget(opts);
     this.memoryBudgetBytes = budget;
     this.pool = new BufferPool(device, budget, limits.maxBufferSize);
     void device.lost.then((info) => {
       if (this.destroyed) return;
       this.markLost(`${info.reason}: ${info.message}`);
     });
-    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+    const onError = (ev: GPUUncapturedErrorEvent): void => {
       log('warn', `GPU error outside an error scope: ${ev.error.message}`);
     };
+    // a wrapped device may have its owner's handler: listen beside it
+    if (ownsDevice || typeof device.addEventListener !== 'function') device.onuncapturederror = onError;
+    else device.addEventListener('uncapturederror', onError);
   }
 
-  /** Opens the adapter and device with the adapter's largest buffer and binding limits. */
-  static async create(opts: GpuContextOptions = {}): Promise<GpuContext> {
-    const adapter = await requestAdapter();
-    if (adapter === null) throw new GpuError('no WebGPU adapter found (no GPU driver or Vulkan ICD on this machine)');
+  /**
+   * Opens a device where the runtime has one: `navigator.gpu` in a browser,
+   * Dawn under Node (options unset here come from the environment there, see
+   * node-gpu.ts). A GpuError when there is no adapter.
+   */
+  static async create(opts: GpuCreateOptions = {}): Promise<GpuContext> {
+    const gpu = browserGpu();
+    if (gpu === null) return (await loadNodeHost()).createNodeContext(opts);
+    let adapter: GPUAdapter | null;
+    try {
+      adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    } catch (err) {
+      throw new GpuError(`requestAdapter failed: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+    }
+    if (adapter === null) throw new GpuError('navigator.gpu has no adapter');
+    const { env: _env, ...ctxOpts } = opts;
+    return GpuContext.fromAdapter(adapter, ctxOpts);
+  }
+
+  /** Opens a device on `adapter` with the adapter's largest buffer and binding limits. */
+  static async fromAdapter(adapter: GPUAdapter, opts: GpuContextOptions = {}): Promise<GpuContext> {
+    memoryBudget(opts); // a bad option fails before a device exists
     const requiredLimits: Record<string, number> = {};
     const limits = {} as Record<keyof GpuLimitsSummary, number>;
     for (const name of LIMIT_NAMES) {
@@ -129,7 +174,23 @@ export class GpuContext {
     } catch (err) {
       throw new GpuError(`the adapter refused a device: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
     }
-    return new GpuContext(device, describeAdapter(adapter), limits, opts);
+    return new GpuContext(device, describeAdapter(adapter), limits, opts, true);
+  }
+
+  /**
+   * Adopts a device the caller made (a page's `navigator.gpu` device, or any
+   * GPUDevice): the limits are those the device was granted. `destroy()` then
+   * releases the context's buffers and leaves the device to its owner, unless
+   * `destroyDevice` is set.
+   */
+  static wrap(device: GPUDevice, opts: GpuWrapOptions = {}): GpuContext {
+    const limits = {} as Record<keyof GpuLimitsSummary, number>;
+    for (const name of LIMIT_NAMES) limits[name] = device.limits[name];
+    const given = opts.adapter;
+    const adapter =
+      given === undefined ? describeAdapterInfo(device.adapterInfo) : 'info' in given ? describeAdapter(given) : given;
+    const { adapter: _a, destroyDevice, ...ctxOpts } = opts;
+    return new GpuContext(device, adapter, limits, ctxOpts, destroyDevice === true);
   }
 
   get name(): string {
@@ -301,7 +362,7 @@ export class GpuContext {
       // buffers of a lost device may already be gone
     }
     this.pipelines.clear();
-    this.device.destroy();
+    if (this.ownsDevice) this.device.destroy();
   }
 
   private markLost(message: string): void {

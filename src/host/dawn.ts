@@ -1,5 +1,7 @@
 /**
- * Loads Dawn's Node bindings (npm `webgpu`) on first use.
+ * Loads Dawn's Node bindings (npm `webgpu`) on first use. Node side of the
+ * host: only src/host/node-gpu.ts imports it, never the core or a browser
+ * bundle.
  *
  * The GPU object stays in this module: it is never put in
  * `globalThis.navigator`, because h5wasm misbehaves when a navigator exists.
@@ -11,8 +13,12 @@ import { vulkanDriverManifests } from './vulkan-drivers.ts';
 
 let gpuPromise: Promise<GPU | null> | null = null;
 
-/** Dawn's GPU object, or null when the bindings cannot load on this platform. */
-export function loadDawn(): Promise<GPU | null> {
+/**
+ * Dawn's GPU object, or null when the bindings cannot load on this platform.
+ * `flags` (Dawn toggles) apply to the first call only: the object is made once
+ * per process.
+ */
+export function loadDawn(flags: readonly string[] = []): Promise<GPU | null> {
   gpuPromise ??= (async () => {
     if (vulkanDriverManifests(process.env).length === 0) {
       log('debug', 'no Vulkan driver manifest (ICD) found: Dawn not loaded');
@@ -23,8 +29,7 @@ export function loadDawn(): Promise<GPU | null> {
       for (const [k, v] of Object.entries(mod.globals)) {
         if (!(k in globalThis)) Object.defineProperty(globalThis, k, { value: v, configurable: true, writable: true });
       }
-      const flags = (process.env.DIFFRACT_DAWN_FLAGS ?? '').split(/\s+/).filter((s) => s.length > 0);
-      return mod.create(flags);
+      return mod.create([...flags]);
     } catch (err) {
       log('debug', `Dawn bindings did not load: ${err instanceof Error ? err.message : String(err)}`);
       return null;

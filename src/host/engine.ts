@@ -5,17 +5,21 @@
  * twin with one log line: when no adapter exists (one notice at start), or when
  * the device is lost mid-run (one warning; the remaining work continues on the
  * CPU path, including the call that hit the loss).
+ *
+ * Host core: `create` reads DIFFRACT_BACKEND through the Node side
+ * (node-gpu.ts) under Node and nothing in a browser, where `Engine.onContext`
+ * runs the kernels on a wrapped `navigator.gpu` device.
  */
 import { DeviceLostError, GpuError } from '../errors.ts';
 import type { Kernel } from '../kernels/kernel.ts';
 import { log, logOnce } from '../util/log.ts';
 import { resolveBackendChoice, type BackendChoice } from './backend.ts';
-import { GpuContext, type GpuContextOptions } from './context.ts';
+import { GpuContext, type GpuCreateOptions } from './context.ts';
+import { hostEnvironment } from './platform.ts';
 
-export interface EngineOptions extends GpuContextOptions {
+export interface EngineOptions extends GpuCreateOptions {
   /** the CLI value; DIFFRACT_BACKEND overrides it */
   backend?: string;
-  env?: NodeJS.ProcessEnv;
 }
 
 export class Engine {
@@ -29,10 +33,12 @@ export class Engine {
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
-    const choice = resolveBackendChoice(opts.backend, opts.env ?? process.env);
+    const env = opts.env ?? (await hostEnvironment());
+    const choice = resolveBackendChoice(opts.backend, env);
     if (choice === 'cpu') return new Engine(choice, null);
     try {
-      const ctx = await GpuContext.create(opts);
+      const { backend: _backend, ...ctxOpts } = opts;
+      const ctx = await GpuContext.create({ ...ctxOpts, env });
       log('debug', `GPU adapter: ${ctx.name}`);
       return new Engine(choice, ctx);
     } catch (err) {
@@ -42,7 +48,11 @@ export class Engine {
     }
   }
 
-  /** An engine on a device someone else owns (benches): `destroy()` on it releases that device too. */
+  /**
+   * An engine on a given context (a wrapped browser device, benches): the GPU
+   * path, falling back to the CPU if that device is lost. `destroy()` destroys
+   * the context (and its device, unless the context wraps one it does not own).
+   */
   static onContext(ctx: GpuContext): Engine {
     return new Engine('gpu', ctx);
   }

@@ -1,5 +1,9 @@
 /**
- * Loads WGSL kernels from `shaders/<name>.wgsl` and specializes them.
+ * The WGSL of kernel `<name>` (`shaders/<name>.wgsl`), specialized.
+ *
+ * The text comes from src/kernels/shaders.generated.ts, built from the .wgsl
+ * files by scripts/build-shaders.ts, never from the file system: the same code
+ * serves Node and a browser bundle.
  *
  * A shader file may hold `${NAME}` placeholders for compile-time parameters
  * (workgroup sizes, modes) and `#if ${NAME}` … `#elif ${NAME}` … `#else` …
@@ -11,24 +15,15 @@
  * `//!include lib/<file>.wgsl` on a line of its own pastes a shared function
  * library from `shaders/lib/` (function definitions only, no entry points).
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { invariant } from '../errors.ts';
+import { SHADER_SOURCES } from '../kernels/shaders.generated.ts';
 
 export type ShaderDefines = Readonly<Record<string, number | boolean | string>>;
 
-export const SHADER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shaders');
-
-const rawCache = new Map<string, string>();
-
 function readRaw(relPath: string): string {
-  let text = rawCache.get(relPath);
-  if (text === undefined) {
-    text = readFileSync(join(SHADER_DIR, relPath), 'utf8');
-    rawCache.set(relPath, text);
-  }
+  const text = Object.hasOwn(SHADER_SOURCES, relPath) ? SHADER_SOURCES[relPath] : undefined;
+  invariant(text !== undefined, `no shader '${relPath}' in src/kernels/shaders.generated.ts (run node bin/run-ts.js scripts/build-shaders.ts)`);
   return text;
 }
 

@@ -16,7 +16,7 @@ export interface InfoReport {
 }
 
 export async function gatherInfo(backendCli: string): Promise<InfoReport> {
-  const choice = resolveBackendChoice(backendCli);
+  const choice = resolveBackendChoice(backendCli, process.env);
   const base = { backendChoice: choice, node: process.version };
   if (choice === 'cpu') return { ...base, backend: 'cpu', adapter: null, limits: null, reason: 'backend cpu requested' };
   let ctx: GpuContext;
