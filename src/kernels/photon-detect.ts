@@ -43,6 +43,7 @@
  */
 import { InvalidValueError, invariant } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram, type UniformValues } from '../host/program.ts';
 import type { Kernel } from './kernel.ts';
 
 export type PhotonMode = 'reference' | 'local-max';
@@ -247,20 +248,35 @@ export function photonDetectCpu(p: PhotonDetectParams): PhotonDetectResult {
   return res;
 }
 
-function paramsBlock(R: Resolved, frames: number, capacity: number): ArrayBuffer {
-  const buf = new ArrayBuffer(48);
-  const u = new Uint32Array(buf);
-  const fl = new Float32Array(buf);
-  u[0] = R.w;
-  u[1] = R.h;
-  u[2] = frames;
-  u[3] = capacity;
-  fl[4] = R.T;
-  fl[5] = R.emin;
-  fl[6] = R.histMin;
-  fl[7] = R.histInvWidth;
-  u[8] = R.hist.bins;
-  return buf;
+export const photonDetectProgram = defineProgram({
+  name: 'photon-detect',
+  defines: { WG_X: 'number', WG_Y: 'number', REFERENCE: 'boolean', U16: 'boolean', CLEAN: 'boolean', STATS: 'boolean' },
+  bindings: {
+    params: 'uniform',
+    frames: 'read',
+    hits: 'read_write',
+    stats: 'read_write',
+    hist: { kind: 'read_write', when: 'STATS' },
+    clean: { kind: 'read_write', when: 'CLEAN' },
+  },
+  uniforms: {
+    width: 'u32',
+    height: 'u32',
+    n_frames: 'u32',
+    capacity: 'u32',
+    threshold: 'f32',
+    emin: 'f32',
+    hist_min: 'f32',
+    hist_inv_width: 'f32',
+    hist_bins: 'u32',
+    _pad0: 'u32',
+    _pad1: 'u32',
+    _pad2: 'u32',
+  },
+});
+
+function photonUniforms(R: Resolved, frames: number, capacity: number): UniformValues<typeof photonDetectProgram.spec.uniforms> {
+  return { width: R.w, height: R.h, n_frames: frames, capacity, threshold: R.T, emin: R.emin, hist_min: R.histMin, hist_inv_width: R.histInvWidth, hist_bins: R.hist.bins };
 }
 
 /** Sorts hit records by (frame, row, col) into columns, adding `frameOffset`. */
@@ -314,7 +330,6 @@ export async function photonDetectGpu(ctx: GpuContext, p: PhotonDetectParams): P
   const parts: PhotonHits[] = [];
   let candidates = 0;
   const defines = { WG_X: 16, WG_Y: 16, REFERENCE: R.mode === 'reference', U16: u16 };
-  const main = ctx.pipeline('photon-detect', { ...defines, CLEAN: R.clean, STATS: true });
   const grid: [number, number, number] = [Math.ceil(w / 16), Math.ceil(h / 16), 0];
   const histBuf = ctx.buffer('photon-detect histogram', 4 * Math.max(1, R.hist.bins));
   const cleanBuf = R.clean ? ctx.buffer('photon-detect clean', 4 * pix) : null;
@@ -335,11 +350,13 @@ export async function photonDetectGpu(ctx: GpuContext, p: PhotonDetectParams): P
       const statsBuf = ctx.buffer('photon-detect stats', 4 * (2 + count));
       ctx.clear(statsBuf, 4 * (2 + count));
       let hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
-      let uni = ctx.uniform('photon-detect params', new Uint32Array(paramsBlock(R, count, capacity)));
       try {
-        const bindings = [uni, frameBuf, hitBuf, statsBuf, histBuf];
-        if (cleanBuf !== null) bindings.push(cleanBuf);
-        await ctx.dispatch('photon-detect', main, bindings, [grid[0], grid[1], count]);
+        await ctx.run(photonDetectProgram, {
+          defines: { ...defines, CLEAN: cleanBuf !== null, STATS: true },
+          uniforms: photonUniforms(R, count, capacity),
+          bindings: cleanBuf !== null ? { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: histBuf, clean: cleanBuf } : { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: histBuf },
+          workgroups: [grid[0], grid[1], count],
+        });
         const stats = new Uint32Array(await ctx.read(statsBuf, 4 * (2 + count)));
         const accepted = stats[0] as number;
         candidates += stats[1] as number;
@@ -350,20 +367,23 @@ export async function photonDetectGpu(ctx: GpuContext, p: PhotonDetectParams): P
           if (accepted > maxCapacity) {
             throw new InvalidValueError(`photon-detect: ${accepted} hits in ${count} frame(s) exceed one storage binding; the frames are not sparse (check the threshold)`, { field: 'threshold' });
           }
-          ctx.release(hitBuf, uni);
+          ctx.release(hitBuf);
           capacity = accepted;
           hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
-          uni = ctx.uniform('photon-detect params', new Uint32Array(paramsBlock(R, count, capacity)));
           ctx.clear(statsBuf, 4);
-          const rerun = ctx.pipeline('photon-detect', { ...defines, CLEAN: false, STATS: false });
-          await ctx.dispatch('photon-detect', rerun, [uni, frameBuf, hitBuf, statsBuf], [grid[0], grid[1], count]);
+          await ctx.run(photonDetectProgram, {
+            defines: { ...defines, CLEAN: false, STATS: false },
+            uniforms: photonUniforms(R, count, capacity),
+            bindings: { frames: frameBuf, hits: hitBuf, stats: statsBuf },
+            workgroups: [grid[0], grid[1], count],
+          });
           const again = new Uint32Array(await ctx.read(statsBuf, 4))[0] as number;
           invariant(again === accepted, 'photon-detect re-run finds the same number of hits');
         }
         const records = accepted > 0 ? await ctx.read(hitBuf, HIT_BYTES * accepted) : new ArrayBuffer(0);
         parts.push(sortedHits(records, accepted, first));
       } finally {
-        ctx.release(frameBuf, statsBuf, hitBuf, uni);
+        ctx.release(frameBuf, statsBuf, hitBuf);
       }
     }
     if (R.hist.bins > 0) histogram.set(new Uint32Array(await ctx.read(histBuf, 4 * R.hist.bins)));
