@@ -598,6 +598,7 @@ export async function* integrateSeries(
       yield result;
     }
   } finally {
+    engine.releaseResident(setup);
     await it.return?.();
   }
 }
