@@ -9,7 +9,12 @@
  * - watches `device.lost`: once lost, every call throws DeviceLostError and the
  *   engine continues on the CPU path;
  * - owns the buffer pool and the pipeline cache; `destroy()` releases it all and
- *   is safe to call twice. dawn.node busy-polls a CPU core while a device lives,
+ *   is safe to call twice;
+ * - builds pipelines from kernel programs (src/host/program.ts: explicit
+ *   layouts, uniforms packed and buffers bound by name) and runs them (`run`);
+ * - holds resident arrays by owner (`resident`; kernels bind a pinned input
+ *   through `input` instead of uploading it) and counts uploads per label
+ *   (`uploadStats`, for tests and benches). dawn.node busy-polls a CPU core while a device lives,
  *   so destroy the context as soon as GPU work is done.
  */
 import { DeviceLostError, GpuError } from '../errors.ts';
@@ -177,7 +182,7 @@ export class GpuContext {
   }
 
   /** The compiled pipeline of `program` for these compile-time defines (cached; explicit layout). */
-  pipeline(program: Program, defines: ShaderDefines = {}): GPUComputePipeline {
+  pipeline<B extends Record<string, BindingDecl>, U extends Record<string, UniformType>>(program: Program<B, U>, defines: ShaderDefines = {}): GPUComputePipeline {
     this.ensureAlive(program.name);
     const all = program.resolveDefines(defines);
     return this.pipelines.get(program.name, all, () => program.build(this.device, all));
@@ -265,7 +270,7 @@ export class GpuContext {
     const name = call.label ?? program.name;
     this.ensureAlive(name);
     const defines = program.resolveDefines(call.defines);
-    const pipeline = this.pipeline(program as unknown as Program, call.defines);
+    const pipeline = this.pipeline(program, call.defines);
     const uniform = program.uniformBinding !== null ? this.uniform(`${program.name} params`, program.pack(call.uniforms)) : null;
     try {
       const entries = program.bindEntries(defines, call.bindings as Readonly<Record<string, BufferLike | undefined>>, uniform);

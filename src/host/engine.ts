@@ -21,9 +21,10 @@ export interface EngineOptions extends GpuContextOptions {
 
 export interface OpenOptions<B> {
   /**
-   * Yields again the first `count` batches given to `add` (any order): after a
-   * device loss the engine replays them into the CPU session. Without it the
-   * session keeps every batch it was given until `finish`.
+   * Yields again what the first `count` batches given to `add` held (in any
+   * order and grouping, for kernels whose result does not depend on them):
+   * after a device loss the engine replays it into the CPU session. Without
+   * it the session keeps every batch it was given until `finish`.
    */
   replay?: (count: number) => AsyncIterable<B>;
 }
@@ -80,17 +81,9 @@ export class Engine {
 
   /** Runs `kernel` on the current backend; on device loss, warns once and reruns on the CPU. */
   async run<P, R>(kernel: Kernel<P, R>, params: P): Promise<R> {
-    const lostCtx = this.gpuContext;
-    if (lostCtx !== null && lostCtx.isLost && !this.fellBack) this.fallBack(lostCtx, kernel.name, 'the device was lost');
-    const ctx = this.gpu;
+    const ctx = this.current(kernel.name);
     if (ctx === null) return kernel.cpu(params);
-    try {
-      return await kernel.gpu(ctx, params);
-    } catch (err) {
-      if (!(err instanceof DeviceLostError) && !ctx.isLost) throw err;
-      this.fallBack(ctx, kernel.name, err);
-      return kernel.cpu(params);
-    }
+    return this.guarded(ctx, kernel.name, () => kernel.gpu(ctx, params), () => kernel.cpu(params));
   }
 
   /**
@@ -99,16 +92,30 @@ export class Engine {
    * so far are replayed into a CPU session and the work goes on there.
    */
   async open<S, B, R>(kernel: StreamingKernel<S, B, R>, setup: S, opts: OpenOptions<B> = {}): Promise<KernelSession<B, R>> {
-    const lostCtx = this.gpuContext;
-    if (lostCtx !== null && lostCtx.isLost && !this.fellBack) this.fallBack(lostCtx, kernel.name, 'the device was lost');
-    const ctx = this.gpu;
+    const ctx = this.current(kernel.name);
     if (ctx === null) return kernel.openCpu(setup);
+    return this.guarded<KernelSession<B, R>>(
+      ctx,
+      kernel.name,
+      async () => new FallbackSession(this, ctx, kernel, setup, kernel.openGpu(ctx, setup), opts),
+      () => kernel.openCpu(setup),
+    );
+  }
+
+  /**
+   * The one GPU → CPU step-down, for one-shot kernels and sessions alike:
+   * runs `gpu`; when the device is lost (before or during it), warns once,
+   * releases the device and returns `cpu()` instead. Other errors pass.
+   * @internal (kernel sessions)
+   */
+  async guarded<T>(ctx: GpuContext, kernelName: string, gpu: () => Promise<T>, cpu: () => T | Promise<T>): Promise<T> {
     try {
-      return new FallbackSession(this, ctx, kernel, setup, kernel.openGpu(ctx, setup), opts);
+      ctx.ensureAlive(kernelName);
+      return await gpu();
     } catch (err) {
-      if (!this.isLoss(ctx, err)) throw err;
-      this.fallBack(ctx, kernel.name, err);
-      return kernel.openCpu(setup);
+      if (!(err instanceof DeviceLostError) && !ctx.isLost) throw err;
+      this.fallBack(ctx, kernelName, err);
+      return cpu();
     }
   }
 
@@ -127,19 +134,16 @@ export class Engine {
     this.gpuContext?.releaseResident(owner);
   }
 
-  /** @internal: whether `err` from work on `ctx` means the device is gone. */
-  isLoss(ctx: GpuContext, err: unknown): boolean {
-    return err instanceof DeviceLostError || ctx.isLost;
-  }
-
-  /** @internal: a session's device was lost: warn once, release the device. */
-  lost(ctx: GpuContext, kernelName: string, err: unknown): void {
-    this.fallBack(ctx, kernelName, err);
-  }
-
   /** Releases the GPU device. Safe to call twice. */
   destroy(): void {
     this.gpuContext?.destroy();
+  }
+
+  /** The live device for the next kernel, or null (a device found lost is let go first, with the warning). */
+  private current(kernelName: string): GpuContext | null {
+    const ctx = this.gpuContext;
+    if (ctx !== null && ctx.isLost && !this.fellBack) this.fallBack(ctx, kernelName, 'the device was lost');
+    return this.gpu;
   }
 
   private fallBack(ctx: GpuContext, kernelName: string, err: unknown): void {
@@ -193,34 +197,22 @@ class FallbackSession<S, B, R> implements KernelSession<B, R> {
     this.inner.dispose();
   }
 
-  /** Runs `step` on the current session; on a device loss, moves to the CPU and runs it there. */
+  /** Runs `step` on the current session; on a device loss, moves to the CPU (through the engine) and runs it there. */
   private async guard<T>(step: () => Promise<T>): Promise<T> {
     if (this.inner.backend === 'cpu') return step();
-    try {
-      this.ctx.ensureAlive(this.kernel.name);
-      return await step();
-    } catch (err) {
-      if (!this.engine.isLoss(this.ctx, err)) throw err;
-      await this.toCpu(err);
+    return this.engine.guarded(this.ctx, this.kernel.name, step, async () => {
+      await this.toCpu();
       return step();
-    }
+    });
   }
 
-  private async toCpu(err: unknown): Promise<void> {
-    this.engine.lost(this.ctx, this.kernel.name, err);
+  /** Replaces the lost GPU session by a CPU session holding the batches given so far. */
+  private async toCpu(): Promise<void> {
     this.inner.dispose();
     const cpu = this.kernel.openCpu(this.setup);
     this.inner = cpu;
-    if (this.opts.replay !== undefined) {
-      let n = 0;
-      for await (const b of this.opts.replay(this.added)) {
-        await cpu.add(b);
-        n++;
-      }
-      invariant(n === this.added, `${this.kernel.name}: the replay gave ${n} batches for ${this.added}`);
-    } else {
-      for (const b of this.retained ?? []) await cpu.add(b);
-    }
+    const again = this.opts.replay !== undefined ? this.opts.replay(this.added) : (this.retained ?? []);
+    for await (const b of again) await cpu.add(b);
     this.retained = null;
   }
 }

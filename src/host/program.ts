@@ -277,18 +277,13 @@ export class Program<B extends Record<string, BindingDecl> = Record<string, Bind
   }
 }
 
-/** Every program defined so far (the interface test walks them). */
-const registry = new Map<string, Program>();
+/** The spec of every program defined so far, by name (pipelines are cached by program name). */
+const defined = new Map<string, object>();
 
 /** Declares a kernel program once; its name must be unique. */
 export function defineProgram<B extends Record<string, BindingDecl>, U extends Record<string, UniformType>>(spec: ProgramSpec<B, U>): Program<B, U> {
   const p = new Program(spec);
-  invariant(!registry.has(p.name) || registry.get(p.name)?.spec === spec, `program ${p.name} defined twice`);
-  registry.set(p.name, p as unknown as Program);
+  invariant(!defined.has(p.name) || defined.get(p.name) === spec, `program ${p.name} defined twice`);
+  defined.set(p.name, spec);
   return p;
-}
-
-/** The programs defined by the modules loaded so far. */
-export function definedPrograms(): Program[] {
-  return [...registry.values()];
 }

@@ -390,8 +390,8 @@ export async function filterStatsGpu(ctx: GpuContext, p: FilterStatsParams): Pro
     }
     return { lambda, t: tt, n, delta: dl, chtot: ch };
   } finally {
-    ctx.release(consts, tableBuf, keys, stats, chtot, delta);
-    if (resident === null) ctx.release(acc);
+    // (a resident accumulator stays: release leaves device arrays alone)
+    ctx.release(consts, tableBuf, keys, acc, stats, chtot, delta);
   }
 }
 

@@ -26,12 +26,17 @@
  * values), so Σ counts + masked Σ = Σ of every frame's raw values (photon
  * counting).
  *
- * Streaming: `openAccumulator` returns a session that takes batches of frames
- * and keeps the accumulators resident (on the GPU: one buffer, at most two
- * batches in flight, so the host reads and decodes the next batch while the
- * kernel runs on this one). The Kernel object is the one-shot form the case
- * tables use. Sums are integers, so the result does not depend on the batch
- * size or the frame order.
+ * Streaming: the session form (`voxelAccumulateStream`, opened through
+ * `Engine.open`, which owns the fall-back to the CPU on device loss) takes
+ * batches of frames and keeps the accumulators resident (on the GPU: one
+ * device array, at most two batches in flight, so the host reads and decodes
+ * the next batch while the kernel runs on this one). With `keepOnDevice` the
+ * accumulators stay on the device after `finish` (`VoxelAccumulators.device`)
+ * for filter-stats to bind. The per-pixel inputs and the cell table are bound
+ * from their resident copies when the caller pinned them (GpuContext.input).
+ * The Kernel object is the one-shot form the case tables use. Sums are
+ * integers, so the result does not depend on the batch size or the frame
+ * order.
  */
 import { InvalidValueError, invariant } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
