@@ -347,14 +347,14 @@ class PhotonMerge {
 class CpuPhotonSession implements KernelSession<Float32Array | Uint16Array, PhotonDetectResult> {
   readonly backend = 'cpu' as const;
   private readonly merged = new PhotonMerge();
-  private readonly R: Resolved;
+  /** summed over the batches */
   private readonly histogram: Uint32Array;
   private readonly clean: Uint32Array | undefined;
 
   constructor(private readonly setup: PhotonSetup) {
-    this.R = resolve({ ...setup, frames: new Float32Array(0) });
-    this.histogram = new Uint32Array(this.R.hist.bins);
-    this.clean = this.R.clean ? new Uint32Array(this.R.w * this.R.h) : undefined;
+    const { hist, clean, w, h } = resolve({ ...setup, frames: new Float32Array(0) });
+    this.histogram = new Uint32Array(hist.bins);
+    this.clean = clean ? new Uint32Array(w * h) : undefined;
   }
 
   async add(frames: Float32Array | Uint16Array): Promise<void> {
