@@ -8,20 +8,20 @@
  *   scopes and names the kernel in the error;
  * - watches `device.lost`: once lost, every call throws DeviceLostError and the
  *   engine continues on the CPU path;
- * - owns the buffer pool and the pipeline cache; `destroy()` releases it all and
- *   is safe to call twice;
  * - builds pipelines from kernel programs (src/host/program.ts: explicit
  *   layouts, uniforms packed and buffers bound by name) and runs them (`run`);
  * - holds resident arrays by owner (`resident`; kernels bind a pinned input
  *   through `input` instead of uploading it) and counts uploads per label
- *   (`uploadStats`, for tests and benches). dawn.node busy-polls a CPU core while a device lives,
+ *   (`uploadStats`, for tests and benches);
+ * - owns the buffer pool and the pipeline cache; `destroy()` releases it all and
+ *   is safe to call twice. dawn.node busy-polls a CPU core while a device lives,
  *   so destroy the context as soon as GPU work is done.
  */
 import { DeviceLostError, GpuError } from '../errors.ts';
 import { log } from '../util/log.ts';
 import { BufferPool, type PoolStats } from './buffer-pool.ts';
 import { loadDawn } from './dawn.ts';
-import { DeviceArray } from './device-array.ts';
+import type { DeviceArray } from './device-array.ts';
 import { PipelineCache } from './pipeline-cache.ts';
 import type { BindingBuffers, BindingDecl, BufferLike, Program, UniformType, UniformValues } from './program.ts';
 import { ResidentStore } from './resident.ts';
