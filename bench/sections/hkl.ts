@@ -4,7 +4,7 @@
  * each side for scale: a kernel that writes 12 bytes per pixel·frame cannot beat
  * a plain copy of its output.
  */
-import { hklMapCpu, hklMapGpu, type HklMapParams } from '../../src/kernels/hkl-map.ts';
+import { hklMapCpu, hklMapGpu, hklMapProgram, type HklMapParams } from '../../src/kernels/hkl-map.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { timeMedian, type BenchRow, type BenchSection } from '../harness.ts';
 
@@ -40,16 +40,21 @@ export const hklSection: BenchSection = {
     });
     rows.push({ section: 'hkl-map', name: `${label(frames)} (upload + kernel + readback)`, backend: 'gpu', value: pixFrames / (e2e / 1000), unit: 'pixel·frames/s' });
     // kernel only: one frame per dispatch into a resident output buffer
-    const pipeline = ctx.pipeline('hkl-map', { WG: 256, POINTS: false });
     const vec = ctx.upload('bench vectors', p.vectors);
     const mat = new Float32Array(12 * frames);
     for (let f = 0; f < frames; f++) for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) mat[12 * f + 4 * r + c] = p.matrices[9 * f + 3 * r + c] as number;
     const matBuf = ctx.upload('bench matrices', mat);
     const out = ctx.buffer('bench hkl output', 12 * n);
     const [gx, gy] = ctx.grid(n, 256);
-    const uni = ctx.uniform('bench params', new Uint32Array([n, 1, gx * 256, 0]));
     const kernel = await timeMedian('gpu hkl kernel', async () => {
-      for (let f = 0; f < frames; f++) await ctx.dispatch('hkl-map', pipeline, [uni, vec, matBuf, out], [gx, gy, 1]);
+      for (let f = 0; f < frames; f++) {
+        await ctx.run(hklMapProgram, {
+          defines: { WG: 256, POINTS: false },
+          uniforms: { n_vectors: n, n_matrices: 1, row_threads: gx * 256 },
+          bindings: { vectors: vec, matrices: matBuf, hkl: out },
+          workgroups: [gx, gy, 1],
+        });
+      }
       await ctx.finish();
     });
     rows.push({ section: 'hkl-map', name: `${label(frames)} (kernel only, resident buffers)`, backend: 'gpu', value: pixFrames / (kernel / 1000), unit: 'pixel·frames/s' });
@@ -70,7 +75,7 @@ export const hklSection: BenchSection = {
       value: (12 * pixFrames) / (kernel / 1000) / copyBytesPerS,
       unit: 'ratio',
     });
-    ctx.release(vec, matBuf, out, uni, dst);
+    ctx.release(vec, matBuf, out, dst);
     return rows;
   },
   async cpu(size) {

@@ -10,7 +10,7 @@
  * `size` scales the number of frames per measurement (default 1 → 2 frames).
  */
 import { azimuthalIntegrateCpu, azimuthalIntegrateGpu, type AzimuthalIntegrateParams } from '../../src/kernels/azimuthal-integrate.ts';
-import { photonDetectCpu, photonDetectGpu, type PhotonDetectParams } from '../../src/kernels/photon-detect.ts';
+import { photonDetectCpu, photonDetectGpu, photonDetectProgram, type PhotonDetectParams } from '../../src/kernels/photon-detect.ts';
 import { buildBinMap } from '../../src/photon/geometry.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { timeMedian, type BenchRow, type BenchSection } from '../harness.ts';
@@ -78,34 +78,26 @@ export const photonSection: BenchSection = {
       rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (upload + kernel + readback)`, backend: 'gpu', value: (n * ROWS * COLS) / (e2e / 1000) / 1e6, unit: 'Mpixel/s', note });
       gpuRates.set(`detect ${density}`, (n * ROWS * COLS) / (e2e / 1000) / 1e6);
       // kernel only: frames resident, one dispatch per frame
-      const pipeline = ctx.pipeline('photon-detect', { WG_X: 16, WG_Y: 16, REFERENCE: true, U16: true, CLEAN: false, STATS: true });
       const fb = ctx.upload('bench photon frames', p.frames.subarray(0, ROWS * COLS));
       const cap = Math.max(1024, r.hits.count);
       const hb = ctx.buffer('bench photon hits', 24 * cap);
       const sb = ctx.buffer('bench photon stats', 16);
       const hist = ctx.buffer('bench photon hist', 4 * 250);
-      const block = new ArrayBuffer(48);
-      const u = new Uint32Array(block);
-      const f = new Float32Array(block);
-      u[0] = COLS;
-      u[1] = ROWS;
-      u[2] = 1;
-      u[3] = cap;
-      f[4] = 108;
-      f[5] = 1100;
-      f[6] = 0;
-      f[7] = 250 / 5000;
-      u[8] = 250;
-      const uni = ctx.uniform('bench photon params', u);
+      const uniforms = { width: COLS, height: ROWS, n_frames: 1, capacity: cap, threshold: 108, emin: 1100, hist_min: 0, hist_inv_width: 250 / 5000, hist_bins: 250 };
       const kernel = await timeMedian(`gpu photon kernel ${density}`, async () => {
         for (let k = 0; k < n; k++) {
           ctx.clear(sb, 16);
-          await ctx.dispatch('photon-detect', pipeline, [uni, fb, hb, sb, hist], [Math.ceil(COLS / 16), Math.ceil(ROWS / 16), 1]);
+          await ctx.run(photonDetectProgram, {
+            defines: { WG_X: 16, WG_Y: 16, REFERENCE: true, U16: true, CLEAN: false, STATS: true },
+            uniforms,
+            bindings: { frames: fb, hits: hb, stats: sb, hist },
+            workgroups: [Math.ceil(COLS / 16), Math.ceil(ROWS / 16), 1],
+          });
         }
         await ctx.finish();
       }, { iterations: 3 });
       rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (kernel only)`, backend: 'gpu', value: (n * ROWS * COLS) / (kernel / 1000) / 1e6, unit: 'Mpixel/s' });
-      ctx.release(fb, hb, sb, hist, uni);
+      ctx.release(fb, hb, sb, hist);
     }
     const ip = integrateParams();
     await azimuthalIntegrateGpu(ctx, ip);

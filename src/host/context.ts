@@ -16,6 +16,11 @@
  *   scopes and names the kernel in the error;
  * - watches `device.lost`: once lost, every call throws DeviceLostError and the
  *   engine continues on the CPU path;
+ * - builds pipelines from kernel programs (src/host/program.ts: explicit
+ *   layouts, uniforms packed and buffers bound by name) and runs them (`run`);
+ * - holds resident arrays by owner (`resident`; kernels bind a pinned input
+ *   through `input` instead of uploading it) and counts uploads per label
+ *   (`uploadStats`, for tests and benches);
  * - owns the buffer pool and the pipeline cache; `destroy()` releases it all and
  *   is safe to call twice (a wrapped device stays alive unless the wrap said
  *   `destroyDevice: true`). dawn.node busy-polls a CPU core while a device
@@ -24,9 +29,12 @@
 import { DeviceLostError, GpuError, UsageError } from '../errors.ts';
 import { log } from '../util/log.ts';
 import { BufferPool, type PoolStats } from './buffer-pool.ts';
+import type { DeviceArray } from './device-array.ts';
 import { PipelineCache } from './pipeline-cache.ts';
 import { browserGpu, loadNodeHost, type Environment } from './platform.ts';
-import { loadShader, type ShaderDefines } from './shader-source.ts';
+import type { BindingBuffers, BindingDecl, BufferLike, Program, UniformType, UniformValues } from './program.ts';
+import { ResidentStore } from './resident.ts';
+import type { ShaderDefines } from './shader-source.ts';
 
 export interface AdapterDescription {
   vendor: string;
@@ -67,6 +75,22 @@ export interface GpuWrapOptions extends GpuContextOptions {
 
 export const MIB = 1024 * 1024;
 export const DEFAULT_MEMORY_BUDGET_BYTES = 4096 * MIB;
+
+/** Host → device copies under one label. */
+export interface UploadCount {
+  bytes: number;
+  calls: number;
+}
+
+/** One dispatch of a program: defines, uniforms by field name, buffers by binding name. */
+export interface ProgramCall<B extends Record<string, BindingDecl>, U extends Record<string, UniformType>> {
+  defines?: ShaderDefines;
+  uniforms: UniformValues<U>;
+  bindings: BindingBuffers<B>;
+  workgroups: readonly [number, number, number];
+  /** dispatch label (default: the program name) */
+  label?: string;
+}
 const LIMIT_NAMES: readonly (keyof GpuLimitsSummary)[] = [
   'maxBufferSize',
   'maxStorageBufferBindingSize',
@@ -117,6 +141,10 @@ export class GpuContext {
   private readonly lostListeners: Array<(message: string) => void> = [];
   /** false for a wrapped device that its caller keeps */
   private readonly ownsDevice: boolean;
+  private readonly uploadCounts = new Map<string, UploadCount>();
+  /** buffers owned by device arrays: `release` leaves them alone */
+  private readonly residentBuffers = new Set<GPUBuffer>();
+  private readonly residents = new ResidentStore(this);
 
   private constructor(device: GPUDevice, adapter: AdapterDescription, limits: GpuLimitsSummary, opts: GpuContextOptions, ownsDevice: boolean) {
     this.device = device;
@@ -214,18 +242,11 @@ export class GpuContext {
     if (this.destroyed) throw new DeviceLostError('GPU context already destroyed');
   }
 
-  /** The compiled pipeline of kernel `name` for these compile-time defines (cached). */
-  pipeline(name: string, defines: ShaderDefines = {}): GPUComputePipeline {
-    this.ensureAlive(name);
-    return this.pipelines.get(name, defines, () => {
-      const code = loadShader(name, defines);
-      const module = this.device.createShaderModule({ label: `${name}.wgsl`, code });
-      return this.device.createComputePipeline({
-        label: `${name} pipeline`,
-        layout: 'auto',
-        compute: { module, entryPoint: 'main' },
-      });
-    });
+  /** The compiled pipeline of `program` for these compile-time defines (cached; explicit layout). */
+  pipeline<B extends Record<string, BindingDecl>, U extends Record<string, UniformType>>(program: Program<B, U>, defines: ShaderDefines = {}): GPUComputePipeline {
+    this.ensureAlive(program.name);
+    const all = program.resolveDefines(defines);
+    return this.pipelines.get(program.name, all, () => program.build(this.device, all));
   }
 
   /** A pooled storage buffer of at least `bytes`, labelled. */
@@ -238,7 +259,49 @@ export class GpuContext {
   upload(label: string, data: ArrayBufferView, usage: GPUBufferUsageFlags = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC): GPUBuffer {
     const buf = this.buffer(label, data.byteLength, usage | GPUBufferUsage.COPY_DST);
     this.device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+    const c = this.uploadCounts.get(label);
+    if (c === undefined) this.uploadCounts.set(label, { bytes: data.byteLength, calls: 1 });
+    else {
+      c.bytes += data.byteLength;
+      c.calls++;
+    }
     return buf;
+  }
+
+  /**
+   * A read-only kernel input: the resident copy when `data` is pinned
+   * (`resident`), else a pooled upload. `release` it like any buffer (a
+   * resident one stays).
+   */
+  input(label: string, data: ArrayBufferView): GPUBuffer {
+    return this.residents.lookup(data)?.buffer ?? this.upload(label, data);
+  }
+
+  /** `data` uploaded once for `owner` under `name`, and pinned (see src/host/resident.ts). */
+  resident(owner: object, name: string, data: Uint32Array | Int32Array | Float32Array, label = name): DeviceArray {
+    this.ensureAlive();
+    return this.residents.get(owner, name, data, label);
+  }
+
+  /** Releases the resident arrays of `owner`. */
+  releaseResident(owner: object): void {
+    this.residents.release(owner);
+  }
+
+  /** Bytes and calls of host → device copies by label, since creation or the last reset. */
+  uploadStats(): ReadonlyMap<string, Readonly<UploadCount>> {
+    return new Map([...this.uploadCounts].map(([k, v]) => [k, { ...v }]));
+  }
+  resetUploadStats(): void {
+    this.uploadCounts.clear();
+  }
+
+  /** A buffer owned by a device array: `release` leaves it alone. */
+  markResident(buffer: GPUBuffer): void {
+    this.residentBuffers.add(buffer);
+  }
+  unmarkResident(buffer: GPUBuffer): void {
+    this.residentBuffers.delete(buffer);
   }
 
   /** A pooled uniform buffer filled with `data` (byte length padded to 16). */
@@ -254,16 +317,37 @@ export class GpuContext {
     this.device.queue.submit([enc.finish()]);
   }
 
+  /** Returns pooled buffers (device arrays' buffers are left to their `destroy`). */
   release(...buffers: GPUBuffer[]): void {
-    for (const b of buffers) this.pool.release(b);
+    for (const b of buffers) if (!this.residentBuffers.has(b)) this.pool.release(b);
   }
 
   /**
-   * Runs kernel `name`: binds `bindings[i]` at @group(0) @binding(i) and
-   * dispatches `workgroups`. In debug mode, a validation error in this dispatch
-   * becomes a GpuError naming the kernel.
+   * Runs `program` once: packs its uniforms by field name into a pooled
+   * uniform buffer, binds the buffers by binding name (a missing or extra one
+   * is a GpuError naming it) and dispatches `workgroups`.
    */
-  async dispatch(name: string, pipeline: GPUComputePipeline, bindings: readonly GPUBuffer[], workgroups: readonly [number, number, number]): Promise<void> {
+  async run<B extends Record<string, BindingDecl>, U extends Record<string, UniformType>>(program: Program<B, U>, call: ProgramCall<B, U>): Promise<void> {
+    const name = call.label ?? program.name;
+    this.ensureAlive(name);
+    const defines = program.resolveDefines(call.defines);
+    const pipeline = this.pipeline(program, call.defines);
+    const uniform = program.uniformBinding !== null ? this.uniform(`${program.name} params`, program.pack(call.uniforms)) : null;
+    try {
+      const entries = program.bindEntries(defines, call.bindings as Readonly<Record<string, BufferLike | undefined>>, uniform);
+      await this.dispatch(name, pipeline, entries, call.workgroups);
+    } finally {
+      // queue order makes reuse safe: a later writeBuffer into it runs after this dispatch
+      if (uniform !== null) this.release(uniform);
+    }
+  }
+
+  /**
+   * Dispatches `pipeline` with these bind-group entries over `workgroups`. In
+   * debug mode, a validation error in this dispatch becomes a GpuError naming
+   * the kernel.
+   */
+  async dispatch(name: string, pipeline: GPUComputePipeline, entries: readonly GPUBindGroupEntry[], workgroups: readonly [number, number, number]): Promise<void> {
     this.ensureAlive(name);
     const max = this.limits.maxComputeWorkgroupsPerDimension;
     if (workgroups.some((w) => w > max)) throw new GpuError(`kernel ${name}: dispatch ${workgroups.join('x')} over the limit ${max} per dimension`);
@@ -275,7 +359,7 @@ export class GpuContext {
     const bindGroup = this.device.createBindGroup({
       label: `${name} bindings`,
       layout: pipeline.getBindGroupLayout(0),
-      entries: bindings.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries,
     });
     const encoder = this.device.createCommandEncoder({ label: `${name} encoder` });
     const pass = encoder.beginComputePass({ label: `${name} pass` });

@@ -10,16 +10,27 @@
  * (node-gpu.ts) under Node and nothing in a browser, where `Engine.onContext`
  * runs the kernels on a wrapped `navigator.gpu` device.
  */
-import { DeviceLostError, GpuError } from '../errors.ts';
-import type { Kernel } from '../kernels/kernel.ts';
+import { DeviceLostError, GpuError, invariant } from '../errors.ts';
+import type { Kernel, KernelSession, StreamingKernel } from '../kernels/kernel.ts';
 import { log, logOnce } from '../util/log.ts';
 import { resolveBackendChoice, type BackendChoice } from './backend.ts';
 import { GpuContext, type GpuCreateOptions } from './context.ts';
+import type { DeviceArray } from './device-array.ts';
 import { hostEnvironment } from './platform.ts';
 
 export interface EngineOptions extends GpuCreateOptions {
   /** the CLI value; DIFFRACT_BACKEND overrides it */
   backend?: string;
+}
+
+export interface OpenOptions<B> {
+  /**
+   * Yields again what the first `count` batches given to `add` held (in any
+   * order and grouping, for kernels whose result does not depend on them):
+   * after a device loss the engine replays it into the CPU session. Without
+   * it the session keeps every batch it was given until `finish`.
+   */
+  replay?: (count: number) => AsyncIterable<B>;
 }
 
 export class Engine {
@@ -80,22 +91,69 @@ export class Engine {
 
   /** Runs `kernel` on the current backend; on device loss, warns once and reruns on the CPU. */
   async run<P, R>(kernel: Kernel<P, R>, params: P): Promise<R> {
-    const lostCtx = this.gpuContext;
-    if (lostCtx !== null && lostCtx.isLost && !this.fellBack) this.fallBack(lostCtx, kernel.name, 'the device was lost');
-    const ctx = this.gpu;
+    const ctx = this.current(kernel.name);
     if (ctx === null) return kernel.cpu(params);
+    return this.guarded(ctx, kernel.name, () => kernel.gpu(ctx, params), () => kernel.cpu(params));
+  }
+
+  /**
+   * Opens a session of a streaming kernel on the current backend. A device
+   * lost while it runs (in `add` or `finish`) moves it to the CPU: the batches
+   * so far are replayed into a CPU session and the work goes on there.
+   */
+  async open<S, B, R>(kernel: StreamingKernel<S, B, R>, setup: S, opts: OpenOptions<B> = {}): Promise<KernelSession<B, R>> {
+    const ctx = this.current(kernel.name);
+    if (ctx === null) return kernel.openCpu(setup);
+    return this.guarded<KernelSession<B, R>>(
+      ctx,
+      kernel.name,
+      async () => new FallbackSession(this, ctx, kernel, setup, kernel.openGpu(ctx, setup), opts),
+      () => kernel.openCpu(setup),
+    );
+  }
+
+  /**
+   * The one GPU → CPU step-down, for one-shot kernels and sessions alike:
+   * runs `gpu`; when the device is lost (before or during it), warns once,
+   * releases the device and returns `cpu()` instead. Other errors pass.
+   * @internal (kernel sessions)
+   */
+  async guarded<T>(ctx: GpuContext, kernelName: string, gpu: () => Promise<T>, cpu: () => T | Promise<T>): Promise<T> {
     try {
-      return await kernel.gpu(ctx, params);
+      ctx.ensureAlive(kernelName);
+      return await gpu();
     } catch (err) {
       if (!(err instanceof DeviceLostError) && !ctx.isLost) throw err;
-      this.fallBack(ctx, kernel.name, err);
-      return kernel.cpu(params);
+      this.fallBack(ctx, kernelName, err);
+      return cpu();
     }
+  }
+
+  /**
+   * `data` on the device for `owner` under `name`: uploaded on the first call,
+   * the same device array afterwards; kernels given `data` itself bind it
+   * instead of uploading (src/host/resident.ts). Null on the CPU backend.
+   */
+  resident(owner: object, name: string, data: Uint32Array | Int32Array | Float32Array, label = name): DeviceArray | null {
+    const ctx = this.gpu;
+    return ctx === null ? null : ctx.resident(owner, name, data, label);
+  }
+
+  /** Releases `owner`'s resident arrays (they also go with the owner, and with the device). */
+  releaseResident(owner: object): void {
+    this.gpuContext?.releaseResident(owner);
   }
 
   /** Releases the GPU device. Safe to call twice. */
   destroy(): void {
     this.gpuContext?.destroy();
+  }
+
+  /** The live device for the next kernel, or null (a device found lost is let go first, with the warning). */
+  private current(kernelName: string): GpuContext | null {
+    const ctx = this.gpuContext;
+    if (ctx !== null && ctx.isLost && !this.fellBack) this.fallBack(ctx, kernelName, 'the device was lost');
+    return this.gpu;
   }
 
   private fallBack(ctx: GpuContext, kernelName: string, err: unknown): void {
@@ -105,5 +163,66 @@ export class Engine {
     }
     this.fellBack = true;
     ctx.destroy();
+  }
+}
+
+/** A GPU session that moves to the CPU when the device is lost. */
+class FallbackSession<S, B, R> implements KernelSession<B, R> {
+  private inner: KernelSession<B, R>;
+  private added = 0;
+  private retained: B[] | null;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly ctx: GpuContext,
+    private readonly kernel: StreamingKernel<S, B, R>,
+    private readonly setup: S,
+    gpu: KernelSession<B, R>,
+    private readonly opts: OpenOptions<B>,
+  ) {
+    this.inner = gpu;
+    this.retained = opts.replay === undefined ? [] : null;
+  }
+
+  get backend(): 'cpu' | 'gpu' {
+    return this.inner.backend;
+  }
+
+  async add(batch: B): Promise<void> {
+    await this.guard(() => this.inner.add(batch));
+    this.added++;
+    if (this.inner.backend === 'gpu') this.retained?.push(batch);
+  }
+
+  async finish(): Promise<R> {
+    try {
+      return await this.guard(() => this.inner.finish());
+    } finally {
+      this.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.retained = null;
+    this.inner.dispose();
+  }
+
+  /** Runs `step` on the current session; on a device loss, moves to the CPU (through the engine) and runs it there. */
+  private async guard<T>(step: () => Promise<T>): Promise<T> {
+    if (this.inner.backend === 'cpu') return step();
+    return this.engine.guarded(this.ctx, this.kernel.name, step, async () => {
+      await this.toCpu();
+      return step();
+    });
+  }
+
+  /** Replaces the lost GPU session by a CPU session holding the batches given so far. */
+  private async toCpu(): Promise<void> {
+    this.inner.dispose();
+    const cpu = this.kernel.openCpu(this.setup);
+    this.inner = cpu;
+    const again = this.opts.replay !== undefined ? this.opts.replay(this.added) : (this.retained ?? []);
+    for await (const b of again) await cpu.add(b);
+    this.retained = null;
   }
 }

@@ -19,6 +19,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram } from '../host/program.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface AzimuthalIntegrateParams {
@@ -145,6 +146,13 @@ export function azimuthalIntegrateCpu(p: AzimuthalIntegrateParams): AzimuthalInt
   return finish(words, p.bins, bits);
 }
 
+export const azimuthalIntegrateProgram = defineProgram({
+  name: 'azimuthal-integrate',
+  defines: { WG: 'number', VARIANCE: 'boolean' },
+  bindings: { params: 'uniform', image: 'read', bin_index: 'read', norm: 'read', acc: 'read_write', variance: { kind: 'read', when: 'VARIANCE' } },
+  uniforms: { n_pixels: 'u32', n_bins: 'u32', row_threads: 'u32', _pad: 'u32', scale_signal: 'f32', scale_variance: 'f32', scale_norm: 'f32', _pad2: 'f32' },
+});
+
 export async function azimuthalIntegrateGpu(ctx: GpuContext, p: AzimuthalIntegrateParams): Promise<AzimuthalIntegrateResult> {
   const { n, bits } = resolve(p);
   const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
@@ -153,32 +161,24 @@ export async function azimuthalIntegrateGpu(ctx: GpuContext, p: AzimuthalIntegra
   if (accBytes > maxBinding) throw new InvalidValueError(`azimuthal-integrate: ${p.bins} bins exceed one storage binding`, { field: 'bins' });
   if (n === 0) return finish(new Uint32Array(7 * p.bins), p.bins, bits);
   const hasVar = p.variance !== undefined;
-  const pipeline = ctx.pipeline('azimuthal-integrate', { WG, VARIANCE: hasVar });
   const [gx, gy] = ctx.grid(n, WG);
-  const block = new ArrayBuffer(32);
-  const u = new Uint32Array(block);
-  const f = new Float32Array(block);
-  u[0] = n;
-  u[1] = p.bins;
-  u[2] = gx * WG;
-  f[4] = 2 ** bits[0];
-  f[5] = 2 ** bits[1];
-  f[6] = 2 ** bits[2];
-  const uni = ctx.uniform('azimuthal-integrate params', u);
-  const img = ctx.upload('azimuthal-integrate image', p.image);
-  const idx = ctx.upload('azimuthal-integrate bin index', p.binIndex);
-  const nrm = ctx.upload('azimuthal-integrate norm', p.norm);
+  const img = ctx.input('azimuthal-integrate image', p.image);
+  const idx = ctx.input('azimuthal-integrate bin index', p.binIndex);
+  const nrm = ctx.input('azimuthal-integrate norm', p.norm);
   const acc = ctx.buffer('azimuthal-integrate accumulators', accBytes);
-  const vr = hasVar ? ctx.upload('azimuthal-integrate variance', p.variance as Float32Array) : null;
+  const vr = p.variance !== undefined ? ctx.input('azimuthal-integrate variance', p.variance) : undefined;
   try {
     ctx.clear(acc, accBytes);
-    const bindings = [uni, img, idx, nrm, acc];
-    if (vr !== null) bindings.push(vr);
-    await ctx.dispatch('azimuthal-integrate', pipeline, bindings, [gx, gy, 1]);
+    await ctx.run(azimuthalIntegrateProgram, {
+      defines: { WG, VARIANCE: vr !== undefined },
+      uniforms: { n_pixels: n, n_bins: p.bins, row_threads: gx * WG, scale_signal: 2 ** bits[0], scale_variance: 2 ** bits[1], scale_norm: 2 ** bits[2] },
+      bindings: vr !== undefined ? { image: img, bin_index: idx, norm: nrm, acc, variance: vr } : { image: img, bin_index: idx, norm: nrm, acc },
+      workgroups: [gx, gy, 1],
+    });
     return finish(new Uint32Array(await ctx.read(acc, accBytes)), p.bins, bits);
   } finally {
-    ctx.release(uni, img, idx, nrm, acc);
-    if (vr !== null) ctx.release(vr);
+    ctx.release(img, idx, nrm, acc);
+    if (vr !== undefined) ctx.release(vr);
   }
 }
 

@@ -9,6 +9,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram } from '../host/program.ts';
 import { cellOf, hklComponentF32 } from '../grid/subvoxel.ts';
 import type { Kernel } from './kernel.ts';
 
@@ -75,10 +76,19 @@ export function cellBoundsCpu(g: WedgeGeometry): CellBoundsResult {
   return { min, max };
 }
 
-/** Uniform block (n_pixels, n_frames, row_threads, zero). */
-export function geometryParams(n: number, frames: number, rowThreads: number): Uint32Array {
-  return new Uint32Array([n, frames, rowThreads, 0]);
-}
+export const cellBoundsProgram = defineProgram({
+  name: 'cell-bounds',
+  defines: { WG: 'number' },
+  bindings: {
+    params: 'uniform',
+    vectors: 'read',
+    valid: 'read',
+    rows: 'read',
+    bounds: 'read_write',
+    cell_table: { kind: 'read', unbound: true },
+  },
+  uniforms: { n_pixels: 'u32', n_frames: 'u32', row_threads: 'u32', zero: 'u32' },
+});
 
 /** The GPU path. */
 export async function cellBoundsGpu(ctx: GpuContext, g: WedgeGeometry): Promise<CellBoundsResult> {
@@ -88,19 +98,22 @@ export async function cellBoundsGpu(ctx: GpuContext, g: WedgeGeometry): Promise<
   if (frames > ctx.limits.maxComputeWorkgroupsPerDimension) {
     throw new InvalidValueError(`cell-bounds: ${frames} frames in one wedge exceed the dispatch limit`, { field: 'rows' });
   }
-  const pipeline = ctx.pipeline('cell-bounds', { WG });
   const [gx, gy] = ctx.grid(n, WG);
-  const vec = ctx.upload('cell-bounds vectors', g.vectors);
-  const valid = ctx.upload('cell-bounds valid bits', g.valid);
+  const vec = ctx.input('cell-bounds vectors', g.vectors);
+  const valid = ctx.input('cell-bounds valid bits', g.valid);
   const rows = ctx.upload('cell-bounds rows', g.rows);
   const out = ctx.upload('cell-bounds output', init);
-  const uni = ctx.uniform('cell-bounds params', geometryParams(n, frames, gx * WG));
   try {
-    await ctx.dispatch('cell-bounds', pipeline, [uni, vec, valid, rows, out], [gx, gy, frames]);
+    await ctx.run(cellBoundsProgram, {
+      defines: { WG },
+      uniforms: { n_pixels: n, n_frames: frames, row_threads: gx * WG, zero: 0 },
+      bindings: { vectors: vec, valid, rows, bounds: out },
+      workgroups: [gx, gy, frames],
+    });
     const r = new Int32Array(await ctx.read(out, 24));
     return { min: [r[0] as number, r[1] as number, r[2] as number], max: [r[3] as number, r[4] as number, r[5] as number] };
   } finally {
-    ctx.release(vec, valid, rows, out, uni);
+    ctx.release(vec, valid, rows, out);
   }
 }
 

@@ -8,6 +8,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram } from '../host/program.ts';
 import { bitmapWords, cellKey, type CellBox } from '../grid/cell-table.ts';
 import { cellOf, hklComponentF32 } from '../grid/subvoxel.ts';
 import { checkGeometry, isValidPixel, type WedgeGeometry } from './cell-bounds.ts';
@@ -123,22 +124,20 @@ export function bitmapFromCells(box: CellBox, cells: Int32Array): Uint32Array {
   return bitmap;
 }
 
-/** Uniform block: n_pixels, n_frames, row_threads, zero, lo (3 i32), pad, dim (3 u32), pad. */
-function params(n: number, frames: number, rowThreads: number, box: CellBox): Uint32Array {
-  const u = new Uint32Array(12);
-  const i = new Int32Array(u.buffer);
-  u[0] = n;
-  u[1] = frames;
-  u[2] = rowThreads;
-  u[3] = 0;
-  i[4] = box.lo[0];
-  i[5] = box.lo[1];
-  i[6] = box.lo[2];
-  u[8] = box.dim[0];
-  u[9] = box.dim[1];
-  u[10] = box.dim[2];
-  return u;
-}
+export const cellOccupancyProgram = defineProgram({
+  name: 'cell-occupancy',
+  defines: { WG: 'number' },
+  bindings: {
+    params: 'uniform',
+    vectors: 'read',
+    valid: 'read',
+    rows: 'read',
+    bitmap: 'read_write',
+    missed: 'read_write',
+    cell_table: { kind: 'read', unbound: true },
+  },
+  uniforms: { n_pixels: 'u32', n_frames: 'u32', row_threads: 'u32', zero: 'u32', lo: 'vec3i', _pad0: 'u32', dim: 'vec3u', _pad1: 'u32' },
+});
 
 /** The GPU path. */
 export async function cellOccupancyGpu(ctx: GpuContext, p: CellOccupancyParams): Promise<CellOccupancyResult> {
@@ -152,23 +151,26 @@ export async function cellOccupancyGpu(ctx: GpuContext, p: CellOccupancyParams):
   if (4 * words > maxBinding) {
     throw new InvalidValueError(`cell-occupancy: a ${p.box.dim.join('×')} cell box needs a ${4 * words}-byte bitmap, over the binding limit ${maxBinding}; use a smaller wedge`, { field: 'box' });
   }
-  const pipeline = ctx.pipeline('cell-occupancy', { WG });
   const [gx, gy] = ctx.grid(n, WG);
-  const vec = ctx.upload('cell-occupancy vectors', p.vectors);
-  const valid = ctx.upload('cell-occupancy valid bits', p.valid);
+  const vec = ctx.input('cell-occupancy vectors', p.vectors);
+  const valid = ctx.input('cell-occupancy valid bits', p.valid);
   const rows = ctx.upload('cell-occupancy rows', p.rows);
   const bitmap = ctx.buffer('cell-occupancy bitmap', 4 * words);
   const missed = ctx.buffer('cell-occupancy missed', 4);
   ctx.clear(bitmap, 4 * words);
   ctx.clear(missed, 4);
-  const uni = ctx.uniform('cell-occupancy params', params(n, frames, gx * WG, p.box));
   try {
-    await ctx.dispatch('cell-occupancy', pipeline, [uni, vec, valid, rows, bitmap, missed], [gx, gy, frames]);
+    await ctx.run(cellOccupancyProgram, {
+      defines: { WG },
+      uniforms: { n_pixels: n, n_frames: frames, row_threads: gx * WG, zero: 0, lo: p.box.lo, dim: p.box.dim },
+      bindings: { vectors: vec, valid, rows, bitmap, missed },
+      workgroups: [gx, gy, frames],
+    });
     const bits = new Uint32Array(await ctx.read(bitmap, 4 * words));
     const m = new Uint32Array(await ctx.read(missed, 4));
     return { bitmap: bits, missed: m[0] as number };
   } finally {
-    ctx.release(vec, valid, rows, bitmap, missed, uni);
+    ctx.release(vec, valid, rows, bitmap, missed);
   }
 }
 

@@ -28,6 +28,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram } from '../host/program.ts';
 import { cellOfKey, cellSlot, type CellTable } from '../grid/cell-table.ts';
 import { bitsF32, f32Bits, logf, logFactorials, logTables, LOG_TABLE_SIZE, recip, u2f } from '../grid/exact-f32.ts';
 import { ballOffsets, subvoxelsPerCell } from '../grid/subvoxel.ts';
@@ -302,32 +303,42 @@ export function filterStatsCpu(p: FilterStatsParams): FilterStats {
 
 const WG = 128;
 
-function uniformBlock(p: FilterStatsParams, voxels: number, rowThreads: number, ballSize: number): Uint32Array {
-  const u = new Uint32Array(20);
-  const i = new Int32Array(u.buffer);
-  const t = p.acc.table;
-  u[0] = voxels;
-  u[1] = rowThreads;
-  u[2] = 0;
-  u[3] = p.acc.maxCount;
-  i[4] = t.box.lo[0];
-  i[5] = t.box.lo[1];
-  i[6] = t.box.lo[2];
-  u[7] = p.acc.stride;
-  u[8] = t.box.dim[0];
-  u[9] = t.box.dim[1];
-  u[10] = t.box.dim[2];
-  u[11] = subvoxelsPerCell(t.ndiv);
-  i[12] = t.ndiv[0];
-  i[13] = t.ndiv[1];
-  i[14] = t.ndiv[2];
-  u[15] = ballSize;
-  u[16] = CONSTS_LOGFACT + p.acc.maxCount + 1;
-  u[17] = t.cells;
-  return u;
-}
+export const filterStatsProgram = defineProgram({
+  name: 'filter-stats',
+  defines: { WG: 'number', BALL: 'number', NBINS: 'number', PHASE2: 'boolean' },
+  bindings: {
+    params: 'uniform',
+    consts: 'read',
+    cell_table: 'read',
+    keys: 'read',
+    acc: 'read',
+    stats: 'read_write',
+    chtot: 'read_write',
+    delta: { kind: 'read_write', when: 'PHASE2' },
+  },
+  uniforms: {
+    n_voxels: 'u32',
+    row_threads: 'u32',
+    zero: 'u32',
+    max_count: 'u32',
+    lo: 'vec3i',
+    stride: 'u32',
+    dim: 'vec3u',
+    nsub: 'u32',
+    ndiv: 'vec3i',
+    ball_size: 'u32',
+    off_ball: 'u32',
+    n_cells: 'u32',
+    _pad0: 'u32',
+    _pad1: 'u32',
+  },
+});
 
-/** The GPU path: phase 1 and phase 2 as two dispatches over resident buffers. */
+/**
+ * The GPU path: phase 1 and phase 2 as two dispatches over resident buffers.
+ * Accumulators still on this device (`acc.device`, from voxel-accumulate) are
+ * bound as they are; otherwise the host copy is uploaded.
+ */
 export async function filterStatsGpu(ctx: GpuContext, p: FilterStatsParams): Promise<FilterStats> {
   const { voxels, ball } = checkParams(p);
   const K = p.acc.maxCount;
@@ -338,35 +349,49 @@ export async function filterStatsGpu(ctx: GpuContext, p: FilterStatsParams): Pro
     if (bytes > maxBinding) throw new InvalidValueError(`filter-stats: the wedge's ${what} need ${bytes} bytes, over one storage binding (${maxBinding}); use a smaller wedge`, { field: 'wedge' });
   }
   const B = ball.length / 3;
-  const defines = { WG, BALL: B, NBINS: nb };
-  const p1 = ctx.pipeline('filter-stats', { ...defines, PHASE2: false });
-  const p2 = ctx.pipeline('filter-stats', { ...defines, PHASE2: true });
+  const t = p.acc.table;
   const [gx, gy] = ctx.grid(voxels, WG);
+  const resident = p.acc.device !== undefined && p.acc.device.usableOn(ctx) && p.acc.device.length >= p.acc.acc.length ? p.acc.device.buffer : null;
   const consts = ctx.upload('filter-stats consts', filterConsts(K, ball));
-  const tableBuf = ctx.upload('filter-stats cell table', p.acc.table.words);
-  const keys = ctx.upload('filter-stats keys', p.acc.table.keys);
-  const acc = ctx.upload('filter-stats accumulators', p.acc.acc);
+  const tableBuf = ctx.input('filter-stats cell table', t.words);
+  const keys = ctx.input('filter-stats keys', t.keys);
+  const acc = resident ?? ctx.upload('filter-stats accumulators', p.acc.acc);
   const stats = ctx.buffer('filter-stats stats', 16 * voxels);
   const chtot = ctx.buffer('filter-stats pooled histograms', 4 * voxels * nb);
   const delta = ctx.buffer('filter-stats delta', 4 * voxels);
-  const uni = ctx.uniform('filter-stats params', uniformBlock(p, voxels, gx * WG, B));
+  const uniforms = {
+    n_voxels: voxels,
+    row_threads: gx * WG,
+    zero: 0,
+    max_count: K,
+    lo: t.box.lo,
+    stride: p.acc.stride,
+    dim: t.box.dim,
+    nsub: subvoxelsPerCell(t.ndiv),
+    ndiv: t.ndiv,
+    ball_size: B,
+    off_ball: CONSTS_LOGFACT + K + 1,
+    n_cells: t.cells,
+  };
+  const bindings = { consts, cell_table: tableBuf, keys, acc, stats, chtot };
   try {
-    await ctx.dispatch('filter-stats', p1, [uni, consts, tableBuf, keys, acc, stats, chtot], [gx, gy, 1]);
-    await ctx.dispatch('filter-stats', p2, [uni, consts, tableBuf, keys, acc, stats, chtot, delta], [gx, gy, 1]);
+    await ctx.run(filterStatsProgram, { defines: { WG, BALL: B, NBINS: nb, PHASE2: false }, uniforms, bindings, workgroups: [gx, gy, 1] });
+    await ctx.run(filterStatsProgram, { defines: { WG, BALL: B, NBINS: nb, PHASE2: true }, uniforms, bindings: { ...bindings, delta }, workgroups: [gx, gy, 1] });
     const st = new Uint32Array(await ctx.read(stats, 16 * voxels));
     const ch = new Uint32Array(await ctx.read(chtot, 4 * voxels * nb));
     const dl = new Float32Array(await ctx.read(delta, 4 * voxels));
     const lambda = new Float32Array(voxels);
-    const t = new Float32Array(voxels);
+    const tt = new Float32Array(voxels);
     const n = new Uint32Array(voxels);
     for (let v = 0; v < voxels; v++) {
       lambda[v] = bitsF32(st[4 * v] as number);
-      t[v] = bitsF32(st[4 * v + 1] as number);
+      tt[v] = bitsF32(st[4 * v + 1] as number);
       n[v] = st[4 * v + 2] as number;
     }
-    return { lambda, t, n, delta: dl, chtot: ch };
+    return { lambda, t: tt, n, delta: dl, chtot: ch };
   } finally {
-    ctx.release(consts, tableBuf, keys, acc, stats, chtot, delta, uni);
+    // (a resident accumulator stays: release leaves device arrays alone)
+    ctx.release(consts, tableBuf, keys, acc, stats, chtot, delta);
   }
 }
 

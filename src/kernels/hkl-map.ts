@@ -19,6 +19,7 @@
  */
 import { InvalidValueError, invariant } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram } from '../host/program.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface HklMapParams {
@@ -87,9 +88,12 @@ function packMatrices(M: Float64Array | Float32Array, first: number, count: numb
   return out;
 }
 
-function paramsBlock(nVectors: number, nMatrices: number, rowThreads: number): Uint32Array {
-  return new Uint32Array([nVectors, nMatrices, rowThreads, 0]);
-}
+export const hklMapProgram = defineProgram({
+  name: 'hkl-map',
+  defines: { WG: 'number', POINTS: 'boolean' },
+  bindings: { params: 'uniform', vectors: 'read', matrices: 'read', hkl: 'read_write', matrix_index: { kind: 'read', when: 'POINTS' } },
+  uniforms: { n_vectors: 'u32', n_matrices: 'u32', row_threads: 'u32', _pad: 'u32' },
+});
 
 /** The GPU path. Grid mode batches frames so each output binding fits the device limits. */
 export async function hklMapGpu(ctx: GpuContext, p: HklMapParams): Promise<HklMapResult> {
@@ -99,24 +103,26 @@ export async function hklMapGpu(ctx: GpuContext, p: HklMapParams): Promise<HklMa
   if (n * 12 > maxBinding) {
     throw new InvalidValueError(`hkl-map: ${n} positions exceed one storage binding (${maxBinding} bytes); split the detector`, { field: 'vectors' });
   }
-  const vecBuf = ctx.upload('hkl-map vectors', p.vectors);
+  const vecBuf = ctx.input('hkl-map vectors', p.vectors);
   const [gx, gy] = ctx.grid(n, WG);
-  const rowThreads = gx * WG;
+  const row_threads = gx * WG;
   try {
     if (p.matrixIndex !== undefined) {
-      const pipeline = ctx.pipeline('hkl-map', { WG, POINTS: true });
       const matBuf = ctx.upload('hkl-map matrices', packMatrices(p.matrices, 0, m));
-      const idxBuf = ctx.upload('hkl-map matrix index', p.matrixIndex);
+      const idxBuf = ctx.input('hkl-map matrix index', p.matrixIndex);
       const outBuf = ctx.buffer('hkl-map output', 12 * n);
-      const uni = ctx.uniform('hkl-map params', paramsBlock(n, m, rowThreads));
       try {
-        await ctx.dispatch('hkl-map', pipeline, [uni, vecBuf, matBuf, outBuf, idxBuf], [gx, gy, 1]);
+        await ctx.run(hklMapProgram, {
+          defines: { WG, POINTS: true },
+          uniforms: { n_vectors: n, n_matrices: m, row_threads },
+          bindings: { vectors: vecBuf, matrices: matBuf, hkl: outBuf, matrix_index: idxBuf },
+          workgroups: [gx, gy, 1],
+        });
         return { hkl: new Float32Array(await ctx.read(outBuf, 12 * n)) };
       } finally {
-        ctx.release(matBuf, idxBuf, outBuf, uni);
+        ctx.release(matBuf, idxBuf, outBuf);
       }
     }
-    const pipeline = ctx.pipeline('hkl-map', { WG, POINTS: false });
     const out = new Float32Array(3 * n * m);
     const perBatch = Math.max(1, Math.min(m, ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(maxBinding / (12 * n))));
     for (let first = 0; first < m; first += perBatch) {
@@ -124,12 +130,16 @@ export async function hklMapGpu(ctx: GpuContext, p: HklMapParams): Promise<HklMa
       invariant(count * n * 12 <= maxBinding, 'hkl-map batch fits one binding');
       const matBuf = ctx.upload('hkl-map matrices', packMatrices(p.matrices, first, count));
       const outBuf = ctx.buffer('hkl-map output', 12 * n * count);
-      const uni = ctx.uniform('hkl-map params', paramsBlock(n, count, rowThreads));
       try {
-        await ctx.dispatch('hkl-map', pipeline, [uni, vecBuf, matBuf, outBuf], [gx, gy, count]);
+        await ctx.run(hklMapProgram, {
+          defines: { WG, POINTS: false },
+          uniforms: { n_vectors: n, n_matrices: count, row_threads },
+          bindings: { vectors: vecBuf, matrices: matBuf, hkl: outBuf },
+          workgroups: [gx, gy, count],
+        });
         out.set(new Float32Array(await ctx.read(outBuf, 12 * n * count)), 3 * n * first);
       } finally {
-        ctx.release(matBuf, outBuf, uni);
+        ctx.release(matBuf, outBuf);
       }
     }
     return { hkl: out };

@@ -27,6 +27,7 @@
 import { InvalidValueError } from '../errors.ts';
 import { recip } from '../grid/exact-f32.ts';
 import type { GpuContext } from '../host/context.ts';
+import { defineProgram } from '../host/program.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface MergeWeightedParams {
@@ -285,6 +286,28 @@ function batches(offsets: Uint32Array, nSeg: number, rows: number): Array<[numbe
   return out;
 }
 
+const MERGE_UNIFORMS = { n_items: 'u32', row_threads: 'u32', zero: 'u32', _pad: 'u32' } as const;
+
+/** Pass 1: the partial sums of each chunk. */
+export const mergePass1Program = defineProgram({
+  name: 'merge-weighted pass 1',
+  shader: 'merge-weighted',
+  defines: { WG: 'number' },
+  fixed: { PASS1: true },
+  bindings: { params: 'uniform', values: 'read', sigmas: 'read', include_bits: 'read', chunk_rows: 'read', chunk_shift: 'read', partial: 'read_write' },
+  uniforms: MERGE_UNIFORMS,
+});
+
+/** Pass 2: each segment's chunks combined in order. */
+export const mergePass2Program = defineProgram({
+  name: 'merge-weighted pass 2',
+  shader: 'merge-weighted',
+  defines: { WG: 'number' },
+  fixed: { PASS1: false },
+  bindings: { params: 'uniform', partial: 'read', seg_chunks: 'read', values: 'read', seg_shift: 'read', result: 'read_write' },
+  uniforms: MERGE_UNIFORMS,
+});
+
 export async function mergeWeightedGpu(ctx: GpuContext, p: MergeWeightedParams): Promise<MergeWeightedResult> {
   const { nSeg, segChunks, segShift } = resolve(p);
   const words = new Uint32Array(8 * nSeg);
@@ -292,8 +315,6 @@ export async function mergeWeightedGpu(ctx: GpuContext, p: MergeWeightedParams):
   // partial sums take 32 bytes per chunk (≤ 1 per row) and results 32 per segment
   const cap = Math.floor(maxBinding / 32) - 1;
   const rows = Math.max(1, Math.min(cap, Math.floor(p.maxBatchRows ?? DEFAULT_BATCH_ROWS)));
-  const pass1 = ctx.pipeline('merge-weighted', { WG, PASS1: true });
-  const pass2 = ctx.pipeline('merge-weighted', { WG, PASS1: false });
   for (const [s0, s1] of batches(p.offsets, nSeg, rows)) {
     const r0 = p.offsets[s0] as number;
     const r1 = p.offsets[s1] as number;
@@ -325,8 +346,6 @@ export async function mergeWeightedGpu(ctx: GpuContext, p: MergeWeightedParams):
     }
     const [gx1, gy1] = ctx.grid(nChunks, WG);
     const [gx2, gy2] = ctx.grid(nS, WG);
-    const uni1 = ctx.uniform('merge-weighted params 1', new Uint32Array([nChunks, gx1 * WG, 0, 0]));
-    const uni2 = ctx.uniform('merge-weighted params 2', new Uint32Array([nS, gx2 * WG, 0, 0]));
     const vals = ctx.upload('merge-weighted values', p.values.subarray(r0, r1));
     const sigs = ctx.upload('merge-weighted sigmas', p.sigmas.subarray(r0, r1));
     const incl = ctx.upload('merge-weighted include', packed);
@@ -337,11 +356,21 @@ export async function mergeWeightedGpu(ctx: GpuContext, p: MergeWeightedParams):
     const sgr = ctx.upload('merge-weighted segment shift', segK);
     const res = ctx.buffer('merge-weighted result', 32 * nS);
     try {
-      await ctx.dispatch('merge-weighted pass 1', pass1, [uni1, vals, sigs, incl, chr, chs, part], [gx1, gy1, 1]);
-      await ctx.dispatch('merge-weighted pass 2', pass2, [uni2, part, sgc, vals, sgr, res], [gx2, gy2, 1]);
+      await ctx.run(mergePass1Program, {
+        defines: { WG },
+        uniforms: { n_items: nChunks, row_threads: gx1 * WG, zero: 0 },
+        bindings: { values: vals, sigmas: sigs, include_bits: incl, chunk_rows: chr, chunk_shift: chs, partial: part },
+        workgroups: [gx1, gy1, 1],
+      });
+      await ctx.run(mergePass2Program, {
+        defines: { WG },
+        uniforms: { n_items: nS, row_threads: gx2 * WG, zero: 0 },
+        bindings: { partial: part, seg_chunks: sgc, values: vals, seg_shift: sgr, result: res },
+        workgroups: [gx2, gy2, 1],
+      });
       words.set(new Uint32Array(await ctx.read(res, 32 * nS)), 8 * s0);
     } finally {
-      ctx.release(uni1, uni2, vals, sigs, incl, chr, chs, part, sgc, sgr, res);
+      ctx.release(vals, sigs, incl, chr, chs, part, sgc, sgr, res);
     }
   }
   return finish(words, nSeg);

@@ -43,7 +43,8 @@
  */
 import { InvalidValueError, invariant } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
-import type { Kernel } from './kernel.ts';
+import { defineProgram, type UniformValues } from '../host/program.ts';
+import type { Kernel, KernelSession, StreamingKernel } from './kernel.ts';
 
 export type PhotonMode = 'reference' | 'local-max';
 
@@ -247,20 +248,35 @@ export function photonDetectCpu(p: PhotonDetectParams): PhotonDetectResult {
   return res;
 }
 
-function paramsBlock(R: Resolved, frames: number, capacity: number): ArrayBuffer {
-  const buf = new ArrayBuffer(48);
-  const u = new Uint32Array(buf);
-  const fl = new Float32Array(buf);
-  u[0] = R.w;
-  u[1] = R.h;
-  u[2] = frames;
-  u[3] = capacity;
-  fl[4] = R.T;
-  fl[5] = R.emin;
-  fl[6] = R.histMin;
-  fl[7] = R.histInvWidth;
-  u[8] = R.hist.bins;
-  return buf;
+export const photonDetectProgram = defineProgram({
+  name: 'photon-detect',
+  defines: { WG_X: 'number', WG_Y: 'number', REFERENCE: 'boolean', U16: 'boolean', CLEAN: 'boolean', STATS: 'boolean' },
+  bindings: {
+    params: 'uniform',
+    frames: 'read',
+    hits: 'read_write',
+    stats: 'read_write',
+    hist: { kind: 'read_write', when: 'STATS' },
+    clean: { kind: 'read_write', when: 'CLEAN' },
+  },
+  uniforms: {
+    width: 'u32',
+    height: 'u32',
+    n_frames: 'u32',
+    capacity: 'u32',
+    threshold: 'f32',
+    emin: 'f32',
+    hist_min: 'f32',
+    hist_inv_width: 'f32',
+    hist_bins: 'u32',
+    _pad0: 'u32',
+    _pad1: 'u32',
+    _pad2: 'u32',
+  },
+});
+
+function photonUniforms(R: Resolved, frames: number, capacity: number): UniformValues<typeof photonDetectProgram.spec.uniforms> {
+  return { width: R.w, height: R.h, n_frames: frames, capacity, threshold: R.T, emin: R.emin, hist_min: R.histMin, hist_inv_width: R.histInvWidth, hist_bins: R.hist.bins };
 }
 
 /** Sorts hit records by (frame, row, col) into columns, adding `frameOffset`. */
@@ -298,33 +314,110 @@ export function concatHits(parts: readonly PhotonHits[]): PhotonHits {
   return out;
 }
 
-/** The GPU path. Frames are split into sub-batches that fit one storage binding. */
-export async function photonDetectGpu(ctx: GpuContext, p: PhotonDetectParams): Promise<PhotonDetectResult> {
-  const R = resolve(p);
-  const { n, w, h } = R;
-  const u16 = p.frames instanceof Uint16Array;
-  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  const pix = w * h;
-  const frameBytes = u16 ? 2 * pix : 4 * pix;
-  if (frameBytes > maxBinding || 4 * pix > maxBinding) throw new InvalidValueError(`photon-detect: a ${h}×${w} crop exceeds one storage binding (${maxBinding} bytes); use a smaller ROI`, { field: 'roi' });
-  const maxCapacity = Math.floor(maxBinding / HIT_BYTES);
-  const perBatch = Math.max(1, Math.min(n, ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(maxBinding / frameBytes)));
-  const histogram = new Uint32Array(R.hist.bins);
-  const maxEnergy = new Float32Array(n);
-  const parts: PhotonHits[] = [];
-  let candidates = 0;
-  const defines = { WG_X: 16, WG_Y: 16, REFERENCE: R.mode === 'reference', U16: u16 };
-  const main = ctx.pipeline('photon-detect', { ...defines, CLEAN: R.clean, STATS: true });
-  const grid: [number, number, number] = [Math.ceil(w / 16), Math.ceil(h / 16), 0];
-  const histBuf = ctx.buffer('photon-detect histogram', 4 * Math.max(1, R.hist.bins));
-  const cleanBuf = R.clean ? ctx.buffer('photon-detect clean', 4 * pix) : null;
-  ctx.clear(histBuf, 4 * Math.max(1, R.hist.bins));
-  if (cleanBuf !== null) ctx.clear(cleanBuf, 4 * pix);
-  let capacity = Math.min(maxCapacity, Math.max(1, p.initialCapacity ?? Math.ceil((pix * perBatch) / 8) + 1024));
-  try {
+/** What a photon session is opened with: everything but the frames. */
+export type PhotonSetup = Omit<PhotonDetectParams, 'frames'>;
+
+/** The results of a session's batches merged in order (frames numbered across batches). */
+class PhotonMerge {
+  private readonly parts: PhotonHits[] = [];
+  private readonly maxima: Float32Array[] = [];
+  private candidates = 0;
+  frames = 0;
+
+  add(hits: PhotonHits, maxEnergy: Float32Array, candidates: number): void {
+    this.parts.push(hits);
+    this.maxima.push(maxEnergy);
+    this.candidates += candidates;
+    this.frames += maxEnergy.length;
+  }
+
+  result(histogram: Uint32Array, clean: Uint32Array | undefined): PhotonDetectResult {
+    const maxEnergy = new Float32Array(this.frames);
+    let o = 0;
+    for (const m of this.maxima) {
+      maxEnergy.set(m, o);
+      o += m.length;
+    }
+    const res: PhotonDetectResult = { hits: concatHits(this.parts), maxEnergy, histogram, candidates: this.candidates };
+    if (clean !== undefined) res.clean = clean;
+    return res;
+  }
+}
+
+class CpuPhotonSession implements KernelSession<Float32Array | Uint16Array, PhotonDetectResult> {
+  readonly backend = 'cpu' as const;
+  private readonly merged = new PhotonMerge();
+  /** summed over the batches */
+  private readonly histogram: Uint32Array;
+  private readonly clean: Uint32Array | undefined;
+
+  constructor(private readonly setup: PhotonSetup) {
+    const { hist, clean, w, h } = resolve({ ...setup, frames: new Float32Array(0) });
+    this.histogram = new Uint32Array(hist.bins);
+    this.clean = clean ? new Uint32Array(w * h) : undefined;
+  }
+
+  async add(frames: Float32Array | Uint16Array): Promise<void> {
+    const r = photonDetectCpu({ ...this.setup, frames });
+    for (let k = 0; k < r.hits.count; k++) r.hits.frame[k] = (r.hits.frame[k] as number) + this.merged.frames;
+    this.merged.add(r.hits, r.maxEnergy, r.candidates);
+    for (let b = 0; b < this.histogram.length; b++) this.histogram[b] = (this.histogram[b] as number) + (r.histogram[b] as number);
+    if (this.clean !== undefined && r.clean !== undefined) for (let i = 0; i < this.clean.length; i++) this.clean[i] = (this.clean[i] as number) + (r.clean[i] as number);
+  }
+
+  async finish(): Promise<PhotonDetectResult> {
+    return this.merged.result(this.histogram, this.clean);
+  }
+
+  dispose(): void {
+    // nothing held
+  }
+}
+
+/**
+ * The GPU session: the histogram and the clean image stay on the device
+ * across batches and come back once, at `finish`. Each batch is split into
+ * sub-batches that fit one storage binding.
+ */
+class GpuPhotonSession implements KernelSession<Float32Array | Uint16Array, PhotonDetectResult> {
+  readonly backend = 'gpu' as const;
+  private readonly merged = new PhotonMerge();
+  private readonly R: Resolved;
+  private readonly histBuf: GPUBuffer;
+  private readonly cleanBuf: GPUBuffer | null;
+  private readonly maxBinding: number;
+  private capacity: number | undefined;
+  private disposed = false;
+
+  constructor(
+    private readonly ctx: GpuContext,
+    private readonly setup: PhotonSetup,
+  ) {
+    this.R = resolve({ ...setup, frames: new Float32Array(0) });
+    const pix = this.R.w * this.R.h;
+    this.maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+    if (4 * pix > this.maxBinding) throw new InvalidValueError(`photon-detect: a ${this.R.h}×${this.R.w} crop exceeds one storage binding (${this.maxBinding} bytes); use a smaller ROI`, { field: 'roi' });
+    this.histBuf = ctx.buffer('photon-detect histogram', 4 * Math.max(1, this.R.hist.bins));
+    this.cleanBuf = this.R.clean ? ctx.buffer('photon-detect clean', 4 * pix) : null;
+    ctx.clear(this.histBuf, 4 * Math.max(1, this.R.hist.bins));
+    if (this.cleanBuf !== null) ctx.clear(this.cleanBuf, 4 * pix);
+  }
+
+  async add(frames: Float32Array | Uint16Array): Promise<void> {
+    invariant(!this.disposed, 'photon-detect session used after finish');
+    const { ctx, R } = this;
+    const { n } = resolve({ ...this.setup, frames });
+    const pix = R.w * R.h;
+    const u16 = frames instanceof Uint16Array;
+    const frameBytes = u16 ? 2 * pix : 4 * pix;
+    const maxCapacity = Math.floor(this.maxBinding / HIT_BYTES);
+    const perBatch = Math.max(1, Math.min(n, ctx.limits.maxComputeWorkgroupsPerDimension, Math.floor(this.maxBinding / frameBytes)));
+    const defines = { WG_X: 16, WG_Y: 16, REFERENCE: R.mode === 'reference', U16: u16 };
+    const grid: [number, number] = [Math.ceil(R.w / 16), Math.ceil(R.h / 16)];
+    let capacity = (this.capacity ??= Math.min(maxCapacity, Math.max(1, this.setup.initialCapacity ?? Math.ceil((pix * perBatch) / 8) + 1024)));
     for (let first = 0; first < n; first += perBatch) {
       const count = Math.min(perBatch, n - first);
-      const view = p.frames.subarray(first * pix, (first + count) * pix);
+      const view = frames.subarray(first * pix, (first + count) * pix);
       // packed u16 needs a whole number of u32 words
       const data = u16 && view.length % 2 === 1 ? (() => {
         const padded = new Uint16Array(view.length + 1);
@@ -335,44 +428,81 @@ export async function photonDetectGpu(ctx: GpuContext, p: PhotonDetectParams): P
       const statsBuf = ctx.buffer('photon-detect stats', 4 * (2 + count));
       ctx.clear(statsBuf, 4 * (2 + count));
       let hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
-      let uni = ctx.uniform('photon-detect params', new Uint32Array(paramsBlock(R, count, capacity)));
       try {
-        const bindings = [uni, frameBuf, hitBuf, statsBuf, histBuf];
-        if (cleanBuf !== null) bindings.push(cleanBuf);
-        await ctx.dispatch('photon-detect', main, bindings, [grid[0], grid[1], count]);
+        await ctx.run(photonDetectProgram, {
+          defines: { ...defines, CLEAN: this.cleanBuf !== null, STATS: true },
+          uniforms: photonUniforms(R, count, capacity),
+          bindings: this.cleanBuf !== null ? { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: this.histBuf, clean: this.cleanBuf } : { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: this.histBuf },
+          workgroups: [grid[0], grid[1], count],
+        });
         const stats = new Uint32Array(await ctx.read(statsBuf, 4 * (2 + count)));
         const accepted = stats[0] as number;
-        candidates += stats[1] as number;
-        maxEnergy.set(new Float32Array(stats.buffer, 8, count), first);
         if (accepted > capacity) {
           // records past the capacity were dropped; histogram, maxima and clean
           // image are complete, so re-run for the records only
           if (accepted > maxCapacity) {
             throw new InvalidValueError(`photon-detect: ${accepted} hits in ${count} frame(s) exceed one storage binding; the frames are not sparse (check the threshold)`, { field: 'threshold' });
           }
-          ctx.release(hitBuf, uni);
-          capacity = accepted;
+          ctx.release(hitBuf);
+          capacity = this.capacity = accepted;
           hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
-          uni = ctx.uniform('photon-detect params', new Uint32Array(paramsBlock(R, count, capacity)));
           ctx.clear(statsBuf, 4);
-          const rerun = ctx.pipeline('photon-detect', { ...defines, CLEAN: false, STATS: false });
-          await ctx.dispatch('photon-detect', rerun, [uni, frameBuf, hitBuf, statsBuf], [grid[0], grid[1], count]);
+          await ctx.run(photonDetectProgram, {
+            defines: { ...defines, CLEAN: false, STATS: false },
+            uniforms: photonUniforms(R, count, capacity),
+            bindings: { frames: frameBuf, hits: hitBuf, stats: statsBuf },
+            workgroups: [grid[0], grid[1], count],
+          });
           const again = new Uint32Array(await ctx.read(statsBuf, 4))[0] as number;
           invariant(again === accepted, 'photon-detect re-run finds the same number of hits');
         }
         const records = accepted > 0 ? await ctx.read(hitBuf, HIT_BYTES * accepted) : new ArrayBuffer(0);
-        parts.push(sortedHits(records, accepted, first));
+        this.merged.add(sortedHits(records, accepted, this.merged.frames), new Float32Array(stats.buffer, 8, count).slice(), stats[1] as number);
       } finally {
-        ctx.release(frameBuf, statsBuf, hitBuf, uni);
+        ctx.release(frameBuf, statsBuf, hitBuf);
       }
     }
-    if (R.hist.bins > 0) histogram.set(new Uint32Array(await ctx.read(histBuf, 4 * R.hist.bins)));
-    const res: PhotonDetectResult = { hits: concatHits(parts), maxEnergy, histogram, candidates };
-    if (cleanBuf !== null) res.clean = new Uint32Array(await ctx.read(cleanBuf, 4 * pix));
-    return res;
+  }
+
+  async finish(): Promise<PhotonDetectResult> {
+    try {
+      const bins = this.R.hist.bins;
+      const histogram = bins > 0 ? new Uint32Array(await this.ctx.read(this.histBuf, 4 * bins)) : new Uint32Array(0);
+      const clean = this.cleanBuf !== null ? new Uint32Array(await this.ctx.read(this.cleanBuf, 4 * this.R.w * this.R.h)) : undefined;
+      return this.merged.result(histogram, clean);
+    } finally {
+      this.dispose();
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ctx.release(this.histBuf);
+    if (this.cleanBuf !== null) this.ctx.release(this.cleanBuf);
+  }
+}
+
+/**
+ * The session form: batches of frames (each a whole number of crops) in,
+ * one result out with frames numbered across the batches; the histogram and
+ * clean image are summed over all of them. `Engine.open` adds the fall-back.
+ */
+export const photonDetectStream: StreamingKernel<PhotonSetup, Float32Array | Uint16Array, PhotonDetectResult> = {
+  name: 'photon-detect',
+  openCpu: (setup) => new CpuPhotonSession(setup),
+  openGpu: (ctx, setup) => new GpuPhotonSession(ctx, setup),
+};
+
+/** The GPU path (one-shot: one session, one batch). */
+export async function photonDetectGpu(ctx: GpuContext, p: PhotonDetectParams): Promise<PhotonDetectResult> {
+  const { frames, ...setup } = p;
+  const s = new GpuPhotonSession(ctx, setup);
+  try {
+    await s.add(frames);
+    return await s.finish();
   } finally {
-    ctx.release(histBuf);
-    if (cleanBuf !== null) ctx.release(cleanBuf);
+    s.dispose();
   }
 }
 

@@ -26,19 +26,26 @@
  * values), so Σ counts + masked Σ = Σ of every frame's raw values (photon
  * counting).
  *
- * Streaming: `openAccumulator` returns a session that takes batches of frames
- * and keeps the accumulators resident (on the GPU: one buffer, at most two
- * batches in flight, so the host reads and decodes the next batch while the
- * kernel runs on this one). The Kernel object is the one-shot form the case
- * tables use. Sums are integers, so the result does not depend on the batch
- * size or the frame order.
+ * Streaming: the session form (`voxelAccumulateStream`, opened through
+ * `Engine.open`, which owns the fall-back to the CPU on device loss) takes
+ * batches of frames and keeps the accumulators resident (on the GPU: one
+ * device array, at most two batches in flight, so the host reads and decodes
+ * the next batch while the kernel runs on this one). With `keepOnDevice` the
+ * accumulators stay on the device after `finish` (`VoxelAccumulators.device`)
+ * for filter-stats to bind. The per-pixel inputs and the cell table are bound
+ * from their resident copies when the caller pinned them (GpuContext.input).
+ * The Kernel object is the one-shot form the case tables use. Sums are
+ * integers, so the result does not depend on the batch size or the frame
+ * order.
  */
 import { InvalidValueError, invariant } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
+import { DeviceArray } from '../host/device-array.ts';
+import { defineProgram } from '../host/program.ts';
 import type { CellTable } from '../grid/cell-table.ts';
 import { cellSlot } from '../grid/cell-table.ts';
 import { cellOf, flatSub, subOf, subvoxelsPerCell } from '../grid/subvoxel.ts';
-import type { Kernel } from './kernel.ts';
+import type { Kernel, KernelSession, StreamingKernel } from './kernel.ts';
 
 const f = Math.fround;
 
@@ -78,6 +85,11 @@ export interface AccumulateSetup {
   counting: CountingParams;
   /** per-pixel values summed per subvoxel (none when absent) */
   channels?: PixelChannels;
+  /**
+   * GPU: leave the accumulators on the device after `finish`
+   * (`VoxelAccumulators.device`, for filter-stats); the caller destroys them
+   */
+  keepOnDevice?: boolean;
 }
 
 /** A batch of frames. */
@@ -107,15 +119,15 @@ export interface VoxelAccumulators {
   maskedSum: number;
   /** valid pixel·frames whose cell is not in the table (0 unless the table is wrong) */
   lost: number;
+  /**
+   * the same accumulators still on the device (count records, then channel
+   * records: `acc` and `channelSums` in one array), when the GPU session was
+   * asked to keep them; whoever asked destroys them
+   */
+  device?: DeviceArray<'u32'>;
 }
 
-export interface AccumulateSession {
-  readonly backend: 'cpu' | 'gpu';
-  add(batch: FrameBatch): Promise<void>;
-  finish(): Promise<VoxelAccumulators>;
-  /** releases GPU buffers (idempotent; called by finish) */
-  dispose(): void;
-}
+export type AccumulateSession = KernelSession<FrameBatch, VoxelAccumulators>;
 
 export type VoxelAccumulateParams = AccumulateSetup & { batches: readonly FrameBatch[] };
 
@@ -350,37 +362,41 @@ class CpuSession implements AccumulateSession {
 
 const WG = 256;
 
-/** Uniform block of shaders/voxel-accumulate.wgsl (24 words). */
-function uniformBlock(s: AccumulateSetup, n: number, frames: number, rowThreads: number): Uint32Array {
-  const u = new Uint32Array(24);
-  const i = new Int32Array(u.buffer);
-  const fl = new Float32Array(u.buffer);
-  const t = s.table;
-  u[0] = n;
-  u[1] = frames;
-  u[2] = rowThreads;
-  u[3] = 0;
-  i[4] = t.box.lo[0];
-  i[5] = t.box.lo[1];
-  i[6] = t.box.lo[2];
-  u[7] = s.maxCount;
-  u[8] = t.box.dim[0];
-  u[9] = t.box.dim[1];
-  u[10] = t.box.dim[2];
-  u[11] = recordStride(s.maxCount);
-  i[12] = t.ndiv[0];
-  i[13] = t.ndiv[1];
-  i[14] = t.ndiv[2];
-  u[15] = subvoxelsPerCell(t.ndiv);
-  i[16] = Math.max(-2147483648, s.counting.trustedLo);
-  i[17] = Math.min(2147483647, s.counting.trustedHi);
-  u[18] = s.counting.markers ? 1 : 0;
-  u[19] = s.counting.integrating !== undefined ? 1 : 0;
-  fl[20] = s.counting.integrating?.invGain ?? 1;
-  fl[21] = s.counting.integrating?.pedestal ?? 0;
-  u[22] = accumulatorWords(t, s.maxCount); // chan_base: the channel records follow the count records
-  return u;
-}
+export const voxelAccumulateProgram = defineProgram({
+  name: 'voxel-accumulate',
+  defines: { WG: 'number', CHANNELS: 'number' },
+  bindings: {
+    params: 'uniform',
+    vectors: 'read',
+    valid: 'read',
+    frames: 'read',
+    pixels: 'read',
+    cell_table: 'read',
+    acc: 'read_write',
+    tally: 'read_write',
+    chan: 'read',
+  },
+  uniforms: {
+    n_pixels: 'u32',
+    n_frames: 'u32',
+    row_threads: 'u32',
+    zero: 'u32',
+    lo: 'vec3i',
+    max_count: 'u32',
+    dim: 'vec3u',
+    stride: 'u32',
+    ndiv: 'vec3i',
+    nsub: 'u32',
+    trusted_lo: 'i32',
+    trusted_hi: 'i32',
+    markers: 'u32',
+    integrating: 'u32',
+    inv_gain: 'f32',
+    pedestal: 'f32',
+    chan_base: 'u32',
+    _pad1: 'u32',
+  },
+});
 
 /** Frame records: 3 rows of M as f32 bits, then (frame index, 0, 0, 0). */
 function frameRecords(b: FrameBatch, frames: number): Uint32Array {
@@ -412,13 +428,13 @@ class GpuSession implements AccumulateSession {
   private readonly chan: GPUBuffer;
   private readonly valid: GPUBuffer;
   private readonly table: GPUBuffer;
-  private readonly acc: GPUBuffer;
+  private readonly acc: DeviceArray<'u32'>;
   private readonly tally: GPUBuffer;
-  private readonly pipeline: GPUComputePipeline;
   private readonly gx: number;
   private readonly gy: number;
   private inFlight: Promise<void>[] = [];
   private disposed = false;
+  private keep = false;
 
   constructor(
     private readonly ctx: GpuContext,
@@ -441,15 +457,14 @@ class GpuSession implements AccumulateSession {
     if (4 * C * this.n > maxBinding) {
       throw new InvalidValueError(`voxel-accumulate: ${C} channels of ${this.n} pixels exceed one storage binding (${(maxBinding / 2 ** 20).toFixed(0)} MiB)`, { field: 'channels' });
     }
-    this.pipeline = ctx.pipeline('voxel-accumulate', { WG, CHANNELS: C });
     [this.gx, this.gy] = ctx.grid(Math.max(1, this.n), WG);
-    this.vec = ctx.upload('voxel-accumulate vectors', s.vectors);
-    this.chan = ctx.upload('voxel-accumulate channels', C > 0 && this.n > 0 ? (s.channels as PixelChannels).values : new Uint32Array(1));
-    this.valid = ctx.upload('voxel-accumulate valid bits', s.valid);
-    this.table = ctx.upload('voxel-accumulate cell table', s.table.words.length > 0 ? s.table.words : new Uint32Array(2));
-    this.acc = ctx.buffer('voxel-accumulate accumulators', Math.max(4, 4 * this.words));
+    // per-pixel inputs and the table: the resident copies when the caller pinned them
+    this.vec = ctx.input('voxel-accumulate vectors', s.vectors);
+    this.chan = C > 0 && this.n > 0 ? ctx.input('voxel-accumulate channels', (s.channels as PixelChannels).values) : ctx.upload('voxel-accumulate no channels', new Uint32Array(1));
+    this.valid = ctx.input('voxel-accumulate valid bits', s.valid);
+    this.table = s.table.words.length > 0 ? ctx.input('voxel-accumulate cell table', s.table.words) : ctx.upload('voxel-accumulate empty cell table', new Uint32Array(2));
+    this.acc = DeviceArray.zeros(ctx, 'voxel-accumulate accumulators', 'u32', this.words);
     this.tally = ctx.buffer('voxel-accumulate tally', 32);
-    ctx.clear(this.acc, Math.max(4, 4 * this.words));
     ctx.clear(this.tally, 32);
   }
 
@@ -464,12 +479,35 @@ class GpuSession implements AccumulateSession {
     while (this.inFlight.length >= 2) await this.inFlight.shift();
     const px = ctx.upload('voxel-accumulate pixels', batch.pixels);
     const fr = ctx.upload('voxel-accumulate frames', frameRecords(batch, frames));
-    const uni = ctx.uniform('voxel-accumulate params', uniformBlock(this.s, this.n, frames, this.gx * WG));
+    const { table: t, counting: c } = this.s;
     try {
-      await ctx.dispatch('voxel-accumulate', this.pipeline, [uni, this.vec, this.valid, fr, px, this.table, this.acc, this.tally, this.chan], [this.gx, this.gy, frames]);
+      await ctx.run(voxelAccumulateProgram, {
+        defines: { WG, CHANNELS: channelCount(this.s) },
+        uniforms: {
+          n_pixels: this.n,
+          n_frames: frames,
+          row_threads: this.gx * WG,
+          zero: 0,
+          lo: t.box.lo,
+          max_count: this.s.maxCount,
+          dim: t.box.dim,
+          stride: recordStride(this.s.maxCount),
+          ndiv: t.ndiv,
+          nsub: subvoxelsPerCell(t.ndiv),
+          trusted_lo: Math.max(-2147483648, c.trustedLo),
+          trusted_hi: Math.min(2147483647, c.trustedHi),
+          markers: c.markers ? 1 : 0,
+          integrating: c.integrating !== undefined ? 1 : 0,
+          inv_gain: c.integrating?.invGain ?? 1,
+          pedestal: c.integrating?.pedestal ?? 0,
+          chan_base: this.countWords, // the channel records follow the count records
+        },
+        bindings: { vectors: this.vec, valid: this.valid, frames: fr, pixels: px, cell_table: this.table, acc: this.acc, tally: this.tally, chan: this.chan },
+        workgroups: [this.gx, this.gy, frames],
+      });
     } finally {
       // queue order makes reuse safe: a later writeBuffer into these runs after this dispatch
-      ctx.release(px, fr, uni);
+      ctx.release(px, fr);
     }
     this.inFlight.push(ctx.device.queue.onSubmittedWorkDone());
   }
@@ -478,9 +516,9 @@ class GpuSession implements AccumulateSession {
     try {
       await Promise.all(this.inFlight);
       this.inFlight = [];
-      const all = this.words > 0 ? new Uint32Array(await this.ctx.read(this.acc, 4 * this.words)) : new Uint32Array(0);
+      const all = this.words > 0 ? await this.acc.read() : new Uint32Array(0);
       const t = new Uint32Array(await this.ctx.read(this.tally, 32));
-      return {
+      const out: VoxelAccumulators = {
         table: this.s.table,
         maxCount: this.s.maxCount,
         stride: recordStride(this.s.maxCount),
@@ -491,6 +529,11 @@ class GpuSession implements AccumulateSession {
         maskedSum: i64FromWords(t[2] as number, t[3] as number),
         lost: t[4] as number,
       };
+      if (this.s.keepOnDevice === true) {
+        out.device = this.acc;
+        this.keep = true;
+      }
+      return out;
     } finally {
       this.dispose();
     }
@@ -499,13 +542,21 @@ class GpuSession implements AccumulateSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.acc, this.tally);
+    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.tally);
+    if (!this.keep) this.acc.destroy();
   }
 }
 
-/** A streaming accumulator on the GPU (ctx given) or the CPU (ctx null). */
+/** The session form: `engine.open(voxelAccumulateStream, setup)` streams batches with the engine's fall-back. */
+export const voxelAccumulateStream: StreamingKernel<AccumulateSetup, FrameBatch, VoxelAccumulators> = {
+  name: 'voxel-accumulate',
+  openCpu: (setup) => new CpuSession(setup),
+  openGpu: (ctx, setup) => new GpuSession(ctx, setup),
+};
+
+/** A streaming accumulator on the GPU (ctx given) or the CPU (ctx null), without fall-back (`Engine.open` adds it). */
 export function openAccumulator(ctx: GpuContext | null, setup: AccumulateSetup): AccumulateSession {
-  return ctx === null ? new CpuSession(setup) : new GpuSession(ctx, setup);
+  return ctx === null ? voxelAccumulateStream.openCpu(setup) : voxelAccumulateStream.openGpu(ctx, setup);
 }
 
 /** The CPU twin (one-shot): every batch in order. */
@@ -517,7 +568,7 @@ export function voxelAccumulateCpu(p: VoxelAccumulateParams): VoxelAccumulators 
 
 /** The GPU path (one-shot). */
 export async function voxelAccumulateGpu(ctx: GpuContext, p: VoxelAccumulateParams): Promise<VoxelAccumulators> {
-  const s = new GpuSession(ctx, p);
+  const s = new GpuSession(ctx, { ...p, keepOnDevice: false });
   try {
     for (const b of p.batches) await s.add(b);
     return await s.finish();

@@ -5,6 +5,8 @@
  * vectors d = s1 − s0 are computed once per detector, each frame adds one
  * matrix (S·R(φ)·F·A)⁻¹ at its mid-rotation angle (z = offset + 0.5), and one
  * kernel call maps a whole batch. Memory is bounded by the batch, not the series.
+ * On the GPU the vectors are a resident array of the series: uploaded once, not
+ * once per batch.
  */
 import { InvalidValueError } from '../errors.ts';
 import type { Experiment } from '../geometry/model.ts';
@@ -38,11 +40,15 @@ export async function* mapSeries(engine: Engine, exp: Experiment, frames: AsyncI
   const nPixels = panelOffsets[panelOffsets.length - 1] as number;
   let offset = opts.firstOffset ?? 0;
   let pending: { offset: number; image: DetectorImage }[] = [];
+  /** owner of the series' resident arrays */
+  const series = {};
 
   async function* flush(): AsyncGenerator<MappedFrame> {
     if (pending.length === 0) return;
     const matrices = new Float64Array(9 * pending.length);
     pending.forEach((p, i) => matrices.set(hklMatrixAt(exp, frameMidZ(p.offset)), 9 * i));
+    // the series' vectors stay on the device between batches (a no-op on the CPU)
+    engine.resident(series, 'vectors', vectors, 'pixel vectors');
     const { hkl } = await engine.run(hklMapKernel, { vectors, matrices });
     const done = pending;
     pending = [];
@@ -52,16 +58,20 @@ export async function* mapSeries(engine: Engine, exp: Experiment, frames: AsyncI
     }
   }
 
-  for await (const image of frames) {
-    if (image.width * image.height !== nPixels) {
-      throw new InvalidValueError(`frame has ${image.width}×${image.height} pixels but the detector model has ${nPixels}`, {
-        file: image.source.file,
-        frame: image.source.frame,
-      });
+  try {
+    for await (const image of frames) {
+      if (image.width * image.height !== nPixels) {
+        throw new InvalidValueError(`frame has ${image.width}×${image.height} pixels but the detector model has ${nPixels}`, {
+          file: image.source.file,
+          frame: image.source.frame,
+        });
+      }
+      pending.push({ offset, image });
+      offset++;
+      if (pending.length >= batch) yield* flush();
     }
-    pending.push({ offset, image });
-    offset++;
-    if (pending.length >= batch) yield* flush();
+    yield* flush();
+  } finally {
+    engine.releaseResident(series);
   }
-  yield* flush();
 }

@@ -22,6 +22,16 @@
  * accumulators of the cells the wedge reaches; nothing grows with the number
  * of wedges (each result is handed to the caller and dropped).
  *
+ * On the GPU, data stays on the device across the kernels of a job: the
+ * per-pixel vectors, valid bits and channels are resident arrays of the
+ * IntegrationSetup (uploaded once per series and engine, whatever the number
+ * of wedges and kernels: `pinSetup`), the wedge's cell table is uploaded once
+ * for voxel-accumulate and filter-stats, and the accumulators stay on the
+ * device from voxel-accumulate to filter-stats; only the accumulators (for the
+ * tables) and the statistics come back. A device lost on the way moves the
+ * work to the CPU in the Engine (the accumulation replays the wedge's frames
+ * read so far from `reread`, or from the batches the session kept).
+ *
  * Frame indices in the sums are 0-based offsets in the scan; the mean
  * scan-frame coordinate of a subvoxel is Σ frame index / pixels + ½.
  *
@@ -33,7 +43,7 @@
  * q = round(w / quantum), quantum = max w / 2^20 over the statically valid
  * pixels, summed exactly as u64 and de-quantized (Σq · quantum) in the tables.
  */
-import { DeviceLostError, InvalidValueError, invariant } from '../errors.ts';
+import { InvalidValueError, invariant } from '../errors.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { detectorPixelVectors } from '../geometry/pixel-vectors.ts';
 import { frameMidZ } from '../geometry/scan.ts';
@@ -46,7 +56,7 @@ import { checkNdiv, subvoxelCentre, subvoxelsPerCell, unflatSub, type Ndiv } fro
 import { cellBoundsKernel, packValidBits } from '../kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyKernel, cellSetCpu } from '../kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsKernel, type FilterStats } from '../kernels/filter-stats.ts';
-import { framesPerBatch, openAccumulator, readU64, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
+import { framesPerBatch, readU64, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
 import { log } from '../util/log.ts';
 import { buildStaticMask, resolveCounting, type CountingOptions, type ResolvedCounting, type StaticMaskOptions, type StaticMaskReport } from './voxel-masks.ts';
 
@@ -300,6 +310,18 @@ function now(): number {
   return performance.now() / 1000;
 }
 
+/**
+ * Puts the setup's per-pixel arrays on the engine's device once (resident
+ * arrays owned by the setup; kernels handed these arrays bind them instead of
+ * uploading). A no-op on the CPU.
+ */
+export function pinSetup(engine: Engine, setup: IntegrationSetup): void {
+  if (engine.backend !== 'gpu') return;
+  engine.resident(setup, 'vectors', setup.vectors, 'pixel vectors');
+  engine.resident(setup, 'valid', setup.valid, 'pixel valid bits');
+  if (setup.channels.count > 0 && setup.nPixels > 0) engine.resident(setup, 'channels', setup.channels.values, 'pixel channels');
+}
+
 /** The cell table of a wedge from the two geometry passes. */
 export async function wedgeCellTable(engine: Engine, setup: IntegrationSetup, rows: Float32Array): Promise<CellTable> {
   const geom = { vectors: setup.vectors, valid: setup.valid, rows };
@@ -309,6 +331,7 @@ export async function wedgeCellTable(engine: Engine, setup: IntegrationSetup, ro
     const box = boxFromBounds(set.min, set.max);
     return box.dim[0] === 0 ? emptyCellTable(setup.ndiv) : buildCellTable(setup.ndiv, box, bitmapFromCells(box, set.cells));
   }
+  pinSetup(engine, setup);
   const b = await engine.run(cellBoundsKernel, geom);
   const box = boxFromBounds(b.min, b.max);
   if (box.dim[0] === 0) return emptyCellTable(setup.ndiv);
@@ -338,6 +361,45 @@ function noFilterMask(acc: VoxelAccumulators): FilterMask {
   return { reason, occupied, participants: occupied - overflow, outliers: 0, overflow, divergenceBefore: 0, divergenceAfter: 0, exhausted: false };
 }
 
+/** The frames of `groups` (offset lists) read again from `source`, one batch per group. */
+async function* replayGroups(source: AsyncIterable<WedgeFrame>, groups: readonly (readonly number[])[], wedge: WedgeRange, rows: Float32Array, n: number): AsyncGenerator<FrameBatch> {
+  const want = new Map<number, number>();
+  groups.forEach((g, gi) => g.forEach((o) => want.set(o, gi)));
+  const got = groups.map(() => new Map<number, WedgeFrame>());
+  for await (const fr of source) {
+    const gi = want.get(fr.offset);
+    if (gi === undefined) continue;
+    const have = got[gi] as Map<number, WedgeFrame>;
+    have.set(fr.offset, fr);
+    const group = groups[gi] as readonly number[];
+    if (have.size === group.length) {
+      yield frameBatch(group.map((o) => have.get(o) as WedgeFrame), wedge, rows, n);
+      have.clear();
+    }
+  }
+}
+
+/** One batch of frames (their M rows, offsets and pixels). */
+function frameBatch(frames: readonly WedgeFrame[], wedge: WedgeRange, rows: Float32Array, n: number): FrameBatch {
+  const batch: FrameBatch = {
+    rows: new Float32Array(12 * frames.length),
+    index: new Uint32Array(frames.length),
+    pixels: new Int32Array(n * frames.length),
+  };
+  frames.forEach((p, i) => {
+    const k = p.offset - wedge.first;
+    batch.rows.set(rows.subarray(12 * k, 12 * k + 12), 12 * i);
+    batch.index[i] = p.offset;
+    batch.pixels.set(p.image.pixels, n * i);
+  });
+  return batch;
+}
+
+/**
+ * Streams a wedge's frames through a voxel-accumulate session of the engine.
+ * `reread` (the wedge's frames again) lets the engine replay the batches
+ * already given after a device loss; without it the session keeps them.
+ */
 async function accumulateWedge(
   engine: Engine,
   setup: IntegrationSetup,
@@ -345,35 +407,34 @@ async function accumulateWedge(
   wedge: WedgeRange,
   rows: Float32Array,
   frames: AsyncIterable<WedgeFrame>,
+  reread: (() => AsyncIterable<WedgeFrame>) | undefined,
   withChannels = true,
 ): Promise<{ acc: VoxelAccumulators; frameSum: number; backend: 'gpu' | 'cpu' }> {
-  const ctx = engine.gpu;
   const n = setup.nPixels;
-  const session = openAccumulator(ctx, {
-    table,
-    maxCount: setup.maxCount,
-    vectors: setup.vectors,
-    valid: setup.valid,
-    counting: setup.counting.params,
-    ...(withChannels ? { channels: setup.channels } : {}),
-  });
-  const perBatch = setup.batchFrames ?? framesPerBatch(ctx, n);
+  pinSetup(engine, setup);
+  const groups: number[][] = [];
+  const session = await engine.open(
+    voxelAccumulateStream,
+    {
+      table,
+      maxCount: setup.maxCount,
+      vectors: setup.vectors,
+      valid: setup.valid,
+      counting: setup.counting.params,
+      ...(withChannels ? { channels: setup.channels } : {}),
+      // the sample's accumulators stay on the device for filter-stats
+      keepOnDevice: withChannels && setup.filter,
+    },
+    reread === undefined ? {} : { replay: (count) => replayGroups(reread(), groups.slice(0, count), wedge, rows, n) },
+  );
+  const perBatch = setup.batchFrames ?? framesPerBatch(engine.gpu, n);
   const seen = new Uint8Array(wedge.count);
   let frameSum = 0;
   let pending: WedgeFrame[] = [];
   const flush = async (): Promise<void> => {
     if (pending.length === 0) return;
-    const batch: FrameBatch = {
-      rows: new Float32Array(12 * pending.length),
-      index: new Uint32Array(pending.length),
-      pixels: new Int32Array(n * pending.length),
-    };
-    pending.forEach((p, i) => {
-      const k = p.offset - wedge.first;
-      batch.rows.set(rows.subarray(12 * k, 12 * k + 12), 12 * i);
-      batch.index[i] = p.offset;
-      batch.pixels.set(p.image.pixels, n * i);
-    });
+    const batch = frameBatch(pending, wedge, rows, n);
+    groups.push(pending.map((p) => p.offset));
     pending = [];
     await session.add(batch);
   };
@@ -423,45 +484,61 @@ export async function integrateWedge(
   const rows = frameRows(setup.exp, offsets);
   const table = await wedgeCellTable(engine, setup, rows);
   const t1 = now();
-  let accumulated: Awaited<ReturnType<typeof accumulateWedge>>;
+  // the table's words and keys: one upload for voxel-accumulate and filter-stats
+  if (table.words.length > 0) engine.resident(table, 'words', table.words, 'cell table');
+  if (table.keys.length > 0) engine.resident(table, 'keys', table.keys, 'cell keys');
+  let device: VoxelAccumulators['device'];
   try {
-    accumulated = await accumulateWedge(engine, setup, table, wedge, rows, frames);
-  } catch (err) {
-    if (!(err instanceof DeviceLostError) || reread === undefined || engine.backend !== 'cpu') throw err;
-    log('warn', `GPU device lost while integrating wedge ${wedge.index} (${err.message}); redoing the wedge on the CPU path`);
-    accumulated = await accumulateWedge(engine, setup, table, wedge, rows, reread());
+    const accumulated = await accumulateWedge(engine, setup, table, wedge, rows, frames, reread);
+    const { device: onDevice, ...acc } = accumulated.acc;
+    device = onDevice;
+    let background: VoxelAccumulators | undefined;
+    if (setup.background !== undefined) {
+      // binned with the same geometry, table and masks; on the backend left after the sample frames
+      background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), () => backgroundFrames(setup, wedge), false)).acc;
+    }
+    const t2 = now();
+    let stats: FilterStats | undefined;
+    let mask: FilterMask;
+    if (setup.filter) {
+      // the accumulators are still on the device (when the GPU ran them): filter-stats binds them there
+      stats = await engine.run(filterStatsKernel, { acc: device !== undefined ? { ...acc, device } : acc, window: setup.window });
+      mask = greedyPoissonFilter(acc, stats, setup.window);
+      if (mask.exhausted) log('warn', `wedge ${wedge.index}: the filter removed every one of its ${mask.participants} subvoxels (no Poisson-like background to compare with)`);
+    } else {
+      mask = noFilterMask(acc);
+    }
+    return wedgeResult(wedge, accumulated.backend, acc, mask, stats, background, accumulated.frameSum, setup.weights, [t0, t1, t2, now()]);
+  } finally {
+    device?.destroy();
+    engine.releaseResident(table);
   }
-  let background: VoxelAccumulators | undefined;
-  if (setup.background !== undefined) {
-    // binned with the same geometry, table and masks; on the backend left after the sample frames
-    background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), false)).acc;
-  }
-  const t2 = now();
-  const { acc } = accumulated;
-  let stats: FilterStats | undefined;
-  let mask: FilterMask;
-  if (setup.filter) {
-    stats = await engine.run(filterStatsKernel, { acc, window: setup.window });
-    mask = greedyPoissonFilter(acc, stats, setup.window);
-    if (mask.exhausted) log('warn', `wedge ${wedge.index}: the filter removed every one of its ${mask.participants} subvoxels (no Poisson-like background to compare with)`);
-  } else {
-    mask = noFilterMask(acc);
-  }
-  const t3 = now();
+}
+
+function wedgeResult(
+  wedge: WedgeRange,
+  backend: 'gpu' | 'cpu',
+  acc: VoxelAccumulators,
+  mask: FilterMask,
+  stats: FilterStats | undefined,
+  background: VoxelAccumulators | undefined,
+  frameSum: number,
+  weights: WeightQuanta | undefined,
+  [t0, t1, t2, t3]: readonly number[],
+): WedgeResult {
   const result: WedgeResult = {
     wedge,
-    backend: accumulated.backend,
+    backend,
     acc,
     mask,
-    frameSum: accumulated.frameSum,
-    seconds: { geometry: t1 - t0, accumulate: t2 - t1, filter: t3 - t2 },
+    frameSum,
+    seconds: { geometry: (t1 as number) - (t0 as number), accumulate: (t2 as number) - (t1 as number), filter: (t3 as number) - (t2 as number) },
   };
   if (stats !== undefined) result.stats = stats;
   if (background !== undefined) result.background = background;
-  if (setup.weights !== undefined) result.weights = setup.weights;
+  if (weights !== undefined) result.weights = weights;
   return result;
 }
-
 /** A series of frames read in order (an ImageSeries fits). */
 export interface FrameSource {
   readonly length: number;
@@ -521,6 +598,7 @@ export async function* integrateSeries(
       yield result;
     }
   } finally {
+    engine.releaseResident(setup);
     await it.return?.();
   }
 }

@@ -7,7 +7,7 @@ import { GpuContext } from '../../src/host/context.ts';
 import { Engine } from '../../src/host/engine.ts';
 import { pipelineKey } from '../../src/host/pipeline-cache.ts';
 import { loadShader } from '../../src/host/shader-source.ts';
-import { hklMapCpu, hklMapKernel } from '../../src/kernels/hkl-map.ts';
+import { hklMapCpu, hklMapKernel, hklMapProgram } from '../../src/kernels/hkl-map.ts';
 import { resetLogOnce, setLogSink } from '../../src/util/log.ts';
 import { gpuTestsDisabled, openTestGpu } from '../helpers/gpu.ts';
 
@@ -84,10 +84,18 @@ describe.skipIf(gpuTestsDisabled())('GPU context', () => {
   it('debug mode names the kernel in a validation error', async () => {
     const ctx = await openTestGpu(true);
     opened.push(ctx);
-    const pipeline = ctx.pipeline('hkl-map', { WG: 64, POINTS: false });
-    const tooSmall = ctx.buffer('too small', 4);
-    // binding 0 must be a uniform buffer; a storage buffer is a validation error
-    await expect(ctx.dispatch('hkl-map', pipeline, [tooSmall, tooSmall, tooSmall, tooSmall], [1, 1, 1])).rejects.toThrow(/kernel hkl-map/);
+    const matrices = ctx.buffer('matrices', 64);
+    const hkl = ctx.buffer('hkl', 64);
+    // `vectors` is a storage binding: a buffer made for uniforms only is a validation error
+    const uniformOnly = ctx.uniform('uniform only', new Uint32Array(16));
+    await expect(
+      ctx.run(hklMapProgram, {
+        defines: { WG: 64, POINTS: false },
+        uniforms: { n_vectors: 1, n_matrices: 1, row_threads: 64 },
+        bindings: { vectors: uniformOnly, matrices, hkl },
+        workgroups: [1, 1, 1],
+      }),
+    ).rejects.toThrow(/kernel hkl-map/);
   });
 
   it('the memory budget is checked before allocating', async () => {

@@ -2,18 +2,22 @@
  * photon-detect: hand-built frames with known answers (reference parity with
  * the FemtoMAX pipeline, tie-breaking, edge rules), then one case table of
  * random sparse frames through the CPU twin and the WGSL kernel, and the
- * invariants (energy conservation, batch-size independence).
+ * invariants (energy conservation, batch-size independence), and the session
+ * form through the engine (batches merged as one call; device loss mid-session).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GpuContext } from '../../src/host/context.ts';
+import { Engine } from '../../src/host/engine.ts';
 import {
   PHOTON_POSITION_TOLERANCE,
   photonDetectCpu,
   photonDetectGpu,
+  photonDetectStream,
   type PhotonDetectParams,
   type PhotonDetectResult,
 } from '../../src/kernels/photon-detect.ts';
 import { mulberry32 } from '../../src/util/random.ts';
+import { resetLogOnce } from '../../src/util/log.ts';
 import { gpuTestsDisabled, openTestGpu } from '../helpers/gpu.ts';
 
 function frameOf(h: number, w: number, fill: number, set: Array<[number, number, number]> = []): Float32Array {
@@ -291,4 +295,45 @@ describe.skipIf(gpuTestsDisabled())('photon-detect GPU = CPU', () => {
     for (let k = 0; k < 4; k++) count += (await photonDetectGpu(ctx, { frames: frames.subarray(k * 2000, (k + 1) * 2000), width: 50, height: 40, emin: 800 })).hits.count;
     expect(count).toBe(whole.hits.count);
   });
+});
+
+/** A session fed 3, 1 and 2 frames of one 6-frame stack. */
+const SESSION = { frames: sparseFrames(8, 6, 40, 50, 0.05) as Float32Array, width: 50, height: 40, emin: 800, mode: 'local-max' as const };
+const SESSION_SPLIT = [0, 3, 4, 6];
+
+async function sessionRun(engine: Engine, lose?: number): Promise<{ result: PhotonDetectResult; backend: string }> {
+  const { frames, ...setup } = SESSION;
+  const s = await engine.open(photonDetectStream, setup);
+  for (let b = 0; b + 1 < SESSION_SPLIT.length; b++) {
+    if (b === lose) engine.gpu?.simulateDeviceLoss('test: lost mid photon session');
+    await s.add(frames.subarray(SESSION_SPLIT[b]! * 2000, SESSION_SPLIT[b + 1]! * 2000));
+  }
+  return { result: await s.finish(), backend: s.backend };
+}
+
+describe('photon-detect session form', () => {
+  it('batches through a CPU session give the one-call result, frames numbered across batches', async () => {
+    const { result, backend } = await sessionRun(Engine.cpu());
+    expect(backend).toBe('cpu');
+    const whole = photonDetectCpu(SESSION);
+    expect(whole.hits.count).toBeGreaterThan(20);
+    expect(new Set(whole.hits.frame).size).toBe(6);
+    expectSame(whole, result);
+  });
+});
+
+describe.skipIf(gpuTestsDisabled())('photon-detect session form on the GPU', () => {
+  afterAll(() => resetLogOnce());
+  for (const lose of [undefined, 2]) {
+    it(lose === undefined ? 'a GPU session gives the one-call CPU result' : 'device lost before the last batch: the session finishes on the CPU with the same result', async () => {
+      const engine = await Engine.create({ backend: 'gpu', env: {} });
+      try {
+        const { result, backend } = await sessionRun(engine, lose);
+        expect(backend).toBe(lose === undefined ? 'gpu' : 'cpu');
+        expectSame(photonDetectCpu(SESSION), result);
+      } finally {
+        engine.destroy();
+      }
+    });
+  }
 });

@@ -1,0 +1,121 @@
+/**
+ * The published library, as a user gets it: `npm pack` (which builds dist/),
+ * the tarball unpacked into a temporary project that cannot see src/ (its
+ * dependencies are this checkout's installed packages, linked one by one), and
+ * then, from that project:
+ * - examples/integrate-voxels.mjs, which uses only the public entry points,
+ *   integrates the real l-cysteine frames: its voxel tables must be identical
+ *   to those of `diffract integrate` on the same frames;
+ * - the packaged CLI runs (from dist/, without tsx);
+ * - a TypeScript consumer of every entry point typechecks against the shipped
+ *   .d.ts files.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readTableGroups } from '../../src/io/voxel-tables.ts';
+import { runCli } from '../helpers/cli.ts';
+import { REPO_ROOT, sharedData } from '../helpers/paths.ts';
+
+const TIMEOUT = 600_000;
+let dir: string;
+let app: string;
+let pkg: string;
+
+function sh(cmd: string, args: readonly string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 2 ** 20 });
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'diffract-pack-'));
+  const packed = JSON.parse(sh('npm', ['pack', '--json', '--pack-destination', dir], REPO_ROOT)) as { filename: string }[];
+  const tarball = join(dir, packed[0]!.filename);
+  app = join(dir, 'app');
+  const modules = join(app, 'node_modules');
+  mkdirSync(modules, { recursive: true });
+  // the dependencies: this checkout's installed packages, each linked (not the checkout itself)
+  for (const e of readdirSync(join(REPO_ROOT, 'node_modules'))) {
+    if (e === 'diffract' || e.startsWith('.')) continue;
+    symlinkSync(join(REPO_ROOT, 'node_modules', e), join(modules, e));
+  }
+  sh('tar', ['xzf', tarball, '-C', modules], dir);
+  pkg = join(modules, 'diffract');
+  sh('mv', [join(modules, 'package'), pkg], dir);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+}, TIMEOUT);
+
+afterAll(() => {
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the packed library', () => {
+  it('ships dist/ and no TypeScript sources', () => {
+    expect(existsSync(join(pkg, 'dist', 'index.js'))).toBe(true);
+    expect(existsSync(join(pkg, 'dist', 'index.d.ts'))).toBe(true);
+    expect(existsSync(join(pkg, 'dist', 'browser.js'))).toBe(true);
+    expect(existsSync(join(pkg, 'src'))).toBe(false);
+  });
+
+  it(
+    'examples/integrate-voxels.mjs gives the voxel tables of `diffract integrate`',
+    async () => {
+      const expt = sharedData('l-cysteine', '11_integrated.expt');
+      const images = sharedData('l-cysteine', 'images');
+      const frames = readdirSync(images).filter((f) => f.endsWith('.cbf')).sort().map((f) => join(images, f));
+      copyFileSync(join(REPO_ROOT, 'examples', 'integrate-voxels.mjs'), join(app, 'integrate-voxels.mjs'));
+      const fromLibrary = join(dir, 'library.h5');
+      const out = sh(process.execPath, ['integrate-voxels.mjs', expt, fromLibrary, ...frames], app);
+      expect(out).toMatch(/included/);
+      const fromCli = join(dir, 'cli.h5');
+      const r = await runCli(['integrate', expt, '--out', fromCli, '--backend', 'cpu', '--images', ...frames]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const a = await readTableGroups(fromLibrary);
+      const b = await readTableGroups(fromCli);
+      for (const table of ['included', 'excluded']) {
+        const ca = a.tables.get(table);
+        const cb = b.tables.get(table);
+        expect(ca, table).toBeDefined();
+        expect([...ca!.keys()].sort()).toEqual([...cb!.keys()].sort());
+        expect(ca!.get('counts')!.length).toBeGreaterThan(1000);
+        for (const [col, values] of cb!) expect(Buffer.from(ca!.get(col)!.buffer).equals(Buffer.from(values.buffer)), `${table}/${col}`).toBe(true);
+      }
+    },
+    TIMEOUT,
+  );
+
+  it('the packaged CLI runs from dist/', () => {
+    const out = sh(process.execPath, [join(pkg, 'bin', 'diffract.js'), 'info', '--json', '--backend', 'cpu'], app);
+    expect(JSON.parse(out)).toMatchObject({ backendChoice: 'cpu', backend: 'cpu' });
+  });
+
+  it(
+    'a TypeScript program typechecks against every entry point',
+    () => {
+      writeFileSync(
+        join(app, 'consumer.ts'),
+        [
+          "import { Engine, stages } from 'diffract';",
+          "import { hklMapKernel } from 'diffract/kernels';",
+          "import { GpuContext } from 'diffract/browser';",
+          "import { openFrameSource } from 'diffract/io';",
+          'export const engine: Promise<Engine> = Engine.create({ backend: "cpu" });',
+          'export const names: string[] = [stages.integrate.name, hklMapKernel.name];',
+          'export type Wrap = typeof GpuContext.wrap;',
+          'export const open: typeof openFrameSource = openFrameSource;',
+          '',
+        ].join('\n'),
+      );
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: ['node', '@webgpu/types'], skipLibCheck: false }, files: ['consumer.ts'] }),
+      );
+      const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+      expect(() => sh(process.execPath, [tsc, '-p', 'tsconfig.json'], app)).not.toThrow();
+    },
+    TIMEOUT,
+  );
+});
