@@ -9,7 +9,7 @@
  * installed on globalThis, as the bindings expect.
  */
 import { log } from '../util/log.ts';
-import { vulkanDriverManifests } from './vulkan-drivers.ts';
+import { vulkanDriverManifests } from './node-vulkan.ts';
 
 let gpuPromise: Promise<GPU | null> | null = null;
 

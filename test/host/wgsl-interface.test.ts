@@ -20,10 +20,11 @@ import { gpuTestsDisabled, openTestGpu } from '../helpers/gpu.ts';
 
 const KERNEL_DIR = join(SHADER_DIR, '..', 'src', 'kernels');
 
-/** Every kernel module (but the contract) with the programs it exports. */
+/** Every kernel module (not the contract, the entry point or the generated shader strings) with the programs it exports. */
 async function kernelModules(): Promise<Map<string, Program[]>> {
   const out = new Map<string, Program[]>();
-  for (const file of readdirSync(KERNEL_DIR).filter((f) => f.endsWith('.ts') && f !== 'kernel.ts').sort()) {
+  const notKernels = new Set(['kernel.ts', 'index.ts', 'shaders.generated.ts']);
+  for (const file of readdirSync(KERNEL_DIR).filter((f) => f.endsWith('.ts') && !notKernels.has(f)).sort()) {
     const mod = (await import(join(KERNEL_DIR, file))) as Record<string, unknown>;
     out.set(file.replace(/\.ts$/, ''), Object.values(mod).filter((v): v is Program => v instanceof Program));
   }

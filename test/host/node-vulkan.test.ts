@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { vulkanDriverManifests } from '../../src/host/vulkan-drivers.ts';
+import { vulkanDriverManifests } from '../../src/host/node-vulkan.ts';
 
 describe('vulkanDriverManifests', () => {
   const root = mkdtempSync(join(tmpdir(), 'diffract-icd-'));
