@@ -28,7 +28,7 @@ export class DeviceArray<T extends ElementType = ElementType> {
   }
 
   /** Uploads `data` (one counted upload under `label`). */
-  static upload<A extends Uint32Array | Int32Array | Float32Array>(ctx: GpuContext, label: string, data: A): DeviceArray<ElementType> {
+  static upload(ctx: GpuContext, label: string, data: Uint32Array | Int32Array | Float32Array): DeviceArray {
     // a zero-length binding is invalid: an empty array still owns 4 bytes
     const buffer = ctx.upload(label, data.length > 0 ? data : new Uint32Array(1));
     ctx.markResident(buffer);
