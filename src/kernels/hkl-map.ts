@@ -14,12 +14,16 @@
  * - points (`matrixIndex` given): vector i uses matrix `matrixIndex[i]`; output
  *   at `hkl[3·i + c]`.
  *
- * The CPU twin evaluates the same dot products in f64 from the same f32 inputs
- * and rounds to f32; the GPU computes in f32. They agree to 1e-4 (|h| < 1000).
+ * The CPU twin is the kernel's arithmetic written out: the matrices rounded
+ * to f32 (as uploaded), each row's dot product ((m0·x + m1·y) + m2·z) with
+ * every product and sum rounded to f32, no fused multiply-add. Lavapipe and
+ * Chromium's SwiftShader match it in every bit; a driver that contracts to
+ * FMA may differ in the last bits, within HKL_MAP_TOLERANCE (|h| < 1000).
  */
 import { InvalidValueError, invariant } from '../errors.ts';
 import type { GpuContext } from '../host/context.ts';
 import { defineProgram } from '../host/program.ts';
+import { hklComponentF32 } from '../grid/subvoxel.ts';
 import type { Kernel } from './kernel.ts';
 
 export interface HklMapParams {
@@ -57,7 +61,7 @@ function checkParams(p: HklMapParams): { n: number; m: number } {
 export function hklMapCpu(p: HklMapParams): HklMapResult {
   const { n, m } = checkParams(p);
   const v = p.vectors;
-  const M = p.matrices;
+  const M = Float32Array.from(p.matrices);
   const idx = p.matrixIndex;
   const out = new Float32Array(idx === undefined ? 3 * n * m : 3 * n);
   const frames = idx === undefined ? m : 1;
@@ -69,9 +73,9 @@ export function hklMapCpu(p: HklMapParams): HklMapResult {
       const y = v[3 * i + 1] as number;
       const z = v[3 * i + 2] as number;
       const o = 3 * (idx === undefined ? f * n + i : i);
-      out[o] = (M[b] as number) * x + (M[b + 1] as number) * y + (M[b + 2] as number) * z;
-      out[o + 1] = (M[b + 3] as number) * x + (M[b + 4] as number) * y + (M[b + 5] as number) * z;
-      out[o + 2] = (M[b + 6] as number) * x + (M[b + 7] as number) * y + (M[b + 8] as number) * z;
+      out[o] = hklComponentF32(M, b, x, y, z);
+      out[o + 1] = hklComponentF32(M, b + 3, x, y, z);
+      out[o + 2] = hklComponentF32(M, b + 6, x, y, z);
     }
   }
   return { hkl: out };
