@@ -16,7 +16,7 @@ import { checkAsFlags, flagNumber, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
 import { Engine } from '../../host/engine.ts';
 
-interface CorrectCliOptions {
+export interface CorrectCliOptions {
   expt?: string;
   out: string;
   experiment: string;
@@ -30,7 +30,7 @@ interface CorrectCliOptions {
 const CORRECT_FLAGS: FlagNames = { exposure: '--exposure', backgroundExposure: '--background-exposure', spaceGroup: '--space-group', sweep: '--sweep' };
 
 /** The correct settings of the command line (checked; errors name the flags). */
-function correctSettings(o: CorrectCliOptions): CorrectSettings {
+export function correctSettings(o: CorrectCliOptions): CorrectSettings {
   const s: CorrectSettings = {
     ...CORRECT_DEFAULTS,
     sweep: flagNumber(o.sweep, '--sweep'),

@@ -17,7 +17,7 @@ import { globalOptions } from '../engine-options.ts';
 import { checkAsFlags, flagNumber, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
 
-interface ExportCliOptions {
+export interface ExportCliOptions {
   out: string;
   table: string;
   format: string;

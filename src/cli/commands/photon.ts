@@ -22,7 +22,7 @@ import { withEngine } from '../engine-options.ts';
 import { checkAsFlags, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
 
-interface PhotonOptions {
+export interface PhotonOptions {
   out: string;
   roi?: string;
   rois?: string;
@@ -79,7 +79,7 @@ function darkLevel(text: string): number | Float32Array {
 }
 
 /** The photon settings of the command line (checked; errors name the flags). */
-function photonSettings(o: PhotonOptions): PhotonSettings {
+export function photonSettings(o: PhotonOptions): PhotonSettings {
   const mode = o.mode as PhotonMode;
   if (mode !== 'reference' && mode !== 'local-max') throw new UsageError(`--mode must be reference or local-max, got '${o.mode}'`, { field: '--mode' });
   const rois = o.rois !== undefined ? readRoisArg(o.rois) : {};
