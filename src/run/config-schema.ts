@@ -5,8 +5,8 @@
  * file against it with ajv, then fills the defaults (the `default` values
  * here) and runs the checks a schema cannot express (unique sweep names,
  * composition xor sequence, wedge_deg xor wedge_frames, …). The defaults are
- * those of the per-stage commands (`diffract integrate`, `scale`, `merge`,
- * `absolute`, `export`).
+ * the stages' defaults objects (src/stages/), which the per-stage commands'
+ * option defaults are generated from too.
  *
  * Editors can use it too: `diffract init` writes a template that documents the
  * same keys (`config-template.ts`).

@@ -2,7 +2,8 @@
  * `diffract run`: the whole rotation-series pipeline from a config, with
  * checkpoints (src/run/checkpoint.ts).
  *
- * Stages, in order (each also runnable alone as its own command):
+ * Stages, in order (modules of src/stages/, each also runnable alone as its
+ * own command; the settings come straight from the config):
  *
  *   import → mask → filter+integrate (wedge by wedge) → correct   (per sweep)
  *   → combine → scale → merge → absolute → export → report       (all sweeps)
