@@ -1,7 +1,8 @@
 /**
  * Entry point of the `diffract` command. Each subcommand lives in
- * `src/cli/commands/<name>.ts` as a help text, its options and a `run()` over
- * the pure algorithms; this file only wires them and turns errors into exit codes.
+ * `src/cli/commands/<name>.ts` as a help text, its options, the mapping of its
+ * flags to a stage's typed settings (src/stages/) and the printing of the
+ * stage's result; this file only wires them and turns errors into exit codes.
  *
  * Exit codes: 0 success, 1 user error (bad input or settings: one clear line, no
  * stack trace), 70 internal error (a bug: the stack is printed).

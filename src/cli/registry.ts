@@ -2,7 +2,7 @@
  * The subcommands of `diffract`. Each module exports a `CommandSpec`; add new
  * ones here (one line each, alphabetical).
  */
-import type { Command } from 'commander';
+import type { CommandSpec } from './command-spec.ts';
 import { absoluteCommand } from './commands/absolute.ts';
 import { correctCommand } from './commands/correct.ts';
 import { demoCommand } from './commands/demo.ts';
@@ -22,12 +22,7 @@ import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
 import { viewCommand } from './commands/view.ts';
 
-export interface CommandSpec {
-  /** the subcommand's name as typed by the user */
-  name: string;
-  /** adds the subcommand, its help text and options to the program */
-  register(program: Command): void;
-}
+export type { CommandSpec } from './command-spec.ts';
 
 export const COMMANDS: readonly CommandSpec[] = [
   absoluteCommand,

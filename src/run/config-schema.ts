@@ -5,14 +5,19 @@
  * file against it with ajv, then fills the defaults (the `default` values
  * here) and runs the checks a schema cannot express (unique sweep names,
  * composition xor sequence, wedge_deg xor wedge_frames, …). The defaults are
- * those of the per-stage commands (`diffract integrate`, `scale`, `merge`,
- * `absolute`, `export`).
+ * the stages' defaults objects (src/stages/), which the per-stage commands'
+ * option defaults are generated from too.
  *
  * Editors can use it too: `diffract init` writes a template that documents the
  * same keys (`config-template.ts`).
  */
-import { MERGE_DEFAULTS } from '../merge/index.ts';
 import { SCALE_STAGES } from '../scaling/index.ts';
+import { ABSOLUTE_DEFAULTS } from '../stages/absolute.ts';
+import { CORRECT_DEFAULTS } from '../stages/correct.ts';
+import { EXPORT_DEFAULTS } from '../stages/export.ts';
+import { INTEGRATE_DEFAULTS } from '../stages/integrate.ts';
+import { MERGE_DEFAULTS } from '../stages/merge.ts';
+import { SCALE_DEFAULTS } from '../stages/scale.ts';
 
 /** The subset of JSON Schema this file uses (enough to walk it for messages and tests). */
 export interface SchemaNode {
@@ -54,8 +59,9 @@ export const PATTERN_PHRASES: Record<string, string> = {
   '#': "a path with '#' for the digits of the image number",
 };
 
-// Scaling defaults of `diffract scale` (src/cli/commands/scale.ts, src/scaling/refine.ts).
-const SCALE_DEFAULTS = { table: 'diffuse', stages: [...SCALE_STAGES], bStepDeg: 1, dMode: 'panel', outlier: [10, 5], maxIterations: 10, tolerance: 1e-4 } as const;
+// Every default below is a stage's (src/stages/*: INTEGRATE_DEFAULTS, SCALE_DEFAULTS, …); test/stages/defaults.test.ts checks them.
+const { grid: DG, filter: DF, mask: DM, detector: DD, corrections: DC } = INTEGRATE_DEFAULTS;
+const DA = ABSOLUTE_DEFAULTS;
 
 const str = (description: string, extra: Partial<SchemaNode> = {}): SchemaNode => ({ type: 'string', minLength: 1, description, ...extra });
 const nullable = (s: SchemaNode): SchemaNode => ({ ...s, type: [s.type as SchemaType, 'null'] });
@@ -121,7 +127,7 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       minLength: 1,
       minimum: 1,
       maximum: 230,
-      default: null,
+      default: CORRECT_DEFAULTS.spaceGroup,
       description: "space group for the ASU mapping: number, Hermann–Mauguin or Hall symbol; null: the crystal's",
     },
     report: { type: 'boolean', default: true, description: 'write report.html into the output folder' },
@@ -141,8 +147,8 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
           experiment: { type: 'integer', minimum: 0, default: 0, description: 'index into the experiment list' },
           images: imageSource("the frames: omitted = the images the experiment names; a list of files; {template, first, last}; or {hdf5, dataset, first, last}"),
           background: imageSource('background run (no crystal), binned into the same subvoxels; same forms as images; omitted: none'),
-          exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: "seconds per frame; null: the scan's exposure time" },
-          background_exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'seconds per background frame; null: exposure' },
+          exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: CORRECT_DEFAULTS.exposure, description: "seconds per frame; null: the scan's exposure time" },
+          background_exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: CORRECT_DEFAULTS.backgroundExposure, description: 'seconds per background frame; null: exposure' },
         },
       },
     },
@@ -151,11 +157,11 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: false,
       description: 'pixels left out of the integration',
       properties: {
-        edge: { type: 'integer', minimum: 0, default: 0, description: 'pixels masked along every panel border' },
-        panel_masks: { type: 'boolean', default: true, description: "honour the panels' .expt mask rectangles" },
+        edge: { type: 'integer', minimum: 0, default: DM.edge, description: 'pixels masked along every panel border' },
+        panel_masks: { type: 'boolean', default: DM.panelMasks, description: "honour the panels' .expt mask rectangles" },
         beamstop: {
           type: 'array',
-          default: [],
+          default: [...DM.beamstop],
           description: 'beamstop shapes in pixels: {rect: [x0, y0, x1, y1]} (half-open), {circle: [cx, cy, r]}, {polygon: [[x, y], …]} (≥ 3 vertices)',
           items: {
             title: 'beamstop shape',
@@ -176,14 +182,14 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
             },
           },
         },
-        file: nullable(str('.npy mask over all pixels (nonzero = usable); relative to the config folder; null: none', { default: null })),
+        file: nullable(str('.npy mask over all pixels (nonzero = usable); relative to the config folder; null: none', { default: DM.file })),
         hot_pixels: {
           type: 'array',
-          default: [],
+          default: [...DM.hotPixels],
           items: { ...pair({ type: 'integer', minimum: 0 }, 'hot pixel [x, y]'), title: '[x, y] pixel' },
           description: 'hot pixels as [x, y] pairs',
         },
-        trusted_range: { type: 'string', enum: ['exclusive', 'inclusive'], default: 'exclusive', description: "how the panels' trusted_range reads: exclusive (lo < v < hi) or inclusive" },
+        trusted_range: { type: 'string', enum: ['exclusive', 'inclusive'], default: DM.trustedRange, description: "how the panels' trusted_range reads: exclusive (lo < v < hi) or inclusive" },
       },
     },
     detector: {
@@ -191,9 +197,9 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: false,
       description: 'how pixel values become photon counts',
       properties: {
-        kind: { type: 'string', enum: ['auto', 'photon-counting', 'integrating'], default: 'auto', description: 'auto: photon counting when every panel is SENSOR_PAD' },
-        gain: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'integrating detectors: ADU per photon; null: 1' },
-        pedestal: { type: ['number', 'null'], default: null, description: "integrating detectors: ADU added to every pixel; null: the panel's" },
+        kind: { type: 'string', enum: ['auto', 'photon-counting', 'integrating'], default: DD.kind, description: 'auto: photon counting when every panel is SENSOR_PAD' },
+        gain: { type: ['number', 'null'], exclusiveMinimum: 0, default: DD.gain, description: 'integrating detectors: ADU per photon; null: 1' },
+        pedestal: { type: ['number', 'null'], default: DD.pedestal, description: "integrating detectors: ADU added to every pixel; null: the panel's" },
       },
     },
     grid: {
@@ -201,10 +207,10 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: false,
       description: 'the subvoxel grid and the wedges the rotation is cut into',
       properties: {
-        ndiv: vector(3, { type: 'integer', minimum: 1, maximum: 255 }, 'subvoxels per cell along h, k, l (odd puts the central one on the Bragg position)', { default: [3, 3, 3] }),
-        wedge_deg: { type: ['number', 'null'], exclusiveMinimum: 0, default: 3, description: 'degrees of rotation per wedge (default 3; give wedge_frames instead to cut by frames)' },
-        wedge_frames: { type: ['integer', 'null'], minimum: 1, default: null, description: 'frames per wedge (instead of wedge_deg)' },
-        batch_frames: { type: ['integer', 'null'], minimum: 1, default: null, description: 'frames per kernel call; null: from the device limits (does not change results)' },
+        ndiv: vector(3, { type: 'integer', minimum: 1, maximum: 255 }, 'subvoxels per cell along h, k, l (odd puts the central one on the Bragg position)', { default: [...DG.ndiv] }),
+        wedge_deg: { type: ['number', 'null'], exclusiveMinimum: 0, default: DG.wedgeDeg, description: 'degrees of rotation per wedge (default 3; give wedge_frames instead to cut by frames)' },
+        wedge_frames: { type: ['integer', 'null'], minimum: 1, default: DG.wedgeFrames, description: 'frames per wedge (instead of wedge_deg)' },
+        batch_frames: { type: ['integer', 'null'], minimum: 1, default: DG.batchFrames, description: 'frames per kernel call; null: from the device limits (does not change results)' },
       },
     },
     filter: {
@@ -212,9 +218,9 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: false,
       description: 'the Poisson filter that removes Bragg peaks',
       properties: {
-        enabled: { type: 'boolean', default: true, description: 'false: integrate without the filter (overflowing subvoxels are still excluded)' },
-        max_count: { type: 'integer', minimum: 1, default: 20, description: 'histogram bins 0…max_count; a subvoxel with a larger count overflows and is excluded' },
-        window: { type: 'integer', minimum: 0, default: 2, description: 'neighbourhood radius in subvoxels (ball Δ·Δ ≤ window²)' },
+        enabled: { type: 'boolean', default: DF.enabled, description: 'false: integrate without the filter (overflowing subvoxels are still excluded)' },
+        max_count: { type: 'integer', minimum: 1, default: DF.maxCount, description: 'histogram bins 0…max_count; a subvoxel with a larger count overflows and is excluded' },
+        window: { type: 'integer', minimum: 0, default: DF.window, description: 'neighbourhood radius in subvoxels (ball Δ·Δ ≤ window²)' },
       },
     },
     corrections: {
@@ -222,10 +228,10 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: false,
       description: 'per-pixel corrections (κ = solid angle × polarization × efficiency × air)',
       properties: {
-        enabled: { type: 'boolean', default: true, description: 'false: no per-pixel correction sums' },
-        efficiency: { type: 'boolean', default: true, description: 'κ includes the detector efficiency (sensor absorption)' },
-        polarization: { type: 'boolean', default: true, description: 'κ includes the polarization factor' },
-        air_path: { type: ['number', 'null'], minimum: 0, maximum: 1, default: null, description: 'fraction 0…1 of the sample–pixel distance in air; null: no air attenuation' },
+        enabled: { type: 'boolean', default: DC.enabled, description: 'false: no per-pixel correction sums' },
+        efficiency: { type: 'boolean', default: DC.efficiency, description: 'κ includes the detector efficiency (sensor absorption)' },
+        polarization: { type: 'boolean', default: DC.polarization, description: 'κ includes the polarization factor' },
+        air_path: { type: ['number', 'null'], minimum: 0, maximum: 1, default: DC.airPath, description: 'fraction 0…1 of the sample–pixel distance in air; null: no air attenuation' },
       },
     },
     scaling: {
@@ -242,10 +248,10 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
           description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
         },
         b_step_deg: { type: 'number', exclusiveMinimum: 0, default: SCALE_DEFAULTS.bStepDeg, description: 'spacing of the b(φ) control points, degrees' },
-        a_grid: nullable(vector(3, { type: 'integer', minimum: 2 }, 'a(x, y, φ) nodes [nx, ny, nphi]; null: 9, 9 and one every 15°', { default: null })),
-        c_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'c(|s|, φ) nodes [ns, nphi]; null: 12 and one every 15°', { default: null })),
+        a_grid: nullable(vector(3, { type: 'integer', minimum: 2 }, 'a(x, y, φ) nodes [nx, ny, nphi]; null: 9, 9 and one every 15°', { default: SCALE_DEFAULTS.aGrid })),
+        c_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'c(|s|, φ) nodes [ns, nphi]; null: 12 and one every 15°', { default: SCALE_DEFAULTS.cGrid })),
         d_mode: { type: 'string', enum: ['panel', 'map'], default: SCALE_DEFAULTS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
-        d_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'd map nodes per panel [nx, ny] (d_mode map); null: 9, 9', { default: null })),
+        d_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'd map nodes per panel [nx, ny] (d_mode map); null: 9, 9', { default: SCALE_DEFAULTS.dGrid })),
         outlier: {
           type: 'array',
           minItems: 1,
@@ -275,20 +281,20 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       additionalProperties: false,
       description: 'absolute scale by the Krogh-Moe sum rule (docs/absolute.md); skipped when neither composition nor sequence is given',
       properties: {
-        composition: nullable(str('unit-cell contents as a formula, e.g. "C2000 H3100 N540 O610 S12" or "8*C613H959N193O185S10 + 9000 H2O"', { default: null })),
+        composition: nullable(str('unit-cell contents as a formula, e.g. "C2000 H3100 N540 O610 S12" or "8*C613H959N193O185S10 + 9000 H2O"', { default: DA.composition })),
         sequence: nullable(
           str('protein sequence: a FASTA file (relative to the config folder) or the one-letter sequence itself; records are the chains of one molecule', {
             default: null,
           }),
         ),
-        copies: nullable({ type: 'number', exclusiveMinimum: 0, default: 1, description: 'molecules per unit cell (with sequence; default 1)' }),
-        solvent: nullable({ type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.5, description: 'bulk-solvent fraction of the cell, water at 0.0334 /Å³ (with sequence; default 0.5)' }),
-        disulfides: nullable({ type: 'integer', minimum: 0, default: 0, description: 'disulfide bonds per molecule, 2 H each (with sequence; default 0)' }),
-        ions: nullable(str('extra atoms per cell, e.g. "Na8 Cl8" (with sequence)', { default: null })),
-        cutoff: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: "|s| (1/Å) of the scale factor, snapped to a shell edge; null: the data's largest |s|" },
-        shells: { type: 'integer', minimum: 2, default: 50, description: 'radial shells' },
-        spacing: { type: 'string', enum: ['width', 'volume'], default: 'width', description: 'shell spacing: equal width or equal volume' },
-        min_completeness: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: 0.02, description: 'shells measured below this fraction are interpolated' },
+        copies: nullable({ type: 'number', exclusiveMinimum: 0, default: DA.sequence.copies, description: 'molecules per unit cell (with sequence; default 1)' }),
+        solvent: nullable({ type: 'number', minimum: 0, exclusiveMaximum: 1, default: DA.sequence.solvent, description: 'bulk-solvent fraction of the cell, water at 0.0334 /Å³ (with sequence; default 0.5)' }),
+        disulfides: nullable({ type: 'integer', minimum: 0, default: DA.sequence.disulfides, description: 'disulfide bonds per molecule, 2 H each (with sequence; default 0)' }),
+        ions: nullable(str('extra atoms per cell, e.g. "Na8 Cl8" (with sequence)', { default: DA.sequence.ions })),
+        cutoff: { type: ['number', 'null'], exclusiveMinimum: 0, default: DA.cutoff, description: "|s| (1/Å) of the scale factor, snapped to a shell edge; null: the data's largest |s|" },
+        shells: { type: 'integer', minimum: 2, default: DA.shells, description: 'radial shells' },
+        spacing: { type: 'string', enum: ['width', 'volume'], default: DA.spacing, description: 'shell spacing: equal width or equal volume' },
+        min_completeness: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: DA.minCompleteness, description: 'shells measured below this fraction are interpolated' },
       },
     },
     export: {
@@ -301,11 +307,11 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
           minItems: 1,
           uniqueItems: true,
           items: { type: 'string', enum: ['nexus', 'ccp4', 'png'] },
-          default: ['nexus', 'ccp4', 'png'],
+          default: [...EXPORT_DEFAULTS.formats],
           description: 'files to write: nexus (.nxs), ccp4 (.ccp4), png (slices h=0, k=0, l=0)',
         },
-        fill: { type: 'number', default: 0, description: 'CCP4 value of unmeasured points (NeXus keeps NaN)' },
-        colormap: { type: 'string', enum: ['viridis', 'diverging'], default: 'viridis', description: 'PNG colour map' },
+        fill: { type: 'number', default: EXPORT_DEFAULTS.fill, description: 'CCP4 value of unmeasured points (NeXus keeps NaN)' },
+        colormap: { type: 'string', enum: ['viridis', 'diverging'], default: EXPORT_DEFAULTS.colormap, description: 'PNG colour map' },
       },
     },
   },

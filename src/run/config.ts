@@ -21,8 +21,13 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { FileAccessError, UsageError } from '../errors.ts';
-import { MERGE_DEFAULTS } from '../merge/index.ts';
-import { SCALE_STAGES } from '../scaling/index.ts';
+import type { ScaleStage } from '../scaling/index.ts';
+import { ABSOLUTE_DEFAULTS } from '../stages/absolute.ts';
+import { CORRECT_DEFAULTS } from '../stages/correct.ts';
+import { EXPORT_DEFAULTS } from '../stages/export.ts';
+import { INTEGRATE_DEFAULTS } from '../stages/integrate.ts';
+import { MERGE_DEFAULTS } from '../stages/merge.ts';
+import { SCALE_DEFAULTS } from '../stages/scale.ts';
 import { chainComposition, parseComposition, sequenceChains } from '../scattering/composition.ts';
 import { PATTERN_PHRASES, RUN_CONFIG_SCHEMA, type SchemaNode, type SchemaType } from './config-schema.ts';
 import type {
@@ -565,8 +570,8 @@ function build(doc: RawConfig, path: string): RunConfig {
     experiment: s.experiment ?? 0,
     images: s.images === undefined ? { kind: 'expt' } : imageSource(s.images),
     background: s.background === undefined ? null : imageSource(s.background),
-    exposure: s.exposure ?? null,
-    backgroundExposure: s.background_exposure ?? null,
+    exposure: s.exposure ?? CORRECT_DEFAULTS.exposure,
+    backgroundExposure: s.background_exposure ?? CORRECT_DEFAULTS.backgroundExposure,
   }));
 
   const m = doc.mask ?? {};
@@ -575,77 +580,85 @@ function build(doc: RawConfig, path: string): RunConfig {
     if (b.circle !== undefined) return { kind: 'circle', cx: b.circle[0], cy: b.circle[1], r: b.circle[2] };
     return { kind: 'polygon', points: (b.polygon ?? []).map(([x, y]): [number, number] => [x, y]) };
   });
+  const DM = INTEGRATE_DEFAULTS.mask;
   const mask: MaskConfig = {
-    edge: m.edge ?? 0,
-    panelMasks: m.panel_masks ?? true,
+    edge: m.edge ?? DM.edge,
+    panelMasks: m.panel_masks ?? DM.panelMasks,
     beamstop,
-    file: given(m.file) ? abs(m.file) : null,
-    hotPixels: (m.hot_pixels ?? []).map(([x, y]): [number, number] => [x, y]),
-    trustedRange: m.trusted_range ?? 'exclusive',
+    file: given(m.file) ? abs(m.file) : DM.file,
+    hotPixels: (m.hot_pixels ?? DM.hotPixels).map(([x, y]): [number, number] => [x, y]),
+    trustedRange: m.trusted_range ?? DM.trustedRange,
   };
 
   const g = doc.grid ?? {};
   const wedgeFrames = g.wedge_frames ?? null;
+  const DG = INTEGRATE_DEFAULTS.grid;
+  const ndiv = g.ndiv ?? DG.ndiv;
   const grid: GridConfig = {
-    ndiv: g.ndiv !== undefined ? [g.ndiv[0], g.ndiv[1], g.ndiv[2]] : [3, 3, 3],
-    // an explicit null keeps "no degrees" (with wedge_frames) ; omitted without wedge_frames: 3°
-    wedgeDeg: wedgeFrames !== null ? null : (g.wedge_deg ?? 3),
+    ndiv: [ndiv[0], ndiv[1], ndiv[2]],
+    // an explicit null keeps "no degrees" (with wedge_frames) ; omitted without wedge_frames: the default
+    wedgeDeg: wedgeFrames !== null ? null : (g.wedge_deg ?? DG.wedgeDeg),
     wedgeFrames,
-    batchFrames: g.batch_frames ?? null,
+    batchFrames: g.batch_frames ?? DG.batchFrames,
   };
 
   const sc = doc.scaling ?? {};
+  const DS = SCALE_DEFAULTS;
   const scaling: ScalingConfig = {
-    table: sc.table ?? 'diffuse',
-    stages: [...(sc.stages ?? SCALE_STAGES)],
-    bStepDeg: sc.b_step_deg ?? 1,
-    aGrid: given(sc.a_grid) ? [sc.a_grid[0], sc.a_grid[1], sc.a_grid[2]] : null,
-    cGrid: given(sc.c_grid) ? [sc.c_grid[0], sc.c_grid[1]] : null,
-    dMode: sc.d_mode ?? 'panel',
-    dGrid: given(sc.d_grid) ? [sc.d_grid[0], sc.d_grid[1]] : null,
-    outlier: sc.outlier !== undefined ? [...sc.outlier] : [10, 5],
-    maxIterations: sc.max_iterations ?? 10,
-    tolerance: sc.tolerance ?? 1e-4,
+    table: sc.table ?? DS.table,
+    // the schema allows only SCALE_STAGES
+    stages: [...((sc.stages as ScaleStage[] | undefined) ?? DS.stages)],
+    bStepDeg: sc.b_step_deg ?? DS.bStepDeg,
+    aGrid: given(sc.a_grid) ? [sc.a_grid[0], sc.a_grid[1], sc.a_grid[2]] : DS.aGrid,
+    cGrid: given(sc.c_grid) ? [sc.c_grid[0], sc.c_grid[1]] : DS.cGrid,
+    dMode: sc.d_mode ?? DS.dMode,
+    dGrid: given(sc.d_grid) ? [sc.d_grid[0], sc.d_grid[1]] : DS.dGrid,
+    outlier: [...(sc.outlier ?? DS.outlier)],
+    maxIterations: sc.max_iterations ?? DS.maxIterations,
+    tolerance: sc.tolerance ?? DS.tolerance,
   };
 
   const a = doc.absolute ?? {};
+  const DA = ABSOLUTE_DEFAULTS;
   let composition: CompositionConfig | null = null;
   if (given(a.composition)) composition = { kind: 'formula', formula: a.composition.trim() };
   else if (given(a.sequence)) {
     composition = {
       kind: 'sequence',
       sequence: sequenceIsPath(a.sequence) ? abs(a.sequence.trim()) : a.sequence,
-      copies: a.copies ?? 1,
-      solvent: a.solvent ?? 0.5,
-      disulfides: a.disulfides ?? 0,
-      ions: a.ions ?? null,
+      copies: a.copies ?? DA.sequence.copies,
+      solvent: a.solvent ?? DA.sequence.solvent,
+      disulfides: a.disulfides ?? DA.sequence.disulfides,
+      ions: a.ions ?? DA.sequence.ions,
     };
   }
   const absolute: AbsoluteConfig = {
     composition,
-    cutoff: a.cutoff ?? null,
-    shells: a.shells ?? 50,
-    spacing: a.spacing ?? 'width',
-    minCompleteness: a.min_completeness ?? 0.02,
+    cutoff: a.cutoff ?? DA.cutoff,
+    shells: a.shells ?? DA.shells,
+    spacing: a.spacing ?? DA.spacing,
+    minCompleteness: a.min_completeness ?? DA.minCompleteness,
   };
 
   const e = doc.export ?? {};
-  const exp: ExportConfig = { formats: e.formats !== undefined ? [...e.formats] : ['nexus', 'ccp4', 'png'], fill: e.fill ?? 0, colormap: e.colormap ?? 'viridis' };
+  const DE = EXPORT_DEFAULTS;
+  const exp: ExportConfig = { formats: [...(e.formats ?? DE.formats)], fill: e.fill ?? DE.fill, colormap: e.colormap ?? DE.colormap };
 
   const d = doc.detector ?? {};
   const f = doc.filter ?? {};
   const c = doc.corrections ?? {};
   const mg = doc.merge ?? {};
+  const { detector: DD, filter: DF, corrections: DC } = INTEGRATE_DEFAULTS;
   return {
     source,
     output: abs(doc.output ?? 'diffract-out'),
     spaceGroup: given(doc.space_group) ? String(doc.space_group).trim() : null,
     sweeps,
     mask,
-    detector: { kind: d.kind ?? 'auto', gain: d.gain ?? null, pedestal: d.pedestal ?? null },
+    detector: { kind: d.kind ?? DD.kind, gain: d.gain ?? DD.gain, pedestal: d.pedestal ?? DD.pedestal },
     grid,
-    filter: { enabled: f.enabled ?? true, maxCount: f.max_count ?? 20, window: f.window ?? 2 },
-    corrections: { enabled: c.enabled ?? true, efficiency: c.efficiency ?? true, polarization: c.polarization ?? true, airPath: c.air_path ?? null },
+    filter: { enabled: f.enabled ?? DF.enabled, maxCount: f.max_count ?? DF.maxCount, window: f.window ?? DF.window },
+    corrections: { enabled: c.enabled ?? DC.enabled, efficiency: c.efficiency ?? DC.efficiency, polarization: c.polarization ?? DC.polarization, airPath: c.air_path ?? DC.airPath },
     scaling,
     merge: {
       outlierSigma: mg.outlier_sigma ?? MERGE_DEFAULTS.outlierSigma,

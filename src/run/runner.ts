@@ -2,7 +2,8 @@
  * `diffract run`: the whole rotation-series pipeline from a config, with
  * checkpoints (src/run/checkpoint.ts).
  *
- * Stages, in order (each also runnable alone as its own command):
+ * Stages, in order (modules of src/stages/, each also runnable alone as its
+ * own command; the settings come straight from the config):
  *
  *   import → mask → filter+integrate (wedge by wedge) → correct   (per sweep)
  *   → combine → scale → merge → absolute → export → report       (all sweeps)
@@ -27,28 +28,28 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { runAbsolute, type AbsoluteCliOptions } from '../cli/commands/absolute.ts';
-import { runCorrect, type CorrectSummary } from '../cli/commands/correct.ts';
-import { integrationOptions, rootAttributes, voxelColumns, WedgeLog, type VoxelCliOptions, type WedgeSummary } from '../cli/commands/integrate.ts';
-import { runMerge, type MergeCliOptions } from '../cli/commands/merge.ts';
-import { startProgress } from '../cli/progress.ts';
-import { runScale, type ScaleCliOptions } from '../cli/commands/scale.ts';
-import { FileAccessError, InvalidValueError, MissingFieldError } from '../errors.ts';
-import { exportMap } from '../export/export-map.ts';
+import { FileAccessError, MissingFieldError } from '../errors.ts';
 import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
-import { tempPathFor } from '../io/atomic-file.ts';
-import { setAttributes, writeHdf5Atomic, type ColumnArray } from '../io/hdf5.ts';
-import { writeNpy } from '../io/npy.ts';
-import { observationsOf, readStageFile, writeStageFile } from '../io/observation-file.ts';
-import { AppendableTable, readTableGroups } from '../io/voxel-tables.ts';
 import { Engine } from '../host/engine.ts';
-import { concatObservations, type ObservationMeta } from '../pipeline/observations.ts';
-import { integrateWedge, prepareIntegration, wedgeRanges, wedgeTables, type IntegrationSetup } from '../pipeline/voxel-integrate.ts';
-import { log } from '../util/log.ts';
+import { tempPathFor } from '../io/atomic-file.ts';
+import { assembleWedgeFiles, writeWedgeFile } from '../io/integrate-file.ts';
+import { writeNpy } from '../io/npy.ts';
+import { readStageFile, writeStageFile } from '../io/observation-file.ts';
+import { readVoxelTables } from '../io/voxel-tables.ts';
+import { absoluteStage, type AbsoluteSettings } from '../stages/absolute.ts';
+import { combineStage, COMBINE_DEFAULTS } from '../stages/combine.ts';
+import { SILENT_PROGRESS, type ProgressSink, type StageContext, type StageLogger } from '../stages/context.ts';
+import { correctStage, type CorrectSettings } from '../stages/correct.ts';
+import { EXPORT_DEFAULTS, exportStage, type ExportSettings } from '../stages/export.ts';
+import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateSettings } from '../stages/integrate.ts';
+import { mergeStage, type MergeSettings } from '../stages/merge.ts';
+import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
+import { log as logLine } from '../util/log.ts';
 import { CheckpointStore, contentHash, hashKey, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
-import { frameRange, openSweepSource, type SweepSource } from './sources.ts';
+import { sweepFrameSource } from './frame-adapter.ts';
+import { openSweepSource, type SweepSource } from './sources.ts';
 
 /** How the runner runs (not part of any checkpoint key: results do not depend on it). */
 export interface RunnerOptions {
@@ -60,7 +61,14 @@ export interface RunnerOptions {
   engine?: Engine;
   /** builds report.html from the run's stage files (src/report); absent: no report */
   report?: (inputs: ReportInputs) => Promise<void>;
+  /** where the run's and the stages' messages go (default: the process logger, src/util/log.ts) */
+  log?: StageLogger;
+  /** progress of long stages (default: none; the CLI draws bars) */
+  progress?: ProgressSink;
 }
+
+/** The process logger (src/util/log.ts) as a stage logger. */
+const PROCESS_LOGGER: StageLogger = { log: (level, message, fields) => logLine(level, message, fields) };
 
 /** What the report builder gets. */
 export interface ReportInputs {
@@ -125,12 +133,41 @@ interface Ctx {
   times: StageTime[];
   engine: Engine | null;
   keep: Set<string>;
+  logger: StageLogger;
+}
+
+function log(ctx: Ctx, level: 'info' | 'warn', message: string, fields: Record<string, unknown> = {}): void {
+  ctx.logger.log(level, message, fields);
 }
 
 async function engineOf(ctx: Ctx): Promise<Engine> {
   if (ctx.opts.engine !== undefined) return ctx.opts.engine;
   ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
   return ctx.engine;
+}
+
+/** The context the stages run in (the engine created on first use). */
+async function stageContext(ctx: Ctx): Promise<StageContext> {
+  return { engine: await engineOf(ctx), log: ctx.logger, progress: ctx.opts.progress ?? SILENT_PROGRESS };
+}
+
+/** The context of the stages that compute on the CPU only (no device is opened for them). */
+function cpuContext(ctx: Ctx): StageContext {
+  return { engine: Engine.cpu(), log: ctx.logger, progress: ctx.opts.progress ?? SILENT_PROGRESS };
+}
+
+/** The typed settings of each stage, straight from the config. */
+export function integrateSettingsOf(cfg: RunConfig): IntegrateSettings {
+  return { grid: cfg.grid, filter: cfg.filter, mask: cfg.mask, detector: cfg.detector, corrections: cfg.corrections };
+}
+
+export function correctSettingsOf(cfg: RunConfig, sweep: number): CorrectSettings {
+  const sw = cfg.sweeps[sweep]!;
+  return { exposure: sw.exposure, backgroundExposure: sw.backgroundExposure, spaceGroup: cfg.spaceGroup, sweep };
+}
+
+export function exportSettingsOf(cfg: RunConfig): ExportSettings {
+  return { ...EXPORT_DEFAULTS, ...cfg.export };
 }
 
 /** Runs `fn` unless the checkpoint of `stage` with `key` exists; records time and outcome. */
@@ -143,51 +180,20 @@ async function stage(
   const t0 = performance.now();
   const done = ctx.store.done(name, key);
   if (done !== null) {
-    log('info', `${name}: unchanged since the last run, reusing ${done.outputs.map((f) => relative(ctx.cfg.output, f)).join(', ') || 'its checkpoint'}`, { stage: name, reused: true });
+    log(ctx, 'info', `${name}: unchanged since the last run, reusing ${done.outputs.map((f) => relative(ctx.cfg.output, f)).join(', ') || 'its checkpoint'}`, { stage: name, reused: true });
     ctx.times.push({ stage: name, seconds: (performance.now() - t0) / 1000, skipped: true });
     for (const f of done.outputs) ctx.keep.add(f);
     return done;
   }
-  log('info', `${name}: running`, { stage: name, reused: false });
+  log(ctx, 'info', `${name}: running`, { stage: name, reused: false });
   const r = await fn();
   const rec: StageRecord = { stage: name, key, outputs: r.outputs, summary: r.summary };
   await ctx.store.put(rec);
   const seconds = (performance.now() - t0) / 1000;
   ctx.times.push({ stage: name, seconds, skipped: false });
   for (const f of r.outputs) ctx.keep.add(f);
-  log('info', `${name}: done in ${seconds.toFixed(1)} s`, { stage: name, seconds });
+  log(ctx, 'info', `${name}: done in ${seconds.toFixed(1)} s`, { stage: name, seconds });
   return rec;
-}
-
-function cliVoxelOptions(cfg: RunConfig, sweep: SweepConfig): VoxelCliOptions {
-  const m = cfg.mask;
-  const o: VoxelCliOptions = {
-    out: '',
-    experiment: String(sweep.experiment),
-    ndiv: cfg.grid.ndiv.join(','),
-    maxCount: String(cfg.filter.maxCount),
-    window: String(cfg.filter.window),
-    filter: cfg.filter.enabled,
-    detector: cfg.detector.kind,
-    trustedRange: m.trustedRange,
-    edge: String(m.edge),
-    panelMasks: m.panelMasks,
-    beamstopRect: m.beamstop.flatMap((b) => (b.kind === 'rect' ? [`${b.x0},${b.y0},${b.x1},${b.y1}`] : [])),
-    beamstopCircle: m.beamstop.flatMap((b) => (b.kind === 'circle' ? [`${b.cx},${b.cy},${b.r}`] : [])),
-    beamstopPolygon: m.beamstop.flatMap((b) => (b.kind === 'polygon' ? [b.points.flat().join(',')] : [])),
-    corrections: cfg.corrections.enabled,
-    efficiency: cfg.corrections.efficiency,
-    polarization: cfg.corrections.polarization,
-  };
-  if (cfg.grid.wedgeDeg !== null) o.wedgeDeg = String(cfg.grid.wedgeDeg);
-  if (cfg.grid.wedgeFrames !== null) o.wedgeFrames = String(cfg.grid.wedgeFrames);
-  if (cfg.grid.batchFrames !== null) o.batch = String(cfg.grid.batchFrames);
-  if (cfg.detector.gain !== null) o.gain = String(cfg.detector.gain);
-  if (cfg.detector.pedestal !== null) o.pedestal = String(cfg.detector.pedestal);
-  if (m.file !== null) o.mask = m.file;
-  if (m.hotPixels.length > 0) o.hotPixels = m.hotPixels.map(([x, y]) => `${x},${y}`).join(';');
-  if (cfg.corrections.airPath !== null) o.airPath = String(cfg.corrections.airPath);
-  return o;
 }
 
 function defaultDecodeWorkers(): number {
@@ -222,33 +228,22 @@ interface IntegratedSweep {
   summary: SweepSummary;
 }
 
-/** A wedge file's tables as stored, and its root attributes as writable values. */
-async function readTables(path: string): Promise<{ attrs: Record<string, string | number | number[] | string[]>; tables: Map<string, Map<string, ColumnArray>> }> {
-  const raw = await readTableGroups(path);
-  const attrs: Record<string, string | number | number[] | string[]> = {};
-  for (const [k, v] of Object.entries(raw.attrs)) {
-    if (typeof v === 'string' || typeof v === 'number') attrs[k] = v;
-    else if (typeof v === 'bigint') attrs[k] = Number(v);
-    else if (ArrayBuffer.isView(v)) attrs[k] = Array.from(v as unknown as ArrayLike<number | bigint>, Number);
-    else if (Array.isArray(v)) attrs[k] = v.map((x) => (typeof x === 'string' ? x : Number(x))) as number[] | string[];
-  }
-  return { attrs, tables: raw.tables };
-}
-
 /** filter + integrate of one sweep, wedge by wedge, then the wedges into one integrate file. */
 async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSweep> {
   const { cfg } = ctx;
   const dir = join(ctx.stagesDir, sw.cfg.name);
   const wedgeDir = join(dir, 'wedges');
   mkdirSync(wedgeDir, { recursive: true });
-  const cli = cliVoxelOptions(cfg, sw.cfg);
-  const opts = integrationOptions(cli, sw.exp);
-  if (sw.background !== null) opts.background = sw.background;
-  const setup: IntegrationSetup = prepareIntegration(sw.exp, opts);
+  const settings = integrateSettingsOf(cfg);
+  const prepared = prepareIntegrate(
+    { experiment: sw.exp, exptPath: sw.cfg.expt, frames: sweepFrameSource(sw.source, `the frames of sweep ${sw.cfg.name}`), ...(sw.background !== null ? { background: sweepFrameSource(sw.background, `the background of sweep ${sw.cfg.name}`) } : {}) },
+    settings,
+  );
+  const setup = prepared.setup;
   const stageName = `integrate.${sw.cfg.name}`;
 
   // mask: the static mask of the detector, written for inspection
-  const maskSettings = { mask: cfg.mask, detector: cfg.detector, maskFile: cfg.mask.file === null ? null : contentHash(cfg.mask.file) };
+  const maskSettings = { mask: settings.mask, detector: settings.detector, maskFile: settings.mask.file === null ? null : contentHash(settings.mask.file) };
   const maskKey = hashKey({ import: sw.key, ...maskSettings });
   const usable = setup.staticMask.valid.reduce((s, v) => s + v, 0);
   const maskedPixelFraction = 1 - usable / setup.staticMask.valid.length;
@@ -262,10 +257,11 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
     return { outputs: [p], summary: { maskedPixelFraction, usablePixels: usable } };
   });
 
-  const settings = { mask: maskKey, ndiv: cfg.grid.ndiv, wedgeDeg: cfg.grid.wedgeDeg, wedgeFrames: cfg.grid.wedgeFrames, filter: cfg.filter, corrections: cfg.corrections, detector: cfg.detector };
-  const wedges = wedgeRanges(sw.source.length, setup.wedgeFrames);
-  const wedgeFiles = wedges.map((w) => {
-    const key = hashKey({ integrate: settings, wedge: w, wedgeFrames: setup.wedgeFrames });
+  // the wedge key: the settings that change results (the batch size does not)
+  const g = settings.grid;
+  const wedgeSettings = { mask: maskKey, ndiv: g.ndiv, wedgeDeg: g.wedgeDeg, wedgeFrames: g.wedgeFrames, filter: settings.filter, corrections: settings.corrections, detector: settings.detector };
+  const wedgeFiles = prepared.wedges.map((w) => {
+    const key = hashKey({ integrate: wedgeSettings, wedge: w, wedgeFrames: setup.wedgeFrames });
     return { w, key, file: join(wedgeDir, `w${String(w.index).padStart(4, '0')}-${shortKey(key)}.h5`) };
   });
   const integratedKey = hashKey({ stage: 'integrate', wedges: wedgeFiles.map((w) => w.key) });
@@ -274,77 +270,35 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
   const reused = wedgeFiles.length - todo.length;
   let framesDone = 0;
   const assembled = ctx.store.done(stageName, integratedKey);
-  if (assembled === null) {
+  if (assembled === null && todo.length > 0) {
     if (reused > 0) {
-      log('info', `integrate ${sw.cfg.name}: ${reused} of ${wedgeFiles.length} wedges finished in an earlier run, not recomputed (${wedgeFiles.filter((w) => existsSync(w.file)).map((w) => w.w.index).join(', ')})`, {
+      log(ctx, 'info', `integrate ${sw.cfg.name}: ${reused} of ${wedgeFiles.length} wedges finished in an earlier run, not recomputed (${wedgeFiles.filter((w) => existsSync(w.file)).map((w) => w.w.index).join(', ')})`, {
         stage: stageName,
         reusedWedges: reused,
       });
     }
-    const totalFrames = todo.reduce((s, w) => s + w.w.count, 0);
-    const progress = totalFrames > 0 ? startProgress(`integrate ${sw.cfg.name}`, totalFrames) : null;
-    try {
-      for (const wf of todo) {
-        const engine = await engineOf(ctx);
-        const r = await integrateWedge(engine, setup, wf.w, (async function* () {
-          for await (const f of sw.source.range(wf.w.first, wf.w.count)) {
-            yield f;
-            framesDone++;
-            progress?.update(framesDone);
-          }
-        })(), () => frameRange(sw.source, wf.w.first, wf.w.count));
-        const t = wedgeTables(r);
-        const wl = new WedgeLog();
-        wl.add(r, t.included, t.excluded);
-        await writeHdf5Atomic(wf.file, (file) => {
-          const inc = new AppendableTable(file, 'included');
-          inc.append(voxelColumns(t.included, false));
-          inc.close();
-          const exc = new AppendableTable(file, 'excluded');
-          exc.append(voxelColumns(t.excluded, true));
-          exc.close();
-          wl.write(file);
-          setAttributes(file, { ...rootAttributes('integrate', sw.cfg.expt, setup, opts.corrections), backend: r.backend });
-        });
-        log('info', `integrate ${sw.cfg.name}: wedge ${wf.w.index} (frames ${wf.w.first}…${wf.w.first + wf.w.count - 1}) written`, { stage: stageName, wedge: wf.w.index });
-      }
-    } finally {
-      progress?.stop();
+    const byIndex = new Map(todo.map((wf) => [wf.w.index, wf]));
+    for await (const w of integrateWedges(await stageContext(ctx), prepared, { wedges: todo.map((wf) => wf.w), label: `integrate ${sw.cfg.name}` })) {
+      const wf = byIndex.get(w.result.wedge.index)!;
+      await writeWedgeFile(wf.file, w.included, w.excluded, w.row, integrateAttributes(prepared, 'integrate', w.result.backend));
+      framesDone += wf.w.count;
+      log(ctx, 'info', `integrate ${sw.cfg.name}: wedge ${wf.w.index} (frames ${wf.w.first}…${wf.w.first + wf.w.count - 1}) written`, { stage: stageName, wedge: wf.w.index });
     }
   }
   const rec = await stage(ctx, stageName, integratedKey, async () => {
     const out = join(dir, `integrated-${shortKey(integratedKey)}.h5`);
-    const parts: Awaited<ReturnType<typeof readTables>>[] = [];
-    for (const wf of wedgeFiles) parts.push(await readTables(wf.file));
-    const totals = { occupied: 0, excluded: 0, inc: 0, exc: 0 };
-    for (const p of parts) {
-      const w = p.tables.get('wedges');
-      const n = (c: string): number => Number((w?.get(c) as ArrayLike<number | bigint> | undefined)?.[0] ?? 0);
-      totals.occupied += n('occupied');
-      totals.excluded += n('outliers') + n('overflow');
-      totals.inc += n('included_counts');
-      totals.exc += n('excluded_counts');
-    }
-    await writeHdf5Atomic(out, (file) => {
-      for (const name of ['included', 'excluded', 'wedges']) {
-        const t = new AppendableTable(file, name);
-        for (const p of parts) {
-          const cols = p.tables.get(name);
-          if (cols === undefined) throw new InvalidValueError(`wedge file has no table '${name}'`, { file: wedgeFiles[parts.indexOf(p)]?.file ?? out });
-          t.append(Object.fromEntries(cols));
-        }
-        t.close();
-      }
-      setAttributes(file, parts[0]?.attrs ?? {});
-    });
+    const totals = await assembleWedgeFiles(
+      out,
+      wedgeFiles.map((wf) => wf.file),
+    );
     return {
       outputs: [out],
       summary: {
         frames: sw.source.length,
         wedges: wedgeFiles.length,
         filterExcludedFraction: totals.occupied > 0 ? totals.excluded / totals.occupied : 0,
-        countsIncluded: totals.inc,
-        countsExcluded: totals.exc,
+        countsIncluded: totals.includedCounts,
+        countsExcluded: totals.excludedCounts,
       },
     };
   });
@@ -370,10 +324,6 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
       observations: 0,
     },
   };
-}
-
-function sameMeta(a: ObservationMeta, b: ObservationMeta): boolean {
-  return a.hall.trim() === b.hall.trim() && a.ndiv.every((v, i) => v === b.ndiv[i]) && a.cell.every((v, i) => Math.abs(v - (b.cell[i] as number)) <= 0.02 * Math.abs(v) + 0.5) && Math.abs(a.wavelength - b.wavelength) < 1e-3 * a.wavelength;
 }
 
 /**
@@ -447,15 +397,15 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
     throw new FileAccessError(`cannot create the output folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: cfg.output, field: 'output' }, { cause: err });
   }
   const swept = sweepTemporaries(cfg.output);
-  if (swept > 0) log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
-  const ctx: Ctx = { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set() };
+  if (swept > 0) (opts.log ?? PROCESS_LOGGER).log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
+  const ctx: Ctx = { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
   const imported: ImportedSweep[] = [];
   try {
     // import every sweep first: missing files and inconsistent frame counts stop the run before any work
     const ti = performance.now();
     for (let i = 0; i < cfg.sweeps.length; i++) imported.push(await importSweep(ctx, i, cfg.sweeps[i]!));
     ctx.times.push({ stage: 'import', seconds: (performance.now() - ti) / 1000, skipped: false });
-    log('info', `import: ${imported.map((s) => `${s.cfg.name} ${s.source.length} frames`).join(', ')}`);
+    log(ctx, 'info', `import: ${imported.map((s) => `${s.cfg.name} ${s.source.length} frames`).join(', ')}`);
 
     const sweeps: SweepSummary[] = [];
     const corrected: { file: string; key: string }[] = [];
@@ -463,19 +413,13 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
     for (const sw of imported) {
       const integ = await integrateSweep(ctx, sw);
       integratedFiles.push({ sweep: sw.cfg.name, file: integ.file });
-      const correctKey = hashKey({ integrated: integ.key, expt: sw.key, exposure: sw.cfg.exposure, backgroundExposure: sw.cfg.backgroundExposure, spaceGroup: cfg.spaceGroup, sweep: sw.index });
+      const cs = correctSettingsOf(cfg, sw.index);
+      const correctKey = hashKey({ integrated: integ.key, expt: sw.key, ...cs });
       const rec = await stage(ctx, `correct.${sw.cfg.name}`, correctKey, async () => {
         const out = join(stagesDir, sw.cfg.name, `corrected-${shortKey(correctKey)}.h5`);
-        const r: CorrectSummary = await runCorrect(integ.file, {
-          out,
-          expt: sw.cfg.expt,
-          experiment: String(sw.cfg.experiment),
-          sweep: String(sw.index),
-          ...(sw.cfg.exposure !== null ? { exposure: String(sw.cfg.exposure) } : {}),
-          ...(sw.cfg.backgroundExposure !== null ? { backgroundExposure: String(sw.cfg.backgroundExposure) } : {}),
-          ...(cfg.spaceGroup !== null ? { spaceGroup: cfg.spaceGroup } : {}),
-        });
-        return { outputs: [out], summary: { diffuse: r.diffuse.kept, bragg: r.bragg.kept } };
+        const r = await correctStage.run(cpuContext(ctx), { integrated: await readVoxelTables(integ.file), integratedPath: integ.file, experiment: sw.exp, exptPath: sw.cfg.expt }, cs);
+        await writeStageFile(out, r.content);
+        return { outputs: [out], summary: { diffuse: r.summary.diffuse.kept, bragg: r.summary.bragg.kept } };
       });
       corrected.push({ file: rec.outputs[0]!, key: correctKey });
       sweeps.push({ ...integ.summary, observations: Number(rec.summary.diffuse) });
@@ -485,50 +429,28 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
     const combined = await stage(ctx, 'combine', combineKey, async () => {
       const out = join(stagesDir, `combined-${shortKey(combineKey)}.h5`);
       const files = await Promise.all(corrected.map((c) => readStageFile(c.file)));
-      const meta = files[0]!.meta;
-      files.forEach((f, i) => {
-        if (!sameMeta(meta, f.meta)) {
-          throw new InvalidValueError(`sweep ${cfg.sweeps[i]!.name} has cell/space group/ndiv/wavelength ${JSON.stringify(f.meta)}, unlike ${cfg.sweeps[0]!.name} ${JSON.stringify(meta)}: sweeps combined must share one crystal form`, { file: cfg.sweeps[i]!.expt, field: `sweeps[${i}].expt` });
-        }
-      });
-      const diffuse = concatObservations(files.map((f, i) => observationsOf(f, 'diffuse', corrected[i]!.file)));
-      const bragg = concatObservations(files.map((f, i) => observationsOf(f, 'bragg', corrected[i]!.file)));
-      await writeStageFile(out, {
-        stage: 'combine',
-        meta,
-        attrs: { command: 'run', sweeps: cfg.sweeps.map((s) => s.name).join(','), sources: corrected.map((c) => basename(c.file)).join(',') },
-        observations: { diffuse, bragg },
-      });
-      return { outputs: [out], summary: { diffuse: diffuse.I.length, bragg: bragg.I.length } };
+      const r = await combineStage.run(cpuContext(ctx), { sweeps: files.map((file, i) => ({ name: cfg.sweeps[i]!.name, path: corrected[i]!.file, file })) }, COMBINE_DEFAULTS);
+      await writeStageFile(out, r.content);
+      return { outputs: [out], summary: r.summary };
     });
 
-    const scaleKey = hashKey({ combine: combineKey, scaling: cfg.scaling });
+    const scaleSettings: ScaleSettings = cfg.scaling;
+    const scaleKey = hashKey({ combine: combineKey, scaling: scaleSettings });
     const scaled = await stage(ctx, 'scale', scaleKey, async () => {
       const out = join(stagesDir, `scaled-${shortKey(scaleKey)}.h5`);
-      const s = cfg.scaling;
-      const o: ScaleCliOptions = {
-        out,
-        table: s.table,
-        bStepDeg: String(s.bStepDeg),
-        dMode: s.dMode,
-        stages: s.stages.join(','),
-        outlier: s.outlier.join(','),
-        maxIterations: String(s.maxIterations),
-        tolerance: String(s.tolerance),
-        ...(s.aGrid !== null ? { aGrid: s.aGrid.join(',') } : {}),
-        ...(s.cGrid !== null ? { cGrid: s.cGrid.join(',') } : {}),
-        ...(s.dGrid !== null ? { dGrid: s.dGrid.join(',') } : {}),
-      };
-      const r = await runScale(combined.outputs[0]!, o);
+      const input = combined.outputs[0]!;
+      const r = await scaleStage.run(cpuContext(ctx), { file: await readStageFile(input), path: input }, scaleSettings);
+      await writeStageFile(out, r.content);
       return { outputs: [out], summary: { observations: r.summary.observations, voxels: r.summary.voxels, rejected: r.summary.rejected, chi2: r.summary.chi2 } };
     });
 
-    const mergeKey = hashKey({ scale: scaleKey, merge: cfg.merge });
+    const mergeSettings: MergeSettings = cfg.merge;
+    const mergeKey = hashKey({ scale: scaleKey, merge: mergeSettings });
     const merged = await stage(ctx, 'merge', mergeKey, async () => {
       const out = join(stagesDir, `merged-${shortKey(mergeKey)}.h5`);
-      const m = cfg.merge;
-      const o: MergeCliOptions = { out, outlier: String(m.outlierSigma), rounds: String(m.rounds), halfSeed: String(m.halfSeed), halfSplit: m.halfSplit, shells: String(m.shells), inflateSigma: m.inflateSigma };
-      const r = await runMerge(scaled.outputs[0]!, o, await engineOf(ctx));
+      const input = scaled.outputs[0]!;
+      const r = await mergeStage.run(await stageContext(ctx), { file: await readStageFile(input), path: input }, mergeSettings);
+      await writeStageFile(out, r.content);
       const di = r.names.indexOf('diffuse');
       const bi = r.names.indexOf('bragg');
       return {
@@ -545,43 +467,26 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
     });
 
     let absolute: StageRecord | null = null;
-    const comp = cfg.absolute.composition;
-    const absoluteKey = hashKey({ merge: mergeKey, absolute: cfg.absolute, sequence: comp?.kind === 'sequence' && existsSync(comp.sequence) ? contentHash(comp.sequence) : null });
+    const absoluteSettings: AbsoluteSettings = cfg.absolute;
+    const comp = absoluteSettings.composition;
+    const absoluteKey = hashKey({ merge: mergeKey, absolute: absoluteSettings, sequence: comp?.kind === 'sequence' && existsSync(comp.sequence) ? contentHash(comp.sequence) : null });
     if (comp !== null) {
       absolute = await stage(ctx, 'absolute', absoluteKey, async () => {
         const out = join(stagesDir, `absolute-${shortKey(absoluteKey)}.h5`);
-        const a = cfg.absolute;
-        const o: AbsoluteCliOptions = {
-          out,
-          shells: String(a.shells),
-          spacing: a.spacing,
-          minCompleteness: String(a.minCompleteness),
-          ...(a.cutoff !== null ? { cutoff: String(a.cutoff) } : {}),
-          ...(comp.kind === 'formula'
-            ? { composition: comp.formula }
-            : { sequence: comp.sequence, copies: String(comp.copies), solvent: String(comp.solvent), disulfides: String(comp.disulfides), ...(comp.ions !== null ? { ions: comp.ions } : {}) }),
-        };
-        const r = await runAbsolute(merged.outputs[0]!, o);
+        const input = merged.outputs[0]!;
+        const r = await absoluteStage.run(cpuContext(ctx), { file: await readStageFile(input), path: input }, absoluteSettings);
+        await writeStageFile(out, r.content);
         return { outputs: [out], summary: { scaleFactor: r.summary.scale, cutoff: r.summary.cutoff, electrons: r.summary.electrons } };
       });
     }
 
-    const exportKey = hashKey({ input: absolute !== null ? absoluteKey : mergeKey, export: cfg.export });
+    const exportSettings = exportSettingsOf(cfg);
+    const exportKey = hashKey({ input: absolute !== null ? absoluteKey : mergeKey, export: exportSettings });
     const exported = await stage(ctx, 'export', exportKey, async () => {
       const dir = join(stagesDir, `export-${shortKey(exportKey)}`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      const r = await exportMap({
-        input: (absolute ?? merged).outputs[0]!,
-        out: join(dir, 'map'),
-        table: 'diffuse',
-        formats: cfg.export.formats,
-        fill: cfg.export.fill,
-        maxBytes: 2048 * 2 ** 20,
-        colormap: cfg.export.colormap,
-        ccp4Stats: 'measured',
-        date: runDate(imported),
-      });
+      const r = await exportStage.run(cpuContext(ctx), { input: (absolute ?? merged).outputs[0]!, out: join(dir, 'map'), date: runDate(imported) }, exportSettings);
       return { outputs: r.files.map((f) => f.path), summary: { points: r.points, measured: r.measured, shape: r.shape } };
     });
 
@@ -616,7 +521,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
     publish(results);
     summary.outputs = results.map((r) => r.to);
     const removed = collectGarbage(stagesDir, ctx.keep);
-    if (removed > 0) log('info', `removed ${removed} stage file(s) of earlier settings`);
+    if (removed > 0) log(ctx, 'info', `removed ${removed} stage file(s) of earlier settings`);
     summary.seconds = (performance.now() - t0) / 1000;
     return summary;
   } finally {

@@ -31,7 +31,8 @@ import { loadRunConfig } from '../../run/config.ts';
 import { runPipeline, type RunSummary } from '../../run/runner.ts';
 import { log, setLogMode } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
+import type { CommandSpec } from '../command-spec.ts';
 import { buildReport, summaryLines } from './run.ts';
 import { readFileSync } from 'node:fs';
 
@@ -157,7 +158,7 @@ export const demoCommand: CommandSpec = {
         writeFileSync(configPath, demoConfig(specs.length));
         const cfg = await loadRunConfig(configPath);
         log('info', `demo: running the pipeline (config ${configPath})`);
-        const run = await runPipeline(cfg, { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), report: buildReport });
+        const run = await runPipeline(cfg, { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), report: buildReport, log: CLI_LOGGER, progress: CLI_PROGRESS });
         const recovery = await demoRecovery(specs, A!, run);
         const summary: DemoSummary = { outDir, size, sweeps: specs.length, framesPerSweep: specs[0]!.scan.frames, simulateSeconds, run, recovery };
         writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);

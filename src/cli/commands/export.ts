@@ -8,12 +8,16 @@
  */
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.ts';
-import { EXPORT_FORMATS, exportMap, type ExportFormat, type ExportResult } from '../../export/export-map.ts';
+import { EXPORT_FORMATS, type ExportFormat, type ExportResult } from '../../export/export-map.ts';
 import type { Colormap } from '../../export/slices.ts';
+import { Engine } from '../../host/engine.ts';
+import { EXPORT_DEFAULTS, exportStage, validateExportSettings, type ExportSettings } from '../../stages/export.ts';
+import type { CommandSpec } from '../command-spec.ts';
 import { globalOptions } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import { checkAsFlags, flagNumber, type FlagNames } from '../settings-flags.ts';
+import { cliContext } from '../stage-context.ts';
 
-interface ExportCliOptions {
+export interface ExportCliOptions {
   out: string;
   table: string;
   format: string;
@@ -22,6 +26,22 @@ interface ExportCliOptions {
   colormap: string;
   ccp4Stats: string;
   json?: boolean;
+}
+
+const EXPORT_FLAGS: FlagNames = { table: '--table', formats: '--format', fill: '--fill', maxMemoryMb: '--max-memory-mb', colormap: '--colormap', ccp4Stats: '--ccp4-stats' };
+
+/** The export settings of the command line (checked; errors name the flags). */
+export function exportSettings(o: ExportCliOptions): ExportSettings {
+  const s: ExportSettings = {
+    table: o.table,
+    formats: parseFormats(o.format),
+    fill: flagNumber(o.fill, '--fill'),
+    maxMemoryMb: flagNumber(o.maxMemoryMb, '--max-memory-mb'),
+    colormap: o.colormap as Colormap,
+    ccp4Stats: o.ccp4Stats as ExportSettings['ccp4Stats'],
+  };
+  checkAsFlags(EXPORT_FLAGS, () => validateExportSettings(s));
+  return s;
 }
 
 /** Parses `--format nexus,ccp4,png` (aliases: nxs, h5, mrc, map). */
@@ -56,31 +76,18 @@ export const exportCommand: CommandSpec = {
       .description('expand a merged diffuse map (stage merge/absolute) to the full sphere and write NeXus, CCP4/MRC and PNG slices (docs/export.md)')
       .argument('<in>', 'stage file (HDF5) of stage merge or absolute')
       .requiredOption('--out <dir-or-prefix>', "output folder (file names from the input's stem; a trailing '/' creates it) or path prefix")
-      .option('--table <name>', 'merged table to export', 'diffuse')
-      .option('--format <list>', 'comma-separated: nexus, ccp4, png', EXPORT_FORMATS.join(','))
-      .option('--fill <value>', 'CCP4 value of unmeasured points (NeXus keeps NaN)', '0')
-      .option('--max-memory-mb <n>', 'refuse dense grids larger than this (MiB)', '2048')
-      .option('--colormap <name>', 'PNG colour map: viridis | diverging', 'viridis')
-      .option('--ccp4-stats <what>', 'CCP4 DMIN/DMAX/DMEAN/RMS over: measured (points) | written (values, fill included)', 'measured')
+      .option('--table <name>', 'merged table to export', EXPORT_DEFAULTS.table)
+      .option('--format <list>', 'comma-separated: nexus, ccp4, png', EXPORT_DEFAULTS.formats.join(','))
+      .option('--fill <value>', 'CCP4 value of unmeasured points (NeXus keeps NaN)', String(EXPORT_DEFAULTS.fill))
+      .option('--max-memory-mb <n>', 'refuse dense grids larger than this (MiB)', String(EXPORT_DEFAULTS.maxMemoryMb))
+      .option('--colormap <name>', 'PNG colour map: viridis | diverging', EXPORT_DEFAULTS.colormap)
+      .option('--ccp4-stats <what>', 'CCP4 DMIN/DMAX/DMEAN/RMS over: measured (points) | written (values, fill included)', EXPORT_DEFAULTS.ccp4Stats)
       .option('--json', 'print the summary as JSON')
       .action(async (input: string, o: ExportCliOptions, cmd: Command) => {
         globalOptions(cmd);
-        const fill = Number(o.fill);
-        if (o.fill.trim() === '' || !Number.isFinite(fill)) throw new UsageError(`--fill must be a finite number, got '${o.fill}'`, { field: '--fill' });
-        const mb = Number(o.maxMemoryMb);
-        if (!(mb > 0)) throw new UsageError(`--max-memory-mb must be positive, got '${o.maxMemoryMb}'`, { field: '--max-memory-mb' });
-        if (o.colormap !== 'viridis' && o.colormap !== 'diverging') throw new UsageError(`--colormap must be viridis or diverging, got '${o.colormap}'`, { field: '--colormap' });
-        if (o.ccp4Stats !== 'measured' && o.ccp4Stats !== 'written') throw new UsageError(`--ccp4-stats must be measured or written, got '${o.ccp4Stats}'`, { field: '--ccp4-stats' });
-        const result = await exportMap({
-          input,
-          out: o.out,
-          table: o.table,
-          formats: parseFormats(o.format),
-          fill,
-          maxBytes: mb * 2 ** 20,
-          colormap: o.colormap as Colormap,
-          ccp4Stats: o.ccp4Stats,
-        });
+        const settings = exportSettings(o);
+        // the export computes on the CPU: no device is opened
+        const result = await exportStage.run(cliContext(Engine.cpu()), { input, out: o.out }, settings);
         process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : `${exportSummary(result).join('\n')}\n`);
       });
   },

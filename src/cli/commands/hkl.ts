@@ -9,7 +9,7 @@ import { FileAccessError, InvalidValueError, UsageError } from '../../errors.ts'
 import { loadExperiments, pickExperiment } from '../../geometry/load.ts';
 import { hklAtPositions, type DetectorPosition } from '../../pipeline/hkl-positions.ts';
 import { withEngine } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 function parseTriple(text: string, panel: number, where: { file?: string; field: string }): DetectorPosition {
   const parts = text.trim().split(/[\s,]+/).filter((s) => s.length > 0).map(Number);

@@ -4,7 +4,7 @@ import { resolveBackendChoice } from '../../host/backend.ts';
 import { GpuContext } from '../../host/context.ts';
 import { GpuError } from '../../errors.ts';
 import { globalOptions } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 export interface InfoReport {
   backendChoice: string;

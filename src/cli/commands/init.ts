@@ -11,7 +11,7 @@ import { UsageError } from '../../errors.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { DEFAULT_CONFIG_FILE } from '../../run/config.ts';
 import { RUN_CONFIG_TEMPLATE } from '../../run/config-template.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 interface InitCliOptions {
   force?: boolean;

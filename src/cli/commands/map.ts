@@ -10,7 +10,7 @@ import { experimentSeries } from '../../pipeline/experiment-series.ts';
 import { mapSeriesReport, type SeriesMapReport } from '../../pipeline/map-report.ts';
 import { withEngine } from '../engine-options.ts';
 import { startProgress } from '../progress.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 export function formatMapReport(r: SeriesMapReport): string {
   const lines = r.perFrame.map(

@@ -8,14 +8,13 @@
  * (diffuse) and `cchalf_bragg`.
  */
 import type { Command } from 'commander';
-import { InvalidValueError, UsageError } from '../../errors.ts';
-import { observationsOf, readStageFile, writeStageFile } from '../../io/observation-file.ts';
-import { mergeObservations, MERGE_DEFAULTS, type HalfSplit, type MergeResult, type ShellStats } from '../../merge/index.ts';
-import type { MergedTable } from '../../pipeline/observations.ts';
-import type { Engine } from '../../host/engine.ts';
-import { log } from '../../util/log.ts';
+import { readStageFile, writeStageFile } from '../../io/observation-file.ts';
+import type { HalfSplit, MergeResult } from '../../merge/index.ts';
+import { MERGE_DEFAULTS, mergeStage, validateMergeSettings, type MergeSettings } from '../../stages/merge.ts';
+import type { CommandSpec } from '../command-spec.ts';
 import { withEngine } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import { checkAsFlags, flagNumber, type FlagNames } from '../settings-flags.ts';
+import { cliContext } from '../stage-context.ts';
 
 export interface MergeCliOptions {
   out: string;
@@ -28,25 +27,20 @@ export interface MergeCliOptions {
   json?: boolean;
 }
 
-const TABLES = ['diffuse', 'bragg'] as const;
+const MERGE_FLAGS: FlagNames = { outlierSigma: '--outlier', rounds: '--rounds', halfSeed: '--half-seed', halfSplit: '--half-split', shells: '--shells', inflateSigma: '--inflate-sigma' };
 
-function numberOption(text: string, field: string, want: string, ok: (v: number) => boolean): number {
-  const v = Number(text);
-  if (text.trim() === '' || !Number.isFinite(v) || !ok(v)) throw new UsageError(`${field} must be ${want}, got '${text}'`, { field });
-  return v;
-}
-
-function shellColumns(shells: readonly ShellStats[]): Record<string, Float64Array | Uint32Array> {
-  return {
-    s_min: Float64Array.from(shells, (s) => s.sMin),
-    s_max: Float64Array.from(shells, (s) => s.sMax),
-    n: Uint32Array.from(shells, (s) => s.n),
-    cchalf: Float64Array.from(shells, (s) => s.cchalf),
-    n_merged: Uint32Array.from(shells, (s) => s.nMerged),
-    mean_i: Float64Array.from(shells, (s) => s.meanI),
-    mean_sigma: Float64Array.from(shells, (s) => s.meanSigma),
-    completeness: Float64Array.from(shells, (s) => s.completeness),
+/** The merge settings of the command line (checked; errors name the flags). */
+export function mergeSettings(o: MergeCliOptions): MergeSettings {
+  const s: MergeSettings = {
+    outlierSigma: flagNumber(o.outlier, '--outlier'),
+    rounds: flagNumber(o.rounds, '--rounds'),
+    halfSeed: flagNumber(o.halfSeed, '--half-seed'),
+    halfSplit: o.halfSplit as HalfSplit,
+    shells: flagNumber(o.shells, '--shells'),
+    inflateSigma: o.inflateSigma === true,
   };
+  checkAsFlags(MERGE_FLAGS, () => validateMergeSettings(s));
+  return s;
 }
 
 function fmt(x: number, digits: number): string {
@@ -75,63 +69,6 @@ function summaryLines(name: string, r: MergeResult): string[] {
   return lines;
 }
 
-/** Runs `diffract merge` on a stage file with `engine` (no printing). */
-export async function runMerge(input: string, o: MergeCliOptions, engine: Engine) {
-  const outlierSigma = numberOption(o.outlier, '--outlier', 'a number ≥ 0', (v) => v >= 0);
-  const rounds = numberOption(o.rounds, '--rounds', 'an integer ≥ 0', (v) => Number.isInteger(v) && v >= 0);
-  const halfSeed = numberOption(o.halfSeed, '--half-seed', 'an integer', (v) => Number.isInteger(v));
-  const shells = numberOption(o.shells, '--shells', 'an integer from 1 to 1000', (v) => Number.isInteger(v) && v >= 1 && v <= 1000);
-  if (o.halfSplit !== 'observation' && o.halfSplit !== 'batch') throw new UsageError(`--half-split must be observation or batch, got '${o.halfSplit}'`, { field: '--half-split' });
-  const halfSplit: HalfSplit = o.halfSplit;
-  const sf = await readStageFile(input);
-  if (sf.stage !== 'scale' && sf.stage !== 'correct' && sf.stage !== 'combine') {
-    throw new InvalidValueError(`is a '${sf.stage}' stage file; merge reads the output of 'scale' (or 'correct')`, { file: input, field: 'stage' });
-  }
-  const names = TABLES.filter((n) => n === 'diffuse' || sf.groups.has(n));
-  const tables = names.map((n) => observationsOf(sf, n, input));
-  const opts = { outlierSigma, rounds, halfSeed, halfSplit, shells, inflateSigma: o.inflateSigma === true };
-  const { results, backend, adapter } = await (async () => {
-    const out: MergeResult[] = [];
-    for (let i = 0; i < names.length; i++) {
-      const t0 = performance.now();
-      const r = await mergeObservations(engine, tables[i]!, sf.meta, opts);
-      log('info', `merge: ${names[i]}: ${r.stats.voxels} voxels from ${r.stats.observations} observations in ${((performance.now() - t0) / 1000).toFixed(2)} s (${r.stats.backend})`);
-      out.push(r);
-    }
-    return { results: out, backend: engine.backend, adapter: engine.deviceName };
-  })();
-  const merged: Record<string, MergedTable> = {};
-  const groups: Record<string, { columns: Record<string, Float64Array | Uint32Array>; attrs: Record<string, string | number> }> = {};
-  const attrs: Record<string, string | number> = {
-    command: 'merge',
-    input,
-    input_stage: sf.stage,
-    backend,
-    adapter,
-    outlier_sigma: outlierSigma,
-    rounds,
-    half_seed: halfSeed,
-    half_split: halfSplit,
-    shells,
-    sigma: opts.inflateSigma ? 'sigma = max(1, sqrt(chi2_nu)) / sqrt(sum w)' : 'sigma = 1 / sqrt(sum w)',
-  };
-  names.forEach((name, i) => {
-    const r = results[i]!;
-    merged[name] = r.merged;
-    groups[name === 'diffuse' ? 'cchalf' : `cchalf_${name}`] = {
-      columns: shellColumns(r.shells),
-      attrs: { table: name, cchalf_overall: r.overall.cchalf, n_overall: r.overall.n, completeness_overall: r.overall.completeness },
-    };
-    attrs[`${name}_observations`] = r.stats.observations;
-    attrs[`${name}_invalid`] = r.stats.invalid;
-    attrs[`${name}_rejected`] = r.stats.rejected;
-    attrs[`${name}_voxels`] = r.stats.voxels;
-    attrs[`${name}_cchalf`] = r.overall.cchalf;
-  });
-  await writeStageFile(o.out, { stage: 'merge', meta: sf.meta, attrs, merged, groups });
-  return { names, results, backend, adapter };
-}
-
 export const mergeCommand: CommandSpec = {
   name: 'merge',
   register(program) {
@@ -148,7 +85,12 @@ export const mergeCommand: CommandSpec = {
       .option('--inflate-sigma', 'scale each merged σ by √(reduced χ²) where that exceeds 1')
       .option('--json', 'print the summary as one JSON object')
       .action(async (input: string, o: MergeCliOptions, cmd: Command) => {
-        const { names, results, backend, adapter } = await withEngine(cmd, (engine) => runMerge(input, o, engine));
+        const settings = mergeSettings(o);
+        const { names, results, backend, adapter } = await withEngine(cmd, async (engine) => {
+          const r = await mergeStage.run(cliContext(engine), { file: await readStageFile(input), path: input }, settings);
+          await writeStageFile(o.out, r.content);
+          return r;
+        });
         if (o.json) {
           const summary = {
             out: o.out,

@@ -14,7 +14,7 @@ import { fitRings, lab6DSpacings } from '../../photon/ring-fit.ts';
 import { PhotonSession } from '../../photon/session.ts';
 import { mergeEvents, openSource } from '../../photon/sources.ts';
 import { withEngine } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 interface CalibOptions {
   out: string;

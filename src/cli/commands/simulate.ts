@@ -10,7 +10,7 @@ import { simulate, type SimulationResult } from '../../sim/simulate.ts';
 import { electronUnitSpec, SIM_SIZES, type SimSize, sizedSpec } from '../../sim/spec.ts';
 import { log } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 interface SimulateCliOptions {
   out?: string;

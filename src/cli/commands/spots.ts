@@ -40,7 +40,7 @@ import { finiteReplacer, toCsv, toRecords } from '../../spots/table.ts';
 import type { IntensitySource, SpotDataset } from '../../spots/types.ts';
 import { log } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 interface CommonOpts {
   list?: string;

@@ -14,7 +14,7 @@ import type { Correction, PhotonConfig } from '../../photon/session.ts';
 import { checkSourceSpec } from '../../viewer/live.ts';
 import { DEFAULT_PORT, startViewer } from '../../viewer/server.ts';
 import { withEngine } from '../engine-options.ts';
-import type { CommandSpec } from '../registry.ts';
+import type { CommandSpec } from '../command-spec.ts';
 
 interface ViewOptions {
   port: string;

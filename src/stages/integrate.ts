@@ -1,0 +1,334 @@
+/**
+ * Stage `integrate` (and `filter`, which runs the same wedges and keeps the
+ * filter's per-subvoxel statistics): Bragg-peak removal by the Poisson filter
+ * and voxel integration of a rotation series, wedge by wedge
+ * (src/pipeline/voxel-integrate.ts). File layout: src/io/integrate-file.ts.
+ *
+ * - `integrateStage.run(ctx, inputs, settings)`: the whole series, returning
+ *   the included/excluded voxel tables and one row per wedge (nothing written).
+ * - `prepareIntegrate` + `integrateWedges`: the same, wedge by wedge, for
+ *   callers that write each wedge as it comes (the CLI appends it to one file;
+ *   the runner writes one checkpoint file per wedge and passes only the wedges
+ *   still to do, so a killed run resumes per wedge).
+ */
+import { pixelCorrections, type CorrectionOptions } from '../corrections/pixel-corrections.ts';
+import { InvalidValueError } from '../errors.ts';
+import type { Experiment } from '../geometry/model.ts';
+import { readNpy } from '../io/npy.ts';
+import type { FrameSource } from '../io/sources/frame-source.ts';
+import { rootAttributes, type RootAttributes, type WedgeSummary } from '../io/integrate-file.ts';
+import {
+  concatTables,
+  DEFAULT_MAX_COUNT,
+  DEFAULT_NDIV,
+  DEFAULT_WEDGE_DEG,
+  DEFAULT_WINDOW,
+  integrateWedge,
+  prepareIntegration,
+  tableTotals,
+  wedgeRanges,
+  wedgeTables,
+  type IntegrationOptions,
+  type IntegrationSetup,
+  type VoxelTable,
+  type WedgeRange,
+  type WedgeResult,
+} from '../pipeline/voxel-integrate.ts';
+import type { BeamstopShape, DetectorKind } from '../pipeline/voxel-masks.ts';
+import type { StageContext } from './context.ts';
+import { checkFinite, checkInt, checkOneOf, checkPositive, checkRange, SettingError } from './settings-check.ts';
+import type { Stage } from './stage.ts';
+
+export interface GridSettings {
+  /** subvoxels per cell along h, k, l */
+  ndiv: [number, number, number];
+  /** degrees of rotation per wedge (null with wedgeFrames) */
+  wedgeDeg: number | null;
+  /** frames per wedge (null: from wedgeDeg) */
+  wedgeFrames: number | null;
+  /** frames per kernel call; null: from the device limits (does not change results) */
+  batchFrames: number | null;
+}
+
+export interface FilterSettings {
+  enabled: boolean;
+  /** histogram bins 0…maxCount; a subvoxel with a larger count overflows and is excluded */
+  maxCount: number;
+  /** neighbourhood radius in subvoxels */
+  window: number;
+}
+
+export interface MaskSettings {
+  /** pixels masked along every panel border */
+  edge: number;
+  /** honour the panels' .expt mask rectangles */
+  panelMasks: boolean;
+  beamstop: BeamstopShape[];
+  /** .npy mask over all pixels (nonzero = usable); null when none */
+  file: string | null;
+  /** [x, y] pixels */
+  hotPixels: [number, number][];
+  /** how the panels' trusted_range reads */
+  trustedRange: 'exclusive' | 'inclusive';
+}
+
+export interface DetectorSettings {
+  kind: DetectorKind;
+  /** ADU per photon (integrating detectors); null: 1 */
+  gain: number | null;
+  /** ADU added to every pixel; null: the panel's */
+  pedestal: number | null;
+}
+
+export interface CorrectionSettings {
+  /** false: no κ / d³s sums */
+  enabled: boolean;
+  efficiency: boolean;
+  polarization: boolean;
+  /** fraction 0…1 of the sample–pixel distance in air; null: no air attenuation */
+  airPath: number | null;
+}
+
+export interface IntegrateSettings {
+  grid: GridSettings;
+  filter: FilterSettings;
+  mask: MaskSettings;
+  detector: DetectorSettings;
+  corrections: CorrectionSettings;
+}
+
+export const INTEGRATE_DEFAULTS: IntegrateSettings = {
+  grid: { ndiv: [...DEFAULT_NDIV] as [number, number, number], wedgeDeg: DEFAULT_WEDGE_DEG, wedgeFrames: null, batchFrames: null },
+  filter: { enabled: true, maxCount: DEFAULT_MAX_COUNT, window: DEFAULT_WINDOW },
+  mask: { edge: 0, panelMasks: true, beamstop: [], file: null, hotPixels: [], trustedRange: 'exclusive' },
+  detector: { kind: 'auto', gain: null, pedestal: null },
+  corrections: { enabled: true, efficiency: true, polarization: true, airPath: null },
+};
+
+/** A copy of the defaults (nested objects and arrays too), for callers that change a few settings. */
+export function integrateDefaults(): IntegrateSettings {
+  return structuredClone(INTEGRATE_DEFAULTS);
+}
+
+export interface IntegrateInputs {
+  experiment: Experiment;
+  /** where the experiment was read from (the `expt` attribute of the file) */
+  exptPath: string;
+  frames: FrameSource;
+  /** a background run (no crystal) binned into the same subvoxels */
+  background?: FrameSource;
+}
+
+export const DETECTOR_KINDS: readonly DetectorKind[] = ['auto', 'photon-counting', 'integrating'];
+
+/** Checks the settings; errors name the setting. */
+export function validateIntegrateSettings(s: IntegrateSettings): void {
+  const g = s.grid;
+  if (g.ndiv.length !== 3 || !g.ndiv.every((v) => Number.isInteger(v) && v >= 1 && v <= 255)) throw new SettingError('grid.ndiv', 'must be three integers 1…255', g.ndiv);
+  if (g.wedgeDeg !== null && g.wedgeFrames !== null) throw new SettingError('grid.wedgeFrames', 'and grid.wedgeDeg cannot both be set', g.wedgeFrames);
+  if (g.wedgeDeg !== null) checkPositive(g.wedgeDeg, 'grid.wedgeDeg');
+  if (g.wedgeFrames !== null) checkInt(g.wedgeFrames, 'grid.wedgeFrames', 1);
+  if (g.batchFrames !== null) checkInt(g.batchFrames, 'grid.batchFrames', 1);
+  checkInt(s.filter.maxCount, 'filter.maxCount', 1);
+  checkInt(s.filter.window, 'filter.window', 0);
+  checkInt(s.mask.edge, 'mask.edge', 0);
+  checkOneOf(s.mask.trustedRange, 'mask.trustedRange', ['exclusive', 'inclusive'] as const);
+  for (const [x, y] of s.mask.hotPixels) if (!(Number.isInteger(x) && Number.isInteger(y) && x >= 0 && y >= 0)) throw new SettingError('mask.hotPixels', 'must be [x, y] pairs of non-negative integers', [x, y]);
+  for (const b of s.mask.beamstop) {
+    const v = b.kind === 'rect' ? [b.x0, b.y0, b.x1, b.y1] : b.kind === 'circle' ? [b.cx, b.cy, b.r] : b.points.flat();
+    if (b.kind === 'polygon' && b.points.length < 3) throw new SettingError('mask.beamstop', 'polygons need at least 3 vertices', v);
+    v.forEach((x) => checkFinite(x, 'mask.beamstop'));
+  }
+  checkOneOf(s.detector.kind, 'detector.kind', DETECTOR_KINDS);
+  if (s.detector.gain !== null) checkPositive(s.detector.gain, 'detector.gain');
+  if (s.detector.pedestal !== null) checkFinite(s.detector.pedestal, 'detector.pedestal');
+  if (s.corrections.airPath !== null) checkRange(s.corrections.airPath, 'corrections.airPath', 0, 1, 'a fraction 0…1 of the sample–pixel distance');
+}
+
+/** What κ holds (the `corrections` root attribute). */
+export function correctionsDescription(c: CorrectionOptions | undefined, efficiencyKnown = true): string {
+  if (c === undefined) return 'none (--no-corrections): no kappa_sum, d3s_sum';
+  const parts = ['solid angle (sr)'];
+  if (c.polarization !== false) parts.push('polarization');
+  if (c.efficiency !== false) parts.push(efficiencyKnown ? 'detector efficiency' : 'detector efficiency (sensor unknown: 1)');
+  if (c.air !== undefined && c.air !== false) parts.push(`air attenuation (path fraction ${c.air})`);
+  return `kappa = ${parts.join(' × ')} per pixel; d3s = reciprocal-space volume swept by the pixel in one frame (1/Å³); both from pixelCorrections, quantized (see kappa_quantum, d3s_quantum)`;
+}
+
+/** The per-pixel correction options of the settings (undefined when corrections are off). */
+export function correctionOptions(c: CorrectionSettings): CorrectionOptions | undefined {
+  if (!c.enabled) return undefined;
+  return { solidAngle: true, polarization: c.polarization, efficiency: c.efficiency, air: c.airPath ?? false };
+}
+
+function readMaskImage(file: string, exp: Experiment): Uint8Array {
+  const arr = readNpy(file);
+  const n = exp.detector.panels.reduce((s, p) => s + p.imageSize[0] * p.imageSize[1], 0);
+  if (arr.data.length !== n) throw new InvalidValueError(`the mask has ${arr.data.length} values (shape ${arr.shape.join('×')}) but the detector has ${n} pixels`, { file });
+  return Uint8Array.from(arr.data as ArrayLike<number>, (v) => (v !== 0 ? 1 : 0));
+}
+
+/** The pipeline's integration options from the settings (mask file read, corrections computed), and what κ holds. */
+export function integrationOptions(s: IntegrateSettings, exp: Experiment, background?: FrameSource): { options: IntegrationOptions; corrections: string } {
+  validateIntegrateSettings(s);
+  const counting: NonNullable<IntegrationOptions['counting']> = { detector: s.detector.kind, trustedRange: s.mask.trustedRange };
+  if (s.detector.gain !== null) counting.gain = s.detector.gain;
+  if (s.detector.pedestal !== null) counting.pedestal = s.detector.pedestal;
+  const mask: NonNullable<IntegrationOptions['mask']> = { panelMasks: s.mask.panelMasks, edge: s.mask.edge, beamstop: s.mask.beamstop };
+  if (s.mask.file !== null) mask.maskImage = readMaskImage(s.mask.file, exp);
+  if (s.mask.hotPixels.length > 0) mask.hotPixels = s.mask.hotPixels;
+  const options: IntegrationOptions = { ndiv: s.grid.ndiv, maxCount: s.filter.maxCount, window: s.filter.window, filter: s.filter.enabled, mask, counting };
+  if (s.grid.wedgeFrames !== null) options.wedgeFrames = s.grid.wedgeFrames;
+  else if (s.grid.wedgeDeg !== null) options.wedgeDeg = s.grid.wedgeDeg;
+  if (s.grid.batchFrames !== null) options.batchFrames = s.grid.batchFrames;
+  if (background !== undefined) options.background = background;
+  const co = correctionOptions(s.corrections);
+  let efficiencyKnown = true;
+  if (co !== undefined) {
+    const c = pixelCorrections(exp, co);
+    options.pixelWeights = { kappa: c.kappa, d3s: c.d3s };
+    efficiencyKnown = co.efficiency === false || c.efficiency.some((v) => v !== 1);
+  }
+  return { options, corrections: correctionsDescription(co, efficiencyKnown) };
+}
+
+/** A series ready to integrate: the per-series geometry and masks, and its wedges. */
+export interface PreparedIntegration {
+  setup: IntegrationSetup;
+  /** what κ holds (root attribute `corrections`) */
+  corrections: string;
+  wedges: WedgeRange[];
+  frames: FrameSource;
+  exptPath: string;
+}
+
+export function prepareIntegrate(inputs: IntegrateInputs, settings: IntegrateSettings): PreparedIntegration {
+  const { options, corrections } = integrationOptions(settings, inputs.experiment, inputs.background);
+  const setup = prepareIntegration(inputs.experiment, options);
+  return { setup, corrections, wedges: wedgeRanges(inputs.frames.length, setup.wedgeFrames), frames: inputs.frames, exptPath: inputs.exptPath };
+}
+
+/** The root attributes of an integrate (or filter) file of this series. */
+export function integrateAttributes(p: PreparedIntegration, command: 'integrate' | 'filter', backend: string): RootAttributes {
+  return { ...rootAttributes(command, p.exptPath, p.setup, p.corrections), backend };
+}
+
+/** The `wedges` row of a wedge result. */
+export function wedgeSummary(r: WedgeResult, included: VoxelTable, excluded: VoxelTable): WedgeSummary {
+  return {
+    index: r.wedge.index,
+    firstFrame: r.wedge.first,
+    frames: r.wedge.count,
+    backend: r.backend,
+    cells: r.acc.table.cells,
+    occupied: r.mask.occupied,
+    participants: r.mask.participants,
+    outliers: r.mask.outliers,
+    overflow: r.mask.overflow,
+    includedCounts: tableTotals(included).counts,
+    excludedCounts: tableTotals(excluded).counts,
+    maskedPixelFrames: r.acc.maskedObservations,
+    maskedSum: r.acc.maskedSum,
+    frameSum: r.frameSum,
+    divergenceBefore: r.mask.divergenceBefore,
+    divergenceAfter: r.mask.divergenceAfter,
+    exhausted: r.mask.exhausted,
+    seconds: r.seconds.geometry + r.seconds.accumulate + r.seconds.filter,
+  };
+}
+
+/** One integrated wedge: the pipeline's result, its tables and its `wedges` row. */
+export interface IntegratedWedge {
+  result: WedgeResult;
+  included: VoxelTable;
+  excluded: VoxelTable;
+  row: WedgeSummary;
+}
+
+/**
+ * Integrates the wedges of a prepared series in order (default: all of them),
+ * yielding each as it is done; at most one wedge's accumulators live at a
+ * time. Progress counts frames under `label`.
+ */
+export async function* integrateWedges(
+  ctx: StageContext,
+  p: PreparedIntegration,
+  opts: { wedges?: readonly WedgeRange[]; label?: string } = {},
+): AsyncGenerator<IntegratedWedge> {
+  const wedges = opts.wedges ?? p.wedges;
+  const total = wedges.reduce((s, w) => s + w.count, 0);
+  const progress = ctx.progress.start(opts.label ?? 'integrate', total);
+  let done = 0;
+  try {
+    for (const w of wedges) {
+      const frames = p.frames;
+      const counted = (async function* () {
+        for await (const f of frames.range(w.first, w.count)) {
+          yield f;
+          done++;
+          progress.update(done);
+        }
+      })();
+      const result = await integrateWedge(ctx.engine, p.setup, w, counted, () => frames.range(w.first, w.count));
+      const t = wedgeTables(result);
+      yield { result, included: t.included, excluded: t.excluded, row: wedgeSummary(result, t.included, t.excluded) };
+    }
+  } finally {
+    progress.stop();
+  }
+}
+
+export interface IntegrateSummary {
+  frames: number;
+  wedges: number;
+  /** occupied subvoxels, summed over the wedges */
+  occupied: number;
+  /** occupied subvoxels excluded (outliers + overflow) */
+  excluded: number;
+  countsIncluded: number;
+  countsExcluded: number;
+  /** fraction of detector pixels masked statically */
+  maskedPixelFraction: number;
+  backend: string;
+}
+
+export interface IntegrateResult {
+  included: VoxelTable;
+  excluded: VoxelTable;
+  /** one row per wedge (the `wedges` table) */
+  wedges: WedgeSummary[];
+  /** the root attributes an integrate file of these tables carries */
+  attributes: RootAttributes;
+  summary: IntegrateSummary;
+}
+
+/** Totals over wedge rows. */
+export function wedgeTotals(rows: readonly WedgeSummary[]): { occupied: number; excluded: number; countsIncluded: number; countsExcluded: number } {
+  return rows.reduce(
+    (a, s) => ({ occupied: a.occupied + s.occupied, excluded: a.excluded + s.outliers + s.overflow, countsIncluded: a.countsIncluded + s.includedCounts, countsExcluded: a.countsExcluded + s.excludedCounts }),
+    { occupied: 0, excluded: 0, countsIncluded: 0, countsExcluded: 0 },
+  );
+}
+
+async function run(ctx: StageContext, inputs: IntegrateInputs, settings: IntegrateSettings): Promise<IntegrateResult> {
+  const p = prepareIntegrate(inputs, settings);
+  const included: VoxelTable[] = [];
+  const excluded: VoxelTable[] = [];
+  const rows: WedgeSummary[] = [];
+  for await (const w of integrateWedges(ctx, p)) {
+    included.push(w.included);
+    excluded.push(w.excluded);
+    rows.push(w.row);
+  }
+  const valid = p.setup.staticMask.valid;
+  const usable = valid.reduce((s, v) => s + v, 0);
+  return {
+    included: concatTables(included),
+    excluded: concatTables(excluded),
+    wedges: rows,
+    attributes: integrateAttributes(p, 'integrate', ctx.engine.backend),
+    summary: { frames: inputs.frames.length, wedges: rows.length, ...wedgeTotals(rows), maskedPixelFraction: 1 - usable / valid.length, backend: ctx.engine.backend },
+  };
+}
+
+export const integrateStage: Stage<IntegrateInputs, IntegrateSettings, IntegrateResult> = { name: 'integrate', defaults: INTEGRATE_DEFAULTS, run };
