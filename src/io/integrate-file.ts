@@ -155,18 +155,31 @@ export class IntegrateFileWriter {
   }
 }
 
-/** Writes one wedge as an integrate file (the runner's wedge checkpoints). */
-export async function writeWedgeFile(path: string, included: VoxelTable, excluded: VoxelTable, row: WedgeSummary, attrs: RootAttributes): Promise<void> {
+/** What an integrate file holds: the two tables, the wedge rows, the root attributes (an integrate stage's result fits). */
+export interface IntegrateFileContent {
+  included: VoxelTable;
+  excluded: VoxelTable;
+  wedges: readonly WedgeSummary[];
+  attributes: RootAttributes;
+}
+
+/** Writes an integrate file (atomically: it appears only when complete). */
+export async function writeIntegrateFile(path: string, c: IntegrateFileContent): Promise<void> {
   await writeHdf5Atomic(path, (file) => {
     const inc = new AppendableTable(file, 'included');
-    inc.append(voxelColumns(included, false));
+    inc.append(voxelColumns(c.included, false));
     inc.close();
     const exc = new AppendableTable(file, 'excluded');
-    exc.append(voxelColumns(excluded, true));
+    exc.append(voxelColumns(c.excluded, true));
     exc.close();
-    writeWedgeRows(file, [row]);
-    setAttributes(file, attrs);
+    writeWedgeRows(file, c.wedges);
+    setAttributes(file, c.attributes);
   });
+}
+
+/** Writes one wedge as an integrate file (the runner's wedge checkpoints). */
+export async function writeWedgeFile(path: string, included: VoxelTable, excluded: VoxelTable, row: WedgeSummary, attrs: RootAttributes): Promise<void> {
+  await writeIntegrateFile(path, { included, excluded, wedges: [row], attributes: attrs });
 }
 
 /** Totals over the `wedges` rows of integrate files. */
