@@ -19,8 +19,8 @@ import type { Experiment } from '../../geometry/model.ts';
 import { setAttributes, writeHdf5Atomic, type ColumnArray, type H5File } from '../../io/hdf5.ts';
 import { readNpy } from '../../io/npy.ts';
 import { openImageSeries } from '../../io/series.ts';
+import { openExperimentFrames } from '../../io/sources/experiment.ts';
 import { AppendableTable, toI64, toU64, VOXEL_TABLES_FORMAT, VOXEL_TABLES_VERSION } from '../../io/voxel-tables.ts';
-import { experimentSeries } from '../../pipeline/experiment-series.ts';
 import {
   integrateSeries,
   prepareIntegration,
@@ -402,7 +402,7 @@ export async function runVoxelCommand(
   const exp = pickExperiment(await loadExperiments(expt), Number(o.experiment));
   const opts = integrationOptions(o, exp);
   const setup = prepareIntegration(exp, opts);
-  const series = experimentSeries(exp, expt, o.images);
+  const series = await openExperimentFrames(exp, expt, o.images);
   const log = new WedgeLog();
   await withEngine(cmd, async (engine) => {
     await writeHdf5Atomic(o.out, async (file) => {
