@@ -87,7 +87,7 @@ export interface Hdf5SeriesOptions {
   readAhead?: number;
 }
 
-/** A series of frames in HDF5; usable wherever a `FrameSource` is. */
+/** A series of frames in HDF5 (src/io/sources/hdf5-frames.ts makes it a `FrameSource`). */
 export interface Hdf5Series extends AsyncIterable<DetectorImage> {
   /** number of frames in the range */
   readonly length: number;
