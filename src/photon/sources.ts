@@ -15,7 +15,7 @@
 import { loadZeromq } from '../io/zmq.ts';
 import { FileAccessError, InvalidValueError } from '../errors.ts';
 import { readCbors } from '../io/cbors.ts';
-import { openFrameSource } from '../io/sources/open.ts';
+import { openHdf5Frames } from '../io/sources/hdf5-frames.ts';
 import { storedType } from '../io/sources/pixels.ts';
 import { parseSardana, type SardanaMessage } from '../io/sardana.ts';
 import { parseStream1, type FrameArray, type FrameType, type Stream1Header } from '../io/stream1.ts';
@@ -151,9 +151,9 @@ const H5_CANDIDATES = ['/entry/data/data', '/entry/instrument/balor/data', '/ent
  * the file as the raw file.
  */
 export async function* h5StackEvents(path: string, dataset?: string): AsyncGenerator<SourceEvent> {
-  const source = await openFrameSource(path, { kind: 'hdf5', candidates: H5_CANDIDATES, ...(dataset !== undefined ? { dataset } : {}) });
+  const source = await openHdf5Frames(path, { candidates: H5_CANDIDATES, ...(dataset !== undefined ? { dataset } : {}) });
   try {
-    const name = source.description.slice(source.description.lastIndexOf(':') + 1);
+    const name = source.dataset;
     const header: Stream1Header = { htype: 'header', filename: path, info: { dataset: name } };
     yield { kind: 'header', stream: name, source: path, eventNumber: 0, header };
     for (let k = 0; k < source.length; k++) {

@@ -28,7 +28,7 @@ import { detectSourceKind, openFrameSource } from '../../src/io/sources/open.ts'
 import { encodeStream1 } from '../../src/io/stream1.ts';
 import { cborsEvents, h5StackEvents } from '../../src/photon/sources.ts';
 import { openSpecs } from '../../src/viewer/live.ts';
-import { runInProcess } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
 import { sharedData } from '../helpers/paths.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diffract-sources-'));
@@ -112,6 +112,46 @@ async function checkTouch(file: string, name: string): Promise<void> {
   await Promise.all([a.close(), b.close(), c.close()]);
 }
 
+// First in the file: the bug showed only while no reader of this process had registered the
+// compression plugins, and the tests below register them.
+describe('photon and viewer sources read Eiger HDF5 through the one reader (issue 13: garbage before)', () => {
+  const file = (): string => sharedData('eiger', 'eiger2_simread7_2datafiles_4images_bslz4_data_000001.h5');
+
+  it('h5StackEvents and the viewer: every frame sums to 3,648,540 with max 7', async () => {
+    for (const events of [h5StackEvents(file()), openSpecs([file()], new AbortController().signal)]) {
+      const frames: number[][] = [];
+      for await (const ev of events) if (ev.kind === 'frame') frames.push([sum(ev.data), max(ev.data), ev.shape[0], ev.shape[1]]);
+      expect(frames).toEqual([
+        [3648540, 7, 512, 1028],
+        [3648540, 7, 512, 1028],
+      ]);
+    }
+  });
+
+  it('diffract photon: the accumulated image of the 2 frames is their pixel sum (7,297,080); no hits below the threshold', async () => {
+    const src = await openFrameSource(file());
+    const a = (await src.readStored(0)).data;
+    const b = (await src.readStored(1)).data;
+    await src.close();
+    const truthMax = max(Array.from(a, (v, i) => v + (b[i] as number)));
+    const out = join(tmp, 'photon');
+    // a process of its own: this one has the compression plugins registered already
+    const r = await runCli(['photon', file(), '--out', out, '--correction', 'none', '--json', '--backend', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n')[0]!) as { file: string; frames: number; hits: number };
+    expect(summary.frames).toBe(2);
+    // photon detection counts pixels above --threshold 108; these frames hold at most 7 counts
+    expect(summary.hits).toBe(0);
+    const acc = await readHdf5(summary.file, (f) => {
+      const d = f.get('/entry/accumulated/data') as { value: Float64Array } | null;
+      return d?.value;
+    });
+    expect(acc).toBeDefined();
+    expect(sum(acc!)).toBe(7297080);
+    expect(max(acc!)).toBe(truthMax);
+  }, 120_000);
+});
+
 describe('CBF: l-cysteine through its template', () => {
   const dir = sharedData('l-cysteine', 'images');
 
@@ -128,9 +168,6 @@ describe('CBF: l-cysteine through its template', () => {
     const stored = await src.readStored(3);
     expect(stored.type).toBe('int32');
     expect(stored.data).toEqual(im.pixels);
-    let n = 0;
-    for await (const f of src) expect(f.source.frame).toBe(n++);
-    expect(n).toBe(10);
     const fp = src.fingerprint() as { path: string }[];
     expect(fp.map((f) => f.path)).toEqual(Array.from({ length: 10 }, (_v, i) => join(dir, `l-cyst_01_${String(i + 1).padStart(5, '0')}.cbf`)));
     await checkInterface(src, [4, 2]);
@@ -371,42 +408,5 @@ describe('openExperimentFrames', () => {
     expect(src.length).toBe(10);
     expect((await src.read(6)).pixels).toEqual((await (await openFrameSource(files[6]!)).read(0)).pixels);
     await src.close();
-  }, 120_000);
-});
-
-describe('photon and viewer sources read Eiger HDF5 through the one reader (issue 13: garbage before)', () => {
-  const file = (): string => sharedData('eiger', 'eiger2_simread7_2datafiles_4images_bslz4_data_000001.h5');
-
-  it('h5StackEvents and the viewer: every frame sums to 3,648,540 with max 7', async () => {
-    for (const events of [h5StackEvents(file()), openSpecs([file()], new AbortController().signal)]) {
-      const frames: number[][] = [];
-      for await (const ev of events) if (ev.kind === 'frame') frames.push([sum(ev.data), max(ev.data), ev.shape[0], ev.shape[1]]);
-      expect(frames).toEqual([
-        [3648540, 7, 512, 1028],
-        [3648540, 7, 512, 1028],
-      ]);
-    }
-  });
-
-  it('diffract photon: the accumulated image of the 2 frames is their pixel sum (7,297,080); no hits below the threshold', async () => {
-    const src = await openFrameSource(file());
-    const a = (await src.readStored(0)).data;
-    const b = (await src.readStored(1)).data;
-    await src.close();
-    const truthMax = max(Array.from(a, (v, i) => v + (b[i] as number)));
-    const out = join(tmp, 'photon');
-    const r = await runInProcess(['photon', file(), '--out', out, '--correction', 'none', '--json', '--backend', 'cpu']);
-    expect(r.code, r.stderr).toBe(0);
-    const summary = JSON.parse(r.stdout.trim().split('\n')[0]!) as { file: string; frames: number; hits: number };
-    expect(summary.frames).toBe(2);
-    // photon detection counts pixels above --threshold 108; these frames hold at most 7 counts
-    expect(summary.hits).toBe(0);
-    const acc = await readHdf5(summary.file, (f) => {
-      const d = f.get('/entry/accumulated/data') as { value: Float64Array } | null;
-      return d?.value;
-    });
-    expect(acc).toBeDefined();
-    expect(sum(acc!)).toBe(7297080);
-    expect(max(acc!)).toBe(truthMax);
   }, 120_000);
 });

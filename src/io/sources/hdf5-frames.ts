@@ -28,8 +28,14 @@ export interface Hdf5FramesOptions {
   workers?: number;
 }
 
+/** An HDF5 frame source, with the dataset its frames come from. */
+export type Hdf5FrameSource = FrameSource & {
+  /** the dataset path read (for a master: the name of its linked data entries' target, or the one named) */
+  readonly dataset: string;
+};
+
 /** Opens frames of an HDF5 file (see the module comment). */
-export async function openHdf5Frames(file: string, options: Hdf5FramesOptions = {}): Promise<FrameSource> {
+export async function openHdf5Frames(file: string, options: Hdf5FramesOptions = {}): Promise<Hdf5FrameSource> {
   const series = await openHdf5Series({
     file,
     ...(options.dataset !== undefined && options.dataset !== DEFAULT_DATASET ? { dataset: options.dataset } : {}),
@@ -41,7 +47,7 @@ export async function openHdf5Frames(file: string, options: Hdf5FramesOptions = 
   });
   const dataFiles = [...new Set(series.layout.blocks.map((b) => b.file))].filter((f) => f !== file);
   const dataset = series.layout.blocks.length === 1 ? series.layout.blocks[0]!.dataset : (options.dataset ?? DEFAULT_DATASET);
-  return completeSource({
+  const source = completeSource({
     length: series.length,
     shape: [series.width, series.height],
     type: series.pixelType,
@@ -59,4 +65,5 @@ export async function openHdf5Frames(file: string, options: Hdf5FramesOptions = 
     },
     close: () => series.close(),
   });
+  return Object.assign(source, { dataset });
 }
