@@ -1,7 +1,7 @@
 /**
  * Eiger / NeXus HDF5 image series, read one frame (one chunk) at a time.
  *
- * Layout. A series is one 3-D integer dataset [frames, slow, fast] (a 2-D
+ * Layout (resolved by hdf5-layout.ts). A series is one 3-D numeric dataset [frames, slow, fast] (a 2-D
  * dataset is one frame), or, for a NeXus/Eiger master file, the datasets
  * `/entry/data/data_000001`, `data_000002`, … taken in name order and
  * concatenated. Those entries are usually HDF5 external links to data files
@@ -29,7 +29,8 @@
  * when the firmware mask is applied) become −1, the Pilatus gap marker, as
  * the neggia/durin XDS plugins do; every other value is kept (a uint16 series
  * keeps 65535 as it is: with `saturation_value` it is outside the trusted
- * range). `readRaw(i)` gives the frame in its native type (Uint16Array,
+ * range). Float datasets must hold integer values to become pixels (else a
+ * FormatError naming the frame); `readRaw(i)` gives any frame in its native type (Uint16Array,
  * Uint32Array, …, little-endian byte order on the platforms Node runs on).
  *
  * Workers. With `workers: n > 0` the iterator decodes frames ahead in n
@@ -50,61 +51,30 @@
  * FormatError naming the data file and the frame; a frame range outside the
  * dataset → InvalidValueError.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import h5wasm, { Dataset, ExternalLink, Group } from 'h5wasm/node';
 import { install_local_plugins } from 'h5wasm-plugins';
 import { DiffractError, FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError, UsageError, invariant, type ErrorLocation } from '../errors.ts';
-import { h5Plugins, type H5File } from './hdf5.ts';
+import { h5Plugins } from './hdf5.ts';
+import { DEFAULT_DATASET, errMessage, openH5, resolveHdf5Layout, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
 import { checkExpectedSize, type DetectorImage, type ImageHeader } from './image.ts';
 import { readNexusHeader, type NexusHeaderInfo } from './nexus-geometry.ts';
+import { pixelsFromNative } from './sources/pixels.ts';
 
-/** The dataset read when none is named and the file has no `/entry/data/data_NNNNNN` entries. */
-export const DEFAULT_DATASET = '/entry/data/data';
+export { pixelsFromNative } from './sources/pixels.ts';
+export { DEFAULT_DATASET, openH5, resolveHdf5Layout, type DataBlock, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
 
-/** Integer pixel types read from HDF5. */
-export type PixelType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32';
-/** One frame as stored (row-major, index = y·width + x). */
-export type NativeFrame = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array;
-
-/** One dataset of the series (a data file, or the master itself). */
-export interface DataBlock {
-  /** the file holding the dataset (resolved path) */
-  file: string;
-  /** dataset path inside `file` */
-  dataset: string;
-  /** frames in this dataset */
-  frames: number;
-  /** index of its first frame in the concatenated dataset */
-  start: number;
-  /** the master entry that led here (e.g. '/entry/data/data_000001'), when different from `dataset` in `file` */
-  link?: string;
-}
-
-/** Where the frames of a file are and what they look like. */
-export interface Hdf5Layout {
-  /** the file named by the caller */
-  file: string;
-  blocks: readonly DataBlock[];
-  /** frames in all blocks together */
-  frames: number;
-  /** fast size (pixels) */
-  width: number;
-  /** slow size (pixels) */
-  height: number;
-  pixelType: PixelType;
-  /** names of the compression filters of the first block */
-  filters: readonly string[];
-}
 
 export interface Hdf5SeriesOptions {
   /** an HDF5 data file or NeXus/Eiger master file */
   file: string;
-  /** dataset path; default: the master's `/entry/data/data_NNNNNN` links, else `/entry/data/data` */
+  /** dataset path; default: the master's `/entry/data/data_NNNNNN` links, else the first of `candidates` that exists */
   dataset?: string;
+  /** datasets tried in order when `dataset` is not named and there are no `data_NNNNNN` links (default [`/entry/data/data`]) */
+  candidates?: readonly string[];
   /** first frame, 0-based in the whole dataset (default 0) */
   first?: number;
   /** last frame, inclusive (default: the last one) */
@@ -117,7 +87,7 @@ export interface Hdf5SeriesOptions {
   readAhead?: number;
 }
 
-/** A series of frames in HDF5; usable wherever a `FrameSource` is. */
+/** A series of frames in HDF5 (src/io/sources/hdf5-frames.ts makes it a `FrameSource`). */
 export interface Hdf5Series extends AsyncIterable<DetectorImage> {
   /** number of frames in the range */
   readonly length: number;
@@ -148,120 +118,6 @@ export interface Hdf5Series extends AsyncIterable<DetectorImage> {
 
 const MAX_WORKERS = 64;
 
-function errMessage(err: unknown): string {
-  const m = err instanceof Error ? err.message : String(err);
-  return m.split('\n')[0] ?? m;
-}
-
-/** Opens an HDF5 file read-only; a missing or unreadable file is a FileAccessError/FormatError naming it. */
-export function openH5(path: string, why = 'no such file'): H5File {
-  if (!existsSync(path)) throw new FileAccessError(why, { file: path });
-  if (statSync(path).isDirectory()) throw new FileAccessError('is a directory, not an HDF5 file', { file: path });
-  try {
-    return new h5wasm.File(path, 'r');
-  } catch (err) {
-    throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}`, { file: path }, { cause: err });
-  }
-}
-
-function pixelTypeOf(ds: Dataset, file: string, path: string): PixelType {
-  const m = ds.metadata;
-  if (m.type !== 0) throw new FormatError(`dataset is not integer (HDF5 type class ${m.type}); detector frames must be integers`, { file, field: path });
-  const t = `${m.signed ? 'int' : 'uint'}${m.size * 8}`;
-  if (t === 'uint8' || t === 'int8' || t === 'uint16' || t === 'int16' || t === 'uint32' || t === 'int32') return t;
-  throw new FormatError(`unsupported pixel type ${t} (8-, 16- or 32-bit integers)`, { file, field: path });
-}
-
-interface BlockShape {
-  frames: number;
-  height: number;
-  width: number;
-  pixelType: PixelType;
-  filters: string[];
-}
-
-function shapeOf(ds: Dataset, file: string, path: string): BlockShape {
-  const shape = ds.shape;
-  if (shape === null || (shape.length !== 3 && shape.length !== 2)) {
-    throw new FormatError(`dataset has shape [${shape?.join(', ') ?? ''}]; expected [frames, slow, fast] or [slow, fast]`, { file, field: path });
-  }
-  const dims = shape.length === 3 ? shape : [1, ...shape];
-  const [frames, height, width] = dims as [number, number, number];
-  if (!(height > 0 && width > 0)) throw new FormatError(`dataset has an empty frame shape [${shape.join(', ')}]`, { file, field: path });
-  return { frames, height, width, pixelType: pixelTypeOf(ds, file, path), filters: ds.filters.map((f) => `${f.id}${f.name ? ` (${f.name.split(';')[0]})` : ''}`) };
-}
-
-/** The target of external link `path` of the master, opened directly. */
-function resolveExternal(masterPath: string, path: string, filename: string, objPath: string): { block: Omit<DataBlock, 'start'>; shape: BlockShape } {
-  const target = isAbsolute(filename) ? filename : join(dirname(masterPath), filename);
-  const targetPath = objPath.startsWith('/') ? objPath : `/${objPath}`;
-  const f = openH5(target, `no such file (external link ${path} of ${masterPath})`);
-  try {
-    const ds = f.get(targetPath);
-    if (!(ds instanceof Dataset)) {
-      throw new MissingFieldError(`no dataset here (target of external link ${path} in ${masterPath})`, { file: target, field: targetPath });
-    }
-    return { block: { file: target, dataset: targetPath, frames: 0, link: path }, shape: shapeOf(ds, target, targetPath) };
-  } finally {
-    f.close();
-  }
-}
-
-/** The dataset at `path` in `file` (following one external link), as a block description. */
-function resolveEntry(master: H5File, masterPath: string, path: string): { block: Omit<DataBlock, 'start'>; shape: BlockShape } {
-  const entity = master.get(path);
-  // h5wasm follows an external link whose file it finds (get() then gives the target Dataset); read the
-  // link itself so that the data file is opened directly and named in errors
-  let ext: { filename?: string; obj_path?: string } = {};
-  if (entity !== null) {
-    try {
-      ext = master.get_external_link(path);
-    } catch {
-      ext = {};
-    }
-  }
-  if (ext.filename !== undefined && ext.obj_path !== undefined) return resolveExternal(masterPath, path, ext.filename, ext.obj_path);
-  if (entity instanceof Dataset) {
-    return { block: { file: masterPath, dataset: path, frames: 0 }, shape: shapeOf(entity, masterPath, path) };
-  }
-  if (entity instanceof ExternalLink) return resolveExternal(masterPath, path, entity.filename, entity.obj_path);
-  if (entity === null) throw new MissingFieldError('no such dataset', { file: masterPath, field: path });
-  throw new FormatError(`not a dataset (${entity instanceof Group ? 'a group' : 'a dangling link'})`, { file: masterPath, field: path });
-}
-
-/** The datasets a file's frames are in (see the module comment for the rules). Needs `h5Plugins()` resolved. */
-export function resolveHdf5Layout(file: string, dataset?: string): Hdf5Layout {
-  const master = openH5(file);
-  try {
-    let paths: string[];
-    if (dataset !== undefined) {
-      paths = [dataset.startsWith('/') ? dataset : `/${dataset}`];
-    } else {
-      const g = master.get('/entry/data');
-      const links = g instanceof Group ? g.keys().filter((k) => /^data_\d{6}$/.test(k)).sort() : [];
-      paths = links.length > 0 ? links.map((k) => `/entry/data/${k}`) : [DEFAULT_DATASET];
-    }
-    const blocks: DataBlock[] = [];
-    let first: BlockShape | undefined;
-    let start = 0;
-    for (const p of paths) {
-      const { block, shape } = resolveEntry(master, file, p);
-      if (first === undefined) first = shape;
-      else if (shape.width !== first.width || shape.height !== first.height || shape.pixelType !== first.pixelType) {
-        throw new FormatError(
-          `frames are ${shape.width}×${shape.height} ${shape.pixelType} but the first dataset's are ${first.width}×${first.height} ${first.pixelType}`,
-          { file: block.file, field: block.dataset },
-        );
-      }
-      blocks.push({ ...block, frames: shape.frames, start });
-      start += shape.frames;
-    }
-    invariant(first !== undefined, 'at least one dataset path');
-    return { file, blocks, frames: start, width: first.width, height: first.height, pixelType: first.pixelType, filters: first.filters };
-  } finally {
-    master.close();
-  }
-}
 
 /** The low-level part of an h5wasm module instance used for decoding (see `decoderInstance`). */
 interface DecoderModule {
@@ -309,7 +165,7 @@ function dropDecoder(generation: number): void {
   if (decoder?.generation === generation) decoder = undefined;
 }
 
-const BYTES: Record<PixelType, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4 };
+const BYTES: Record<PixelType, number> = { uint8: 1, int8: 1, uint16: 2, int16: 2, uint32: 4, int32: 4, float32: 4, float64: 8 };
 
 /**
  * Reads frames of a layout on the calling thread through the private decoder
@@ -413,22 +269,11 @@ export function nativeFromBuffer(buffer: ArrayBuffer, type: PixelType): NativeFr
       return new Uint32Array(buffer);
     case 'int32':
       return new Int32Array(buffer);
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float64':
+      return new Float64Array(buffer);
   }
-}
-
-/**
- * The Int32 pixels of a native frame: uint32 values ≥ 2³¹ become −1 (the
- * array is reinterpreted in place, so `native` must not be used afterwards);
- * other types are widened unchanged.
- */
-export function pixelsFromNative(native: NativeFrame): Int32Array {
-  if (native instanceof Int32Array) return native;
-  if (native instanceof Uint32Array) {
-    const out = new Int32Array(native.buffer, native.byteOffset, native.length);
-    for (let i = 0; i < out.length; i++) if ((out[i] as number) < 0) out[i] = -1;
-    return out;
-  }
-  return Int32Array.from(native);
 }
 
 /** A worker error as sent over the message port. */
@@ -586,7 +431,7 @@ function checkIndex(name: string, v: number | undefined, file: string): void {
 export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Series> {
   await h5Plugins();
   const file = opts.file;
-  const layout = resolveHdf5Layout(file, opts.dataset);
+  const layout = resolveHdf5Layout(file, opts.dataset, opts.candidates);
   checkIndex('first', opts.first, file);
   checkIndex('last', opts.last, file);
   const first = opts.first ?? 0;
@@ -626,7 +471,7 @@ export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Serie
     const header: ImageHeader = { ...headerBase(), raw, lines: [...raw].map(([k, v]) => `${k} ${v}`) };
     const omega = info.omega;
     if (omega !== undefined && omega[index] !== undefined) header.startAngle = omega[index];
-    return { width: layout.width, height: layout.height, pixels: pixelsFromNative(native), header, source: { file, frame: i } };
+    return { width: layout.width, height: layout.height, pixels: pixelsFromNative(native, { file, frame: i }), header, source: { file, frame: i } };
   };
 
   let shared: Hdf5FrameReader | undefined;

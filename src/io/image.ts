@@ -12,7 +12,7 @@ import { FileAccessError, InvalidValueError, type ErrorLocation } from '../error
 import { writeFileAtomic } from './atomic-file.ts';
 
 /** The file formats diffract reads. */
-export type ImageFormat = 'cbf' | 'smv' | 'hdf5' | 'eiger-stream';
+export type ImageFormat = 'cbf' | 'smv' | 'hdf5' | 'eiger-stream' | 'stream1';
 
 /** Where a beam centre was given: in pixels (Pilatus `Beam_xy`) or millimetres (SMV `BEAM_CENTER_X/Y`). */
 export interface HeaderBeamCentre {

@@ -56,7 +56,7 @@ import { energyKeV, linearAttenuation, material as knownMaterial, HC_KEV_ANGSTRO
 import { InvalidValueError, MissingFieldError } from '../errors.ts';
 import { IDENTITY, norm, normalize } from '../geometry/linalg.ts';
 import type { Experiment, ExperimentList, Panel, Vec3 } from '../geometry/model.ts';
-import { openH5, resolveHdf5Layout } from './eiger-h5.ts';
+import { openH5, resolveHdf5Layout } from './hdf5-layout.ts';
 import { h5Plugins, type H5File } from './hdf5.ts';
 import type { ImageHeader } from './image.ts';
 

@@ -13,6 +13,9 @@
  * section → miniCBF; '{' with HEADER_BYTES → SMV), else by its extension
  * (.cbf; .img or .smv). Frame numbers in errors and in `source.frame` are the
  * 0-based position in the series.
+ *
+ * Commands do not call this directly: they open frames of any format through
+ * the frame-source layer (src/io/sources/), whose `openImageFiles` wraps it.
  */
 import { isAbsolute, join } from 'node:path';
 import { Buffer } from 'node:buffer';

@@ -5,17 +5,18 @@
  *
  * - `cborsEvents(path)`: a recorded `.cbors[.gz]` stream (src/io/cbors.ts);
  *   STINS streams give stream1 messages, `sardana` streams motor messages;
- * - `h5StackEvents(path, dataset)`: an HDF5 frame stack (N × rows × cols);
+ * - `h5StackEvents(path, dataset)`: an HDF5 frame stack (N × rows × cols),
+ *   read through the one HDF5 frame reader (src/io/sources/);
  * - `zmqPullEvents(endpoint)`: a live ZeroMQ PULL socket speaking stream1;
  * - `arrayEvents(frames)`: frames already in memory (tests, notebooks);
  * - `mergeEvents(a, b, …)`: several sources in event-number order (a detector
  *   recording and its Sardana recording).
  */
 import { loadZeromq } from '../io/zmq.ts';
-import h5wasm from 'h5wasm/node';
-import { FileAccessError, FormatError, InvalidValueError } from '../errors.ts';
+import { FileAccessError, InvalidValueError } from '../errors.ts';
 import { readCbors } from '../io/cbors.ts';
-import { h5Ready } from '../io/hdf5.ts';
+import { openHdf5Frames } from '../io/sources/hdf5-frames.ts';
+import { storedType } from '../io/sources/pixels.ts';
 import { parseSardana, type SardanaMessage } from '../io/sardana.ts';
 import { parseStream1, type FrameArray, type FrameType, type Stream1Header } from '../io/stream1.ts';
 import { logOnce } from '../util/log.ts';
@@ -135,63 +136,34 @@ export async function* arrayEvents(frames: readonly FrameArray[], shape: [number
   yield { kind: 'series-end', stream, source, eventNumber: first + frames.length + 1 };
 }
 
-export function frameTypeOf(a: FrameArray): FrameType {
-  if (a instanceof Float32Array) return 'float32';
-  if (a instanceof Float64Array) return 'float64';
-  if (a instanceof Uint16Array) return 'uint16';
-  if (a instanceof Uint32Array) return 'uint32';
-  if (a instanceof Int32Array) return 'int32';
-  if (a instanceof Int16Array) return 'int16';
-  if (a instanceof Int8Array) return 'int8';
-  return 'uint8';
-}
+/** The stored type of a frame array. */
+export const frameTypeOf = storedType;
 
 const H5_CANDIDATES = ['/entry/data/data', '/entry/instrument/balor/data', '/entry/instrument/pilatus/data', '/data'];
 
 /**
- * An HDF5 frame stack: dataset `dataset` (default: the first of
- * /entry/data/data, /entry/instrument/{balor,pilatus}/data, /data that exists)
- * of shape N × rows × cols (or rows × cols: one frame), read one frame at a
- * time. Event numbers 1…N; the header names the file as the raw file.
+ * An HDF5 frame stack: dataset `dataset` (default: a NeXus/Eiger master's
+ * data_NNNNNN links, else the first of /entry/data/data,
+ * /entry/instrument/{balor,pilatus}/data, /data that exists) of shape
+ * N × rows × cols (or rows × cols: one frame), read one frame at a time as
+ * stored, through the frame-source layer's HDF5 reader (compression plugins
+ * registered: bitshuffle-LZ4, LZ4, …). Event numbers 1…N; the header names
+ * the file as the raw file.
  */
 export async function* h5StackEvents(path: string, dataset?: string): AsyncGenerator<SourceEvent> {
-  await h5Ready();
-  let file: InstanceType<typeof h5wasm.File>;
+  const source = await openHdf5Frames(path, { candidates: H5_CANDIDATES, ...(dataset !== undefined ? { dataset } : {}) });
   try {
-    file = new h5wasm.File(path, 'r');
-  } catch (err) {
-    throw new FileAccessError(`cannot open HDF5 file: ${err instanceof Error ? err.message : String(err)}`, { file: path }, { cause: err });
-  }
-  try {
-    const name = dataset ?? H5_CANDIDATES.find((c) => file.get(c) != null);
-    if (name === undefined) throw new FormatError(`no frame dataset (tried ${H5_CANDIDATES.join(', ')}); name one as FILE.h5:/path`, { file: path });
-    const ds = file.get(name);
-    if (!(ds instanceof h5wasm.Dataset)) throw new FormatError(`'${name}' is not a dataset`, { file: path, field: name });
-    const shape = ds.shape ?? [];
-    if (shape.length !== 2 && shape.length !== 3) throw new FormatError(`'${name}' has shape [${shape.join(', ')}]; expected frames × rows × cols`, { file: path, field: name });
-    const [n, rows, cols] = (shape.length === 2 ? [1, ...shape] : shape) as [number, number, number];
+    const name = source.dataset;
     const header: Stream1Header = { htype: 'header', filename: path, info: { dataset: name } };
     yield { kind: 'header', stream: name, source: path, eventNumber: 0, header };
-    for (let k = 0; k < n; k++) {
-      let raw: unknown;
-      try {
-        raw = shape.length === 2 ? ds.value : ds.slice([[k, k + 1], [], []]);
-      } catch (err) {
-        throw new FormatError(`cannot read frame ${k}: ${err instanceof Error ? err.message : String(err)}`, { file: path, frame: k, field: name }, { cause: err });
-      }
-      const data = asFrameArray(raw);
-      if (data === null || data.length !== rows * cols) throw new FormatError(`frame ${k} of '${name}' is not a numeric array of ${rows}×${cols}`, { file: path, frame: k, field: name });
-      yield { kind: 'frame', stream: name, source: path, eventNumber: k + 1, frame: k, shape: [rows, cols], type: frameTypeOf(data), data };
+    for (let k = 0; k < source.length; k++) {
+      const f = await source.readStored(k);
+      yield { kind: 'frame', stream: name, source: path, eventNumber: k + 1, frame: k, shape: [f.height, f.width], type: f.type, data: f.data };
     }
-    yield { kind: 'series-end', stream: name, source: path, eventNumber: n + 1 };
+    yield { kind: 'series-end', stream: name, source: path, eventNumber: source.length + 1 };
   } finally {
-    file.close();
+    await source.close();
   }
-}
-
-function asFrameArray(v: unknown): FrameArray | null {
-  if (v instanceof Float32Array || v instanceof Float64Array || v instanceof Uint16Array || v instanceof Uint32Array || v instanceof Int32Array || v instanceof Int16Array || v instanceof Uint8Array || v instanceof Int8Array) return v;
-  return null;
 }
 
 export interface ZmqSourceOptions {

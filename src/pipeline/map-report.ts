@@ -4,7 +4,7 @@
  */
 import type { Experiment } from '../geometry/model.ts';
 import type { Engine } from '../host/engine.ts';
-import type { ImageSeries } from '../io/series.ts';
+import type { FrameSource } from '../io/sources/frame-source.ts';
 import { buildPixelMask } from '../io/pixel-mask.ts';
 import { summarizeFrameHkl, type FrameHklSummary } from './hkl-summary.ts';
 import { mapSeries } from './map-series.ts';
@@ -24,7 +24,7 @@ export interface SeriesMapReport {
 export async function mapSeriesReport(
   engine: Engine,
   exp: Experiment,
-  series: ImageSeries,
+  series: Pick<FrameSource, 'length' | typeof Symbol.asyncIterator>,
   opts: { batchFrames?: number; strongCount?: number; tol?: number; onFrame?: (done: number, total: number) => void } = {},
 ): Promise<SeriesMapReport> {
   const t0 = performance.now();

@@ -48,7 +48,6 @@ import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
 import { CheckpointStore, contentHash, hashKey, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
-import { sweepFrameSource } from './frame-adapter.ts';
 import { openSweepSource, type SweepSource } from './sources.ts';
 
 /** How the runner runs (not part of any checkpoint key: results do not depend on it). */
@@ -236,7 +235,7 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
   mkdirSync(wedgeDir, { recursive: true });
   const settings = integrateSettingsOf(cfg);
   const prepared = prepareIntegrate(
-    { experiment: sw.exp, exptPath: sw.cfg.expt, frames: sweepFrameSource(sw.source, `the frames of sweep ${sw.cfg.name}`), ...(sw.background !== null ? { background: sweepFrameSource(sw.background, `the background of sweep ${sw.cfg.name}`) } : {}) },
+    { experiment: sw.exp, exptPath: sw.cfg.expt, frames: sw.source, ...(sw.background !== null ? { background: sw.background } : {}) },
     settings,
   );
   const setup = prepared.setup;

@@ -157,7 +157,7 @@ describe('HDF5 frame stacks', () => {
     expect(frames.length).toBe(3);
     const last = frames[2];
     expect(last?.kind === 'frame' ? [last.shape, last.type, last.data[0]] : null).toEqual([[4, 5], 'uint16', 40]);
-    await expect(collect(h5StackEvents(f, '/nope'))).rejects.toThrow(FormatError);
+    await expect(collect(h5StackEvents(f, '/nope'))).rejects.toThrow(MissingFieldError);
   });
 });
 

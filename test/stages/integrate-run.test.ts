@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commandFrames } from '../../src/cli/commands/integrate.ts';
+import { openExperimentFrames } from '../../src/io/sources/experiment.ts';
 import { loadExperiments, pickExperiment } from '../../src/geometry/load.ts';
 import { Engine } from '../../src/host/engine.ts';
 import type { ColumnArray } from '../../src/io/hdf5.ts';
@@ -61,7 +61,7 @@ describe('integrate stage', () => {
     process.stdout.write = ((c: string | Uint8Array) => console.push(String(c)) > 0) as typeof process.stdout.write;
     let r: IntegrateResult;
     try {
-      r = await integrateStage.run(silentContext(engine, logger), { experiment, exptPath: expt, frames: commandFrames(experiment, expt, undefined) }, settings);
+      r = await integrateStage.run(silentContext(engine, logger), { experiment, exptPath: expt, frames: await openExperimentFrames(experiment, expt) }, settings);
     } finally {
       process.stderr.write = ew;
       process.stdout.write = ow;
@@ -95,6 +95,6 @@ describe('integrate stage', () => {
     const experiment = pickExperiment(await loadExperiments(expt), 0);
     const settings = integrateDefaults();
     settings.grid.ndiv = [3, 0, 3];
-    await expect(integrateStage.run(silentContext(Engine.cpu()), { experiment, exptPath: expt, frames: commandFrames(experiment, expt, undefined) }, settings)).rejects.toThrow(/field 'grid\.ndiv': grid\.ndiv must be three integers 1…255/);
+    await expect(integrateStage.run(silentContext(Engine.cpu()), { experiment, exptPath: expt, frames: await openExperimentFrames(experiment, expt) }, settings)).rejects.toThrow(/field 'grid\.ndiv': grid\.ndiv must be three integers 1…255/);
   });
 });

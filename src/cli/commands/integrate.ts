@@ -19,11 +19,9 @@ import { loadExperiments, pickExperiment } from '../../geometry/load.ts';
 import type { Experiment } from '../../geometry/model.ts';
 import { setAttributes, writeHdf5Atomic, type H5File } from '../../io/hdf5.ts';
 import { IntegrateFileWriter, writeWedgeRows, type WedgeSummary } from '../../io/integrate-file.ts';
-import { openImageSeries } from '../../io/series.ts';
 import type { FrameSource } from '../../io/sources/frame-source.ts';
-import { experimentSeries } from '../../pipeline/experiment-series.ts';
+import { openExperimentFrames } from '../../io/sources/experiment.ts';
 import type { BeamstopShape, DetectorKind } from '../../pipeline/voxel-masks.ts';
-import { seriesFrameSource } from '../../run/frame-adapter.ts';
 import { integrateAttributes, integrateDefaults, integrateWedges, INTEGRATE_DEFAULTS, prepareIntegrate, validateIntegrateSettings, wedgeTotals, type IntegratedWedge, type IntegrateSettings } from '../../stages/integrate.ts';
 import type { CommandSpec } from '../command-spec.ts';
 import { withEngine } from '../engine-options.ts';
@@ -191,16 +189,10 @@ export function voxelSettings(o: VoxelCliOptions, cmd?: Command): IntegrateSetti
   return s;
 }
 
-/** The frames of the command: the experiment's images or `--images` (the one place a command opens its frames). */
-export function commandFrames(exp: Experiment, expt: string, images: readonly string[] | undefined): FrameSource {
-  return seriesFrameSource(experimentSeries(exp, expt, images), images !== undefined ? `${images.length} image files` : expt);
-}
-
-/** The background run of `--background`. */
-function backgroundFrames(exp: Experiment, files: string[] | undefined): FrameSource | undefined {
+/** The background run of `--background` (any image format; its frame count need not match the scan). */
+async function backgroundFrames(exp: Experiment, expt: string, files: string[] | undefined): Promise<FrameSource | undefined> {
   if (files === undefined || files.length === 0) return undefined;
-  const panel = exp.detector.panels[0];
-  return seriesFrameSource(openImageSeries({ files, ...(exp.detector.panels.length === 1 && panel !== undefined ? { expectedSize: panel.imageSize } : {}) }), 'the background run');
+  return openExperimentFrames(exp, expt, files, { field: '--background', checkScan: false });
 }
 
 /** The human summary of the wedges. */
@@ -227,8 +219,8 @@ export async function runVoxelCommand(command: 'integrate' | 'filter', expt: str
   if (!/^\d+$/.test(o.experiment)) throw new UsageError(`--experiment must be a non-negative integer, got '${o.experiment}'`, { field: '--experiment' });
   const exp = pickExperiment(await loadExperiments(expt), Number(o.experiment));
   const settings = voxelSettings(o, cmd);
-  const frames = commandFrames(exp, expt, o.images);
-  const background = backgroundFrames(exp, o.background);
+  const frames = await openExperimentFrames(exp, expt, o.images);
+  const background = await backgroundFrames(exp, expt, o.background);
   const prepared = checkAsFlags(VOXEL_FLAGS, () => prepareIntegrate({ experiment: exp, exptPath: expt, frames, ...(background !== undefined ? { background } : {}) }, settings));
   const rows: WedgeSummary[] = [];
   await withEngine(cmd, async (engine) => {

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.ts';
 import { loadExperiments, pickExperiment } from '../../geometry/load.ts';
-import { experimentSeries } from '../../pipeline/experiment-series.ts';
+import { openExperimentFrames } from '../../io/sources/experiment.ts';
 import { mapSeriesReport, type SeriesMapReport } from '../../pipeline/map-report.ts';
 import { withEngine } from '../engine-options.ts';
 import { startProgress } from '../progress.ts';
@@ -42,7 +42,7 @@ export const mapCommand: CommandSpec = {
           if (!/^\d+$/.test(v)) throw new UsageError(`${k} must be a non-negative integer, got '${v}'`, { field: k });
         }
         const exp = pickExperiment(await loadExperiments(expt), Number(opts.experiment));
-        const series = experimentSeries(exp, expt, opts.images);
+        const series = await openExperimentFrames(exp, expt, opts.images);
         const report = await withEngine(cmd, async (engine) => {
           const progress = startProgress('map', series.length);
           try {
