@@ -53,12 +53,4 @@ export * from './geometry/setting.ts';
 export type { PoniGeometry } from './io/poni.ts';
 export * from './photon/geometry.ts';
 
-export type { Kernel } from './kernels/kernel.ts';
-export * from './kernels/azimuthal-integrate.ts';
-export * from './kernels/cell-bounds.ts';
-export * from './kernels/cell-occupancy.ts';
-export * from './kernels/filter-stats.ts';
-export * from './kernels/hkl-map.ts';
-export * from './kernels/merge-weighted.ts';
-export * from './kernels/photon-detect.ts';
-export * from './kernels/voxel-accumulate.ts';
+export * from './kernels/index.ts';

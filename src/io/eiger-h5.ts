@@ -344,19 +344,25 @@ function exportUrl(pkgName: string, subpath: string): string {
 }
 
 /**
- * JavaScript that loads the TypeScript worker: imports h5wasm first (plain
- * Node: through tsx's loader its 4 MB module takes seconds), then registers
- * tsx's ESM loader in the new thread and imports src/io/hdf5-decode-worker.ts.
- * This works under plain Node (bin/diffract.js), tsx and vitest alike (a
- * Worker does not inherit the parent's loader hooks, and `--import` in a
- * Worker's execArgv is not honoured everywhere).
+ * JavaScript that loads the decode worker: imports h5wasm first (plain Node:
+ * through tsx's loader its 4 MB module takes seconds), then the worker module.
+ * From the TypeScript sources it registers tsx's ESM loader in the new thread
+ * first (a Worker does not inherit the parent's loader hooks, and `--import` in
+ * a Worker's execArgv is not honoured everywhere), so this works under plain
+ * Node (bin/diffract.js), tsx and vitest alike; the compiled library (dist/)
+ * imports its .js worker directly, without tsx.
  */
 function workerBootstrap(): string {
   if (bootstrap !== undefined) return bootstrap;
   const h5 = JSON.stringify(exportUrl('h5wasm', './node'));
-  const tsx = JSON.stringify(exportUrl('tsx', './esm/api'));
-  const entry = JSON.stringify(new URL('./hdf5-decode-worker.ts', import.meta.url).href);
-  bootstrap = `import(${h5}).then(() => import(${tsx})).then((m) => { m.register(); return import(${entry}); });`;
+  const compiled = !import.meta.url.endsWith('.ts');
+  const entry = JSON.stringify(new URL(compiled ? './hdf5-decode-worker.js' : './hdf5-decode-worker.ts', import.meta.url).href);
+  if (compiled) {
+    bootstrap = `import(${h5}).then(() => import(${entry}));`;
+  } else {
+    const tsx = JSON.stringify(exportUrl('tsx', './esm/api'));
+    bootstrap = `import(${h5}).then(() => import(${tsx})).then((m) => { m.register(); return import(${entry}); });`;
+  }
   return bootstrap;
 }
 

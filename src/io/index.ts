@@ -1,0 +1,28 @@
+/**
+ * The `./io` entry (Node): frame sources for every image format, the image
+ * codecs, DIALS reflection tables, PONI files, NumPy arrays, and the HDF5
+ * stage-file layouts the stages read and write.
+ *
+ *   const frames = await openFrameSource('master.h5');          // or CBF/SMV files, a template, a recording
+ *   for await (const { offset, image } of frames.range(0, frames.length)) …
+ *   await frames.close();
+ */
+export type { FrameSource, FrameType, SourcedFrame, StoredArray, StoredFrame } from './sources/frame-source.ts';
+export { detectSourceKind, openFrameSource, type FrameSourceKind, type FrameSourceOptions, type FrameSourceSpec } from './sources/open.ts';
+export { openExperimentFrames, type ExperimentFramesOptions, type ExperimentImages } from './sources/experiment.ts';
+export { openHdf5Frames, type Hdf5FrameSource, type Hdf5FramesOptions } from './sources/hdf5-frames.ts';
+export { openImageFiles, type ImageFilesOptions } from './sources/image-files.ts';
+export { openDectrisRecording, openStream1Recording } from './sources/recordings.ts';
+
+export type { DetectorImage, ImageHeader } from './image.ts';
+export { decodeImage, detectImageFormat, expandTemplate, readImage, type ImageDecodeOptions } from './series.ts';
+export { decodeCbf, encodeCbf, readCbf, writeCbf, type CbfDecodeOptions, type CbfImageInput } from './cbf.ts';
+export { decodeSmv, encodeSmv, readSmv, writeSmv, type SmvDecodeOptions, type SmvImageInput } from './smv.ts';
+export { writeNexusSeries, type NexusSeriesSpec, type NexusSeriesWritten } from './nexus-write.ts';
+export { decodeReflectionTable, getColumn, hasColumn, readReflectionTable, type ReflectionTable } from './dials-refl.ts';
+export { formatPoni, parsePoni, readPoni, type PoniGeometry } from './poni.ts';
+export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from './npy.ts';
+
+export { readTableGroups, readVoxelTables, type VoxelTablesFile } from './voxel-tables.ts';
+export { writeIntegrateFile, type IntegrateFileContent, type RootAttributes, type WedgeSummary } from './integrate-file.ts';
+export { mergedOf, observationsOf, readStageFile, writeStageFile, type StageFile, type StageFileContent } from './observation-file.ts';
