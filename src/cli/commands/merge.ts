@@ -86,8 +86,10 @@ export const mergeCommand: CommandSpec = {
       .option('--json', 'print the summary as one JSON object')
       .action(async (input: string, o: MergeCliOptions, cmd: Command) => {
         const settings = mergeSettings(o);
+        // the input is read before a device is opened: bad input stays one line, with or without a GPU
+        const file = await readStageFile(input);
         const { names, results, backend, adapter } = await withEngine(cmd, async (engine) => {
-          const r = await mergeStage.run(cliContext(engine), { file: await readStageFile(input), path: input }, settings);
+          const r = await mergeStage.run(cliContext(engine), { file, path: input }, settings);
           await writeStageFile(o.out, r.content);
           return r;
         });
