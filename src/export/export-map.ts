@@ -18,7 +18,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { FileAccessError, InvalidValueError, MissingFieldError, UsageError } from '../errors.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
 import { mergedOf, readStageFile } from '../io/observation-file.ts';
@@ -109,7 +109,9 @@ export function exportPaths(prefix: string): { nexus: string; ccp4: string; png:
 function stageAttrs(attrs: Record<string, unknown>): Record<string, string | number | readonly number[]> {
   const out: Record<string, string | number | readonly number[]> = {};
   for (const [k, v] of Object.entries(attrs)) {
-    if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) out[`input_${k}`] = v;
+    // file paths by name only: the map must not depend on where the stage files lie
+    if (typeof v === 'string') out[`input_${k}`] = isAbsolute(v) ? basename(v) : v;
+    else if (typeof v === 'number' && Number.isFinite(v)) out[`input_${k}`] = v;
     else if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) out[`input_${k}`] = Array.from(v as unknown as ArrayLike<number>);
   }
   return out;
@@ -183,7 +185,7 @@ export async function exportMap(o: ExportOptions): Promise<ExportResult> {
           version,
           ...(o.date !== undefined ? { date: o.date } : {}),
           inputs: {
-            stage_file: o.input,
+            stage_file: basename(o.input),
             stage: sf.stage,
             table: tableName,
             ndiv: [...meta.ndiv],

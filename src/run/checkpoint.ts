@@ -20,7 +20,7 @@
  *   name holding its key, so its presence is the proof.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic-file.ts';
@@ -54,11 +54,6 @@ export function contentHash(path: string): string {
   }
 }
 
-/** Path, size and modification time of a (large) input file. */
-export function fileFingerprint(path: string): { path: string; size: number; mtimeMs: number } {
-  const st = statSync(path);
-  return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
-}
 
 /** What a finished stage left behind. */
 export interface StageRecord {

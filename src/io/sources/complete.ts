@@ -5,6 +5,7 @@
  * `FrameSource`.
  */
 import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { InvalidValueError } from '../../errors.ts';
 import type { DetectorImage } from '../image.ts';
 import type { FrameSource, FrameType, SourcedFrame, StoredFrame } from './frame-source.ts';
@@ -25,10 +26,15 @@ export interface SourceCore {
   pass?(): AsyncIterable<DetectorImage>;
 }
 
-/** Path, size and mtime of a file: what a checkpoint key needs to notice a changed file. */
-export function fileFingerprint(path: string): { path: string; size: number; mtimeMs: number } {
+/**
+ * Name, size and mtime of a file: what a checkpoint key needs to notice a
+ * changed file. The folder is left out, so a data set moved or copied with its
+ * times keeps its checkpoints, and the keys (and the maps that name stage
+ * files) do not depend on where the data lie.
+ */
+export function fileFingerprint(path: string): { name: string; size: number; mtimeMs: number } {
   const st = statSync(path);
-  return { path, size: st.size, mtimeMs: Math.round(st.mtimeMs) };
+  return { name: basename(path), size: st.size, mtimeMs: Math.round(st.mtimeMs) };
 }
 
 /** Throws unless `index` is a frame of a source of `length` frames. */
