@@ -79,14 +79,27 @@ describe('the packed library', () => {
       expect(r.code, r.stderr).toBe(0);
       const a = await readTableGroups(fromLibrary);
       const b = await readTableGroups(fromCli);
-      for (const table of ['included', 'excluded']) {
+      for (const [table, rows] of [['included', 10_000], ['excluded', 50]] as const) {
         const ca = a.tables.get(table);
         const cb = b.tables.get(table);
         expect(ca, table).toBeDefined();
         expect([...ca!.keys()].sort()).toEqual([...cb!.keys()].sort());
-        expect(ca!.get('counts')!.length).toBeGreaterThan(1000);
+        expect(ca!.get('counts')!.length, table).toBeGreaterThan(rows);
         for (const [col, values] of cb!) expect(Buffer.from(ca!.get(col)!.buffer).equals(Buffer.from(values.buffer)), `${table}/${col}`).toBe(true);
       }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'examples/photon-push.mjs finds every photon its camera planted',
+    () => {
+      copyFileSync(join(REPO_ROOT, 'examples', 'photon-push.mjs'), join(app, 'photon-push.mjs'));
+      const out = sh(process.execPath, ['photon-push.mjs'], app);
+      const planted = Number(/planted (\d+) photons/.exec(out)?.[1]);
+      const found = Number(/(\d+) photons found/.exec(out)?.[1]);
+      expect(planted).toBeGreaterThan(40);
+      expect(found).toBe(planted);
     },
     TIMEOUT,
   );
