@@ -8,18 +8,10 @@ import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { InvalidValueError } from '../../errors.ts';
 import type { DetectorImage } from '../image.ts';
-import type { FrameSource, FrameType, SourcedFrame, StoredFrame } from './frame-source.ts';
+import type { FrameSource, SourcedFrame } from './frame-source.ts';
 
 /** The format-specific part of a source; `range` and `pass` default to read-ahead over `read`. */
-export interface SourceCore {
-  readonly length: number;
-  readonly shape: readonly [number, number] | null;
-  readonly type: FrameType | null;
-  readonly description: string;
-  read(index: number): Promise<DetectorImage>;
-  readStored(index: number): Promise<StoredFrame>;
-  fingerprint(): unknown;
-  close(): Promise<void>;
+export interface SourceCore extends Pick<FrameSource, 'length' | 'shape' | 'type' | 'description' | 'read' | 'readStored' | 'fingerprint' | 'close'> {
   /** frames first…first+count−1 (checked by the caller); default `frameRange` over `read` */
   range?(first: number, count: number): AsyncIterable<SourcedFrame>;
   /** one pass over every frame with resources of its own; default: `range(0, length)` */
