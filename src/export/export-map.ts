@@ -18,7 +18,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { FileAccessError, InvalidValueError, MissingFieldError, UsageError } from '../errors.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
 import { mergedOf, readStageFile } from '../io/observation-file.ts';
@@ -49,6 +49,12 @@ export interface ExportOptions {
   ccp4Stats?: 'measured' | 'written';
   /** the NeXus file_time and process date (ISO 8601); default: now (a fixed date makes reruns byte-identical) */
   date?: string;
+  /**
+   * how the map's provenance names the stage file (default: `input` as given);
+   * `diffract run` gives it relative to the output folder, so that the map does
+   * not depend on where the run lies
+   */
+  inputName?: string;
 }
 
 export interface ExportedFile {
@@ -106,11 +112,11 @@ export function exportPaths(prefix: string): { nexus: string; ccp4: string; png:
   return { nexus: `${prefix}.nxs`, ccp4: `${prefix}.ccp4`, png: { h: `${prefix}_h0.png`, k: `${prefix}_k0.png`, l: `${prefix}_l0.png` } };
 }
 
-function stageAttrs(attrs: Record<string, unknown>): Record<string, string | number | readonly number[]> {
+/** The stage file's attributes as `input_*`; absolute paths become relative to the stage file's folder (the map must not depend on where the run lies). */
+function stageAttrs(attrs: Record<string, unknown>, input: string): Record<string, string | number | readonly number[]> {
   const out: Record<string, string | number | readonly number[]> = {};
   for (const [k, v] of Object.entries(attrs)) {
-    // file paths by name only: the map must not depend on where the stage files lie
-    if (typeof v === 'string') out[`input_${k}`] = isAbsolute(v) ? basename(v) : v;
+    if (typeof v === 'string') out[`input_${k}`] = isAbsolute(v) ? relative(dirname(resolve(input)), v) : v;
     else if (typeof v === 'number' && Number.isFinite(v)) out[`input_${k}`] = v;
     else if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) out[`input_${k}`] = Array.from(v as unknown as ArrayLike<number>);
   }
@@ -185,7 +191,7 @@ export async function exportMap(o: ExportOptions): Promise<ExportResult> {
           version,
           ...(o.date !== undefined ? { date: o.date } : {}),
           inputs: {
-            stage_file: basename(o.input),
+            stage_file: o.inputName ?? o.input,
             stage: sf.stage,
             table: tableName,
             ndiv: [...meta.ndiv],
@@ -194,7 +200,7 @@ export async function exportMap(o: ExportOptions): Promise<ExportResult> {
             laue_class: g.laueClass,
             symmetry_ops: ops.length,
             merged_rows: grid.rowsUsed,
-            ...stageAttrs(sf.attrs),
+            ...stageAttrs(sf.attrs, o.input),
           },
         },
         slices: MAP_AXES.map((a) => ({ ...planes[a], sigma: sigmaPlanes[a].data })),

@@ -485,7 +485,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
       const dir = join(stagesDir, `export-${shortKey(exportKey)}`);
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      const r = await exportStage.run(cpuContext(ctx), { input: (absolute ?? merged).outputs[0]!, out: join(dir, 'map'), date: runDate(imported) }, exportSettings);
+      const r = await exportStage.run(cpuContext(ctx), { input: (absolute ?? merged).outputs[0]!, inputName: relative(cfg.output, (absolute ?? merged).outputs[0]!), out: join(dir, 'map'), date: runDate(imported) }, exportSettings);
       return { outputs: r.files.map((f) => f.path), summary: { points: r.points, measured: r.measured, shape: r.shape } };
     });
 

@@ -33,6 +33,8 @@ export interface ExportInputs {
   out: string;
   /** the date stamped into the files (ISO 8601); default: now */
   date?: string;
+  /** how the map names `input` in its provenance (default: `input` as given) */
+  inputName?: string;
 }
 
 export function validateExportSettings(s: ExportSettings): void {
@@ -56,6 +58,7 @@ async function run(_ctx: StageContext, inputs: ExportInputs, s: ExportSettings):
     colormap: s.colormap,
     ccp4Stats: s.ccp4Stats,
     ...(inputs.date !== undefined ? { date: inputs.date } : {}),
+    ...(inputs.inputName !== undefined ? { inputName: inputs.inputName } : {}),
   });
 }
 

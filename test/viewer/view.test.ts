@@ -159,7 +159,8 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('diffract view in Chromium', () => {
     await page.selectOption('#scale', 'linear');
     expect(await page.evaluate<number>(brightNow)).not.toBe(withMax);
     await page.selectOption('#scale', 'log');
-    expect(await page.evaluate<number>(brightNow)).toBe(withMax);
+    // the same picture again (a redraw may move the edge of a ring by a pixel or two: seen 13954 vs 13956)
+    expect(Math.abs((await page.evaluate<number>(brightNow)) - withMax)).toBeLessThanOrEqual(Math.ceil(0.001 * withMax));
     // wheel zoom about the cursor, then fit again
     const box = await page.locator('#image-canvas').boundingBox();
     if (box === null) throw new Error('no canvas');
