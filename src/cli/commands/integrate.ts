@@ -91,7 +91,7 @@ export function addVoxelOptions(cmd: Command): Command {
   return cmd
     .argument('<expt>', 'DIALS .expt (its imageset template names the images), or XDS.INP / GXPARM.XDS')
     .requiredOption('--out <file>', 'output HDF5 file (written atomically: it appears only when complete)')
-    .option('--images <files...>', "image files, instead of the experiment's template")
+    .option('--images <files...>', "the frames instead of the experiment's images: CBF/SMV files, or one Eiger/NeXus HDF5 master or data file, or a stream recording")
     .option('--experiment <n>', 'experiment index in the list', '0')
     .option('--ndiv <n1,n2,n3>', 'subvoxels per cell along h, k, l (odd puts the central one on the Bragg position)', D.grid.ndiv.join(','))
     .option('--max-count <n>', 'histogram bins 0…n; a subvoxel with a larger count overflows and is excluded', String(D.filter.maxCount))

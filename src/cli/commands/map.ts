@@ -31,7 +31,7 @@ export const mapCommand: CommandSpec = {
       .command('map')
       .description('map every pixel of every frame to fractional hkl and report how the strongest pixels fall on integer hkl')
       .argument('<expt>', 'DIALS .expt (its imageset template names the images), or XDS.INP / GXPARM.XDS')
-      .option('--images <files...>', 'image files, instead of the experiment\'s template')
+      .option('--images <files...>', "the frames instead of the experiment's images: CBF/SMV files, or one Eiger/NeXus HDF5 master or data file, or a stream recording")
       .option('--experiment <n>', 'experiment index in the list', '0')
       .option('--batch <n>', 'frames per kernel call', '4')
       .option('--strong <n>', 'strongest pixels per frame to check', '200')
