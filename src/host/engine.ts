@@ -37,10 +37,13 @@ export class Engine {
   readonly choice: BackendChoice;
   private gpuContext: GpuContext | null;
   private fellBack = false;
+  /** why `auto` found no GPU: said once, when the first kernel runs (a command stopped by bad input says nothing of it) */
+  private noGpuNotice: string | null;
 
-  private constructor(choice: BackendChoice, gpu: GpuContext | null) {
+  private constructor(choice: BackendChoice, gpu: GpuContext | null, noGpuNotice: string | null = null) {
     this.choice = choice;
     this.gpuContext = gpu;
+    this.noGpuNotice = noGpuNotice;
   }
 
   static async create(opts: EngineOptions = {}): Promise<Engine> {
@@ -54,8 +57,7 @@ export class Engine {
       return new Engine(choice, ctx);
     } catch (err) {
       if (choice === 'gpu' || !(err instanceof GpuError)) throw err;
-      logOnce('no-gpu', 'notice', `${err.message}; running on the CPU path (backend auto)`);
-      return new Engine(choice, null);
+      return new Engine(choice, null, `${err.message}; running on the CPU path (backend auto)`);
     }
   }
 
@@ -151,6 +153,10 @@ export class Engine {
 
   /** The live device for the next kernel, or null (a device found lost is let go first, with the warning). */
   private current(kernelName: string): GpuContext | null {
+    if (this.noGpuNotice !== null) {
+      logOnce('no-gpu', 'notice', this.noGpuNotice);
+      this.noGpuNotice = null;
+    }
     const ctx = this.gpuContext;
     if (ctx !== null && ctx.isLost && !this.fellBack) this.fallBack(ctx, kernelName, 'the device was lost');
     return this.gpu;
