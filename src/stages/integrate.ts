@@ -275,6 +275,8 @@ export async function* integrateWedges(
     }
   } finally {
     progress.stop();
+    // the per-pixel arrays were put on the device once for all the wedges (pinSetup): let them go with the series
+    ctx.engine.releaseResident(p.setup);
   }
 }
 

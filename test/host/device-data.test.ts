@@ -20,6 +20,8 @@ import {
   type IntegrationSetup,
   type WedgeResult,
 } from '../../src/pipeline/voxel-integrate.ts';
+import { completeSource } from '../../src/io/sources/complete.ts';
+import { integrateDefaults, integrateStage, silentContext } from '../../src/stages/index.ts';
 import { resetLogOnce } from '../../src/util/log.ts';
 import { firstDifference, memorySource, renderSynthetic, syntheticSpec, type SyntheticSeries } from '../filter/helpers.ts';
 import { gpuTestsDisabled, openTestGpu } from '../helpers/gpu.ts';
@@ -148,6 +150,40 @@ describe.skipIf(gpuTestsDisabled())('the GPU path of integrate keeps device data
     // the series released its resident arrays: the setup's vectors are no longer pinned
     ctx.release(ctx.input('probe', setup.vectors));
     expect(ctx.uploadStats().get('probe')).toEqual({ bytes: 12 * n, calls: 1 });
+  });
+});
+
+describe.skipIf(gpuTestsDisabled())('the integrate stage (what the CLI and the runner call) keeps device data on the device', () => {
+  it('uploads the per-pixel geometry once for all its wedges', async () => {
+    const engine = await Engine.create({ backend: 'gpu', env: {} });
+    try {
+      const ctx = engine.gpu as GpuContext;
+      const n = series.width * series.height;
+      const frames = completeSource({
+        length: FRAMES,
+        shape: [series.width, series.height],
+        type: 'int32',
+        description: 'synthetic frames in memory',
+        read: (i) => memorySource(series.width, series.height, series.frames).read!(i),
+        readStored: async (i) => ({ width: series.width, height: series.height, type: 'int32', data: series.frames[i] as Int32Array }),
+        fingerprint: () => 'synthetic',
+        close: async () => undefined,
+      });
+      const settings = integrateDefaults();
+      settings.grid.wedgeFrames = WEDGE;
+      settings.grid.wedgeDeg = null;
+      settings.grid.batchFrames = BATCH;
+      ctx.resetUploadStats();
+      const r = await integrateStage.run(silentContext(engine), { experiment: series.exp, exptPath: 'synthetic.expt', frames }, settings);
+      const uploads = ctx.uploadStats();
+      expect(r.wedges.length).toBe(FRAMES / WEDGE);
+      expect(r.summary.backend).toBe('gpu');
+      expect(uploads.get('pixel vectors')).toEqual({ bytes: 12 * n, calls: 1 });
+      expect(uploads.get('pixel valid bits')?.calls).toBe(1);
+      expect(uploads.get('voxel-accumulate pixels')?.bytes).toBe(4 * n * FRAMES);
+    } finally {
+      engine.destroy();
+    }
   });
 });
 
