@@ -44,6 +44,22 @@ const KNOWN_PIXEL: Array<[RegExp, number]> = [
   [/^eiger/i, 75e-6],
 ];
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** Plausible ranges (SI units, as pyFAI writes them): a value outside is a broken file, not a geometry. */
+const RANGES: Record<string, [number, number, string]> = {
+  distance: [0, 100, ' m'],
+  dist: [0, 100, ' m'],
+  poni1: [-10, 10, ' m'],
+  poni2: [-10, 10, ' m'],
+  rot1: [-4 * Math.PI, 4 * Math.PI, ' rad'],
+  rot2: [-4 * Math.PI, 4 * Math.PI, ' rad'],
+  rot3: [-4 * Math.PI, 4 * Math.PI, ' rad'],
+  wavelength: [1e-13, 1e-7, ' m'],
+  pixelsize1: [1e-8, 0.1, ' m'],
+  pixelsize2: [1e-8, 0.1, ' m'],
+};
+
 export function parsePoni(text: string, file?: string): PoniGeometry {
   const kv = new Map<string, string>();
   for (const line of text.split(/\r?\n/)) {
@@ -57,8 +73,11 @@ export function parsePoni(text: string, file?: string): PoniGeometry {
       if (fallback !== undefined) return fallback;
       throw new MissingFieldError(`PONI file has no ${key}`, { file, field: key });
     }
+    // a decimal number only: Number() would read '' as 0 and '0x10' as 16
+    if (!DECIMAL.test(s)) throw new InvalidValueError(`PONI ${key} is not a decimal number: '${s}'`, { file, field: key });
     const v = Number(s);
-    if (!Number.isFinite(v)) throw new InvalidValueError(`PONI ${key} is not a number: '${s}'`, { file, field: key });
+    const [lo, hi, unit] = RANGES[key] ?? [-Infinity, Infinity, ''];
+    if (!(Number.isFinite(v) && v >= lo && v <= hi)) throw new InvalidValueError(`PONI ${key} = ${s} is outside ${lo}…${hi}${unit}`, { file, field: key });
     return v;
   };
   const detector = kv.get('detector') ?? 'Detector';

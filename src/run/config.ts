@@ -132,7 +132,13 @@ function parseYaml(text: string, path: string): unknown {
     const more = doc.errors.length > 1 ? [`  (${doc.errors.length - 1} more YAML error${doc.errors.length > 2 ? 's' : ''})`] : [];
     throw new UsageError([`YAML syntax error${where}: ${reason}`, ...snippet, ...more].join('\n'), { file: path }, { cause: first });
   }
-  return doc.toJS() as unknown;
+  try {
+    // aliases expand: a few hundred nested ones (an "alias bomb") would take all memory
+    return doc.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    throw new UsageError(`YAML refused: ${err.message} (at most 100 alias expansions)`, { file: path }, { cause: err });
+  }
 }
 
 // ---------------------------------------------------------------- schema validation

@@ -199,4 +199,32 @@ describe('settings', () => {
     expect(() => parsePoni('Detector: Detector\nDistance: 0.1\nPoni1: 0\nPoni2: 0\nWavelength: 1e-10')).toThrow(MissingFieldError);
     expect(() => parsePoni('poni_version: 2.1\nDetector: Pilatus1M\nDetector_config: {"orientation": 2}\nDistance: 0.1\nPoni1: 0\nPoni2: 0\nWavelength: 1e-10')).toThrow(/orientation 2/);
   });
+
+  it('refuses PONI values that are not decimal numbers or lie outside any real geometry, naming the field', () => {
+    const poni = (over: Record<string, string>): string =>
+      Object.entries({ PixelSize1: '1e-4', PixelSize2: '1e-4', Distance: '0.1', Poni1: '0.01', Poni2: '0.02', Rot1: '0', Rot2: '0', Rot3: '0', Wavelength: '1e-10', ...over })
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('\n');
+    expect(parsePoni(poni({ Distance: '.25', Rot1: '-1.5E-2' }))).toMatchObject({ dist: 0.25, rot1: -0.015 });
+    for (const [key, value, field] of [
+      ['Distance', '0x10', 'distance'],
+      ['Poni1', '', 'poni1'],
+      ['Poni2', '1e300', 'poni2'],
+      ['Rot1', 'Infinity', 'rot1'],
+      ['Wavelength', '1e300', 'wavelength'],
+      ['Distance', '1e300', 'distance'],
+      ['PixelSize1', 'NaN', 'pixelsize1'],
+    ] as const) {
+      const err = (() => {
+        try {
+          parsePoni(poni({ [key]: value }), 'bad.poni');
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(err, `${key}: ${value}`).toBeInstanceOf(InvalidValueError);
+      expect(err).toMatchObject({ file: 'bad.poni', field });
+    }
+  });
 });

@@ -401,6 +401,14 @@ describe('errors name the key', () => {
     expect(firstLine(dup)).toMatch(/YAML syntax error at line 4, column 1: Map keys must be unique/);
   });
 
+  it('a YAML alias bomb is one refusal naming the file, not a crash', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(', ')}]`);
+    const e = usageError(`${levels.join('\n')}\nsweeps:\n  - expt: a.expt\n`);
+    expect(e.file).toBe(cfgPath);
+    expect(firstLine(e)).toMatch(/YAML refused: .*alias/i);
+  });
+
   it('JSON syntax errors name the line', () => {
     const p = join(proj, 'c.json');
     const e = usageError('{\n  "sweeps": [{"expt": "a.expt"}],\n}\n', p);
