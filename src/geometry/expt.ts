@@ -70,6 +70,9 @@ import type {
 } from './model.ts';
 import { unitCellFromRealSpace } from './setting.ts';
 
+/** Most pixels one panel may have (2^27, about 134 million: six times an Eiger2 16M). */
+export const MAX_PANEL_PIXELS = 2 ** 27;
+
 type JsonObject = { readonly [key: string]: unknown };
 
 /** Reads typed values out of parsed JSON, raising errors that name the file and the JSON path. */
@@ -302,6 +305,8 @@ function parsePanel(f: Fields, value: unknown, path: string, frame: Frame): Pane
   if (!(pixelSize[0] > 0 && pixelSize[1] > 0)) throw f.invalid(`${path}.pixel_size`, `pixel size must be positive, found [${pixelSize.join(', ')}]`);
   const imageSize = f.intPair(f.required(o, 'image_size', path), `${path}.image_size`);
   if (!(imageSize[0] > 0 && imageSize[1] > 0)) throw f.invalid(`${path}.image_size`, `image size must be positive, found [${imageSize.join(', ')}]`);
+  // checked before any per-pixel array is sized from it: the largest detectors have ~2·10⁷ pixels
+  if (imageSize[0] * imageSize[1] > MAX_PANEL_PIXELS) throw f.invalid(`${path}.image_size`, `image size [${imageSize.join(', ')}] is over ${MAX_PANEL_PIXELS} pixels per panel`);
   const trustedRange = f.pair(f.required(o, 'trusted_range', path), `${path}.trusted_range`);
   const gain = num('gain', 1);
   if (!(gain > 0)) throw f.invalid(`${path}.gain`, `gain must be positive, found ${gain}`);

@@ -125,4 +125,8 @@ describe('ExperimentList errors', () => {
     first(m, 'scan').image_range = [5, 2];
     expect(() => parseExperimentList(m, 'r.expt')).toThrow(/field 'scan\[0\]\.image_range'/);
   });
+
+  it('an image size no detector has is refused before any per-pixel array is made', async () => {
+    expectError(await readEdited('huge.expt', (j) => (panel0(j).image_size = [100000, 100000])), InvalidValueError, 'huge.expt', 'image_size', 'pixels per panel');
+  });
 });
