@@ -73,6 +73,22 @@ import { unitCellFromRealSpace } from './setting.ts';
 /** Most pixels one panel may have (2^27, about 134 million: six times an Eiger2 16M). */
 export const MAX_PANEL_PIXELS = 2 ** 27;
 
+/**
+ * Physical range of a wavelength (Å): 0.001 Å (a 3 MeV electron; 300 keV electrons are 0.0197 Å,
+ * hard X-rays 0.1 Å) to 100 Å (soft X-rays of 124 eV). Outside it no detector sees diffraction,
+ * and the arithmetic under- or overflows (1e−300 Å puts every pixel on integer hkl).
+ */
+export const WAVELENGTH_RANGE_A = { min: 0.001, max: 100 } as const;
+
+/** Physical range of a unit-cell edge (Å): 0.5 Å (shorter than any bond) to 10 µm (10⁵ Å). */
+export const CELL_EDGE_RANGE_A = { min: 0.5, max: 1e5 } as const;
+
+/** Why `value` (in Å) is outside `range`, or undefined when inside. `what` names the quantity. */
+export function outsideRange(what: string, value: number, range: { readonly min: number; readonly max: number }): string | undefined {
+  if (value >= range.min && value <= range.max) return undefined;
+  return `${what} ${value} Å is outside the physical range ${range.min}–${range.max} Å`;
+}
+
 type JsonObject = { readonly [key: string]: unknown };
 
 /** Reads typed values out of parsed JSON, raising errors that name the file and the JSON path. */
@@ -204,9 +220,13 @@ function parseBeam(f: Fields, value: unknown, path: string): Beam {
     direction = [-s[0] / len, -s[1] / len, -s[2] / len];
     const wl = f.optional(o, 'wavelength');
     wavelength = wl === undefined ? 1 / len : f.positive(wl, `${path}.wavelength`);
+    const why = outsideRange('wavelength', wavelength, WAVELENGTH_RANGE_A);
+    if (why !== undefined) throw f.invalid(wl === undefined ? `${path}.s0` : `${path}.wavelength`, why);
   } else {
     direction = f.direction(f.required(o, 'direction', path), `${path}.direction`);
     wavelength = f.positive(f.required(o, 'wavelength', path), `${path}.wavelength`);
+    const why = outsideRange('wavelength', wavelength, WAVELENGTH_RANGE_A);
+    if (why !== undefined) throw f.invalid(`${path}.wavelength`, why);
   }
   const pn = f.optional(o, 'polarization_normal');
   const pf = f.optional(o, 'polarization_fraction');
@@ -471,6 +491,10 @@ function parseCrystal(f: Fields, value: unknown, path: string): Crystal {
   const a = f.vec3(f.required(o, 'real_space_a', path), `${path}.real_space_a`);
   const b = f.vec3(f.required(o, 'real_space_b', path), `${path}.real_space_b`);
   const c = f.vec3(f.required(o, 'real_space_c', path), `${path}.real_space_c`);
+  for (const [key, v] of [['real_space_a', a], ['real_space_b', b], ['real_space_c', c]] as const) {
+    const why = outsideRange('cell edge length', norm(v), CELL_EDGE_RANGE_A);
+    if (why !== undefined) throw f.invalid(`${path}.${key}`, why);
+  }
   const rows: Mat3 = [a[0], a[1], a[2], b[0], b[1], b[2], c[0], c[1], c[2]];
   const d = det(rows);
   if (!(Math.abs(d) > 1e-12)) throw f.invalid(`${path}.real_space_c`, 'real-space axes are linearly dependent (zero cell volume)');

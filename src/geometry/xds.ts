@@ -81,6 +81,7 @@ import { readFile } from 'node:fs/promises';
 import { FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError } from '../errors.ts';
 import { cross, det, dot, inverse, mulMM, mulMV, norm, normalize, sub } from './linalg.ts';
 import type { Crystal, Experiment, ExperimentList, Mat3, MaskRect, Panel, Vec3 } from './model.ts';
+import { CELL_EDGE_RANGE_A, WAVELENGTH_RANGE_A, outsideRange } from './expt.ts';
 import { s0Vector, unitCellFromRealSpace } from './setting.ts';
 
 // ---------------------------------------------------------------------------- space groups
@@ -401,6 +402,13 @@ export function xdsToExperimentList(inp: XdsInp, xparm: Xparm, inpFile: string, 
   if (!(norm(xp.rotationAxis) > 0)) throw bad(at.scan, 'rotation axis has zero length');
   if (!(norm(xp.beam) > 0)) throw bad(at.beam, 'incident beam vector has zero length');
   if (!(xp.wavelength > 0)) throw bad(at.beam, `wavelength must be positive, found ${xp.wavelength}`);
+  const range = (line: number, why: string | undefined): void => {
+    if (why !== undefined) throw new InvalidValueError(why, { file: xparmFile, field: `line ${line}` });
+  };
+  range(at.beam, outsideRange('wavelength', xp.wavelength, WAVELENGTH_RANGE_A));
+  for (const [name, v] of [['a', xp.a], ['b', xp.b], ['c', xp.c]] as const) {
+    range(at.cellAxes, outsideRange(`unit-cell ${name} axis length`, norm(v), CELL_EDGE_RANGE_A));
+  }
   if (!(xp.qx > 0 && xp.qy > 0)) throw bad(at.detectorSize, `pixel size must be positive, found ${xp.qx} ${xp.qy}`);
   if (!(xp.nx > 0 && xp.ny > 0)) throw bad(at.detectorSize, `image size must be positive, found ${xp.nx} ${xp.ny}`);
   if (!(norm(cross(xp.xAxis, xp.yAxis)) > 0)) throw bad(at.detectorAxes, 'detector X and Y axes are zero or parallel');

@@ -129,4 +129,37 @@ describe('ExperimentList errors', () => {
   it('an image size no detector has is refused before any per-pixel array is made', async () => {
     expectError(await readEdited('huge.expt', (j) => (panel0(j).image_size = [100000, 100000])), InvalidValueError, 'huge.expt', 'image_size', 'pixels per panel');
   });
+
+  it('a wavelength or cell outside any physical range is refused naming the file and the JSON path', async () => {
+    for (const wl of [1e-300, 1e300]) {
+      const err = await readEdited('wl.expt', (j) => (first(j, 'beam').wavelength = wl));
+      expectError(err, InvalidValueError, 'wl.expt', "field 'beam[0].wavelength'", 'physical range');
+    }
+    const scaled = await readEdited('cell.expt', (j) => {
+      const c = first(j, 'crystal');
+      for (const k of ['real_space_a', 'real_space_b', 'real_space_c']) c[k] = (c[k] as number[]).map((v) => v * 1e300);
+    });
+    expectError(scaled, InvalidValueError, 'cell.expt', "field 'crystal[0].real_space_a'", 'physical range');
+    const tiny = await readEdited('tiny.expt', (j) => {
+      const c = first(j, 'crystal');
+      c.real_space_b = (c.real_space_b as number[]).map((v) => v * 1e-3);
+    });
+    expectError(tiny, InvalidValueError, "field 'crystal[0].real_space_b'", 'cell edge length');
+    const old = minimalExpt();
+    const beam = first(old, 'beam');
+    delete beam.direction;
+    delete beam.wavelength;
+    beam.s0 = [0, 0, -1e300];
+    expect(() => parseExperimentList(old, 's0.expt')).toThrow(/s0\.expt, field 'beam\[0\]\.s0'.*physical range/);
+  });
+
+  it('the ends of the physical ranges are accepted (3 MeV electrons, soft X-rays, a 10 µm cell)', () => {
+    const j = minimalExpt();
+    first(j, 'beam').wavelength = 0.001;
+    expect(parseExperimentList(j, 'e.expt').experiments[0]?.beam.wavelength).toBe(0.001);
+    first(j, 'beam').wavelength = 100;
+    const c = first(j, 'crystal');
+    c.real_space_a = [1e5, 0, 0];
+    expect(parseExperimentList(j, 'e.expt').experiments[0]?.crystal?.unitCell.a).toBeCloseTo(1e5, 6);
+  });
 });

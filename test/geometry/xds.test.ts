@@ -271,6 +271,15 @@ describe('XDS errors', () => {
     expect(() => xdsToExperimentList(parseXdsInpText(HAND_INP), xp, 'XDS.INP', 'm.XDS')).toThrow(/m\.XDS, field 'line 8'.*segments/);
   });
 
+  it('XPARM wavelength or cell axes outside any physical range: InvalidValueError naming the line', () => {
+    const inp = parseXdsInpText(HAND_INP);
+    const wl = parseXparmText(HAND_XPARM.replace('0.979500       0.000000       0.000000       1.020929', '1e300 0 0 1e-300'), 'wl.XDS');
+    expect(() => xdsToExperimentList(inp, wl, 'XDS.INP', 'wl.XDS')).toThrow(InvalidValueError);
+    expect(() => xdsToExperimentList(inp, wl, 'XDS.INP', 'wl.XDS')).toThrow(/wl\.XDS, field 'line 3'.*wavelength 1e\+300 Å is outside/);
+    const cell = parseXparmText(HAND_XPARM.replace('0.000000       0.000000      37.100000', '0 0 3.71e301'), 'c.XDS');
+    expect(() => xdsToExperimentList(inp, cell, 'XDS.INP', 'c.XDS')).toThrow(/c\.XDS, field 'line 5'.*unit-cell c axis length/);
+  });
+
   it('XDS.INP without DATA_RANGE or with a bad value: typed error naming the keyword', () => {
     const xp = parseXparmText(HAND_XPARM, 'XPARM.XDS');
     const noRange = parseXdsInpText(HAND_INP.replace(' DATA_RANGE=11 100\n', ''));
