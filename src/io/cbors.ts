@@ -14,7 +14,9 @@
  *
  * Errors: a gzip stream or a CBOR item cut short → TruncatedError naming the
  * file and the event index; bytes that are not a CBOR sequence of events →
- * FormatError.
+ * FormatError; a file holding no item at all (empty, or gzip of nothing) →
+ * FormatError ("holds no events"), never a silent success; a folder or a
+ * missing path → FileAccessError naming it.
  */
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -98,9 +100,11 @@ async function isGzipFile(path: string): Promise<boolean> {
   try {
     fh = await open(path, 'r');
   } catch (err) {
-    throw new FileAccessError(`cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { file: path });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FileAccessError(code === 'ENOENT' ? 'no such file' : `cannot open: ${code ?? String(err)}`, { file: path }, { cause: err });
   }
   try {
+    if ((await fh.stat()).isDirectory()) throw new FileAccessError('is a folder, not a .cbors recording', { file: path });
     const b = Buffer.alloc(2);
     const { bytesRead } = await fh.read(b, 0, 2, 0);
     return bytesRead === 2 && b[0] === 0x1f && b[1] === 0x8b;
@@ -177,6 +181,7 @@ export async function* cborSequence(chunks: AsyncIterable<Uint8Array>, file?: st
     if (pendingBytes >= nextAttempt) yield* attempt(false);
   }
   yield* attempt(true);
+  if (index === 0) throw new FormatError('holds no events (the recording is empty)', { file });
 }
 
 /** The events of a recording, in file order. */

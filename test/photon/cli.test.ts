@@ -80,4 +80,29 @@ describe('diffract photon', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/diffract: error: .*cut\.cbors, frame \d+: the recording ends inside item \d+/);
   });
+
+  it('an empty recording (plain or gzipped) is one line saying it holds no events, exit 1', async () => {
+    const { gzipSync } = await import('node:zlib');
+    for (const [name, bytes] of [
+      ['empty.cbors', Buffer.alloc(0)],
+      ['empty.cbors.gz', gzipSync(Buffer.alloc(0))],
+    ] as const) {
+      const path = join(tmp, name);
+      writeFileSync(path, bytes);
+      const r = await runCli(['--backend', 'cpu', 'photon', path, '--out', join(tmp, `out-${name}`)]);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(`${name}: holds no events`);
+    }
+  });
+
+  it('a folder given as the recording is one line naming it, exit 1', async () => {
+    const { mkdirSync } = await import('node:fs');
+    const folder = join(tmp, 'not-a-file.cbors');
+    mkdirSync(folder);
+    const r = await runCli(['--backend', 'cpu', 'photon', folder, '--out', join(tmp, 'out-folder')]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`${folder}: is a folder, not a .cbors recording`);
+  });
 });
