@@ -52,10 +52,17 @@ function writeIntegration(entry: H5Group, r: IntegrationResult): void {
   setAttributes(g, { fixed_point_quantum: r.quantum });
 }
 
-/** The scan file name: the raw file's stem + `_photon.h5`, or `scan-<n>_photon.h5`. */
-export function scanFileName(scan: ScanRecord): string {
+/**
+ * The scan file name: the raw file's stem + `_photon.h5`, or `scan-<n>_photon.h5`.
+ * When that name is in `taken` (an earlier scan of the same run already has it:
+ * two headers naming the same raw file, or two scans without a name clash with
+ * a raw stem), the scan number is added, `<stem>_scan-<n>_photon.h5`, so no scan
+ * overwrites another.
+ */
+export function scanFileName(scan: ScanRecord, taken: ReadonlySet<string> = new Set()): string {
   const stem = scan.filename !== undefined ? basename(scan.filename).replace(/\.[^.]*$/, '') : `scan-${scan.scan}`;
-  return `${stem}_photon.h5`;
+  const plain = `${stem}_photon.h5`;
+  return taken.has(plain) ? `${stem}_scan-${scan.scan}_photon.h5` : plain;
 }
 
 export interface ScanFileExtras {
@@ -64,11 +71,15 @@ export interface ScanFileExtras {
   integration?: IntegrationResult | null;
   /** q (Å⁻¹) of rings to draw: written as /entry/q_rings, pixel = ring index + 1 */
   qRings?: readonly number[];
+  /** the file names this run has written so far; the new name is chosen apart from them and added */
+  written?: Set<string>;
 }
 
 /** Writes the scan file into `dir`; returns its path. */
 export async function writeScanFile(dir: string, scan: ScanRecord, extras: ScanFileExtras = {}): Promise<string> {
-  const path = join(dir, scanFileName(scan));
+  const name = scanFileName(scan, extras.written);
+  extras.written?.add(name);
+  const path = join(dir, name);
   await writeHdf5Atomic(path, (file: H5File) => {
     setAttributes(file, { default: 'entry', creator: 'diffract photon' });
     const entry = file.create_group('entry');

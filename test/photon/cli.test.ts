@@ -15,7 +15,7 @@ import { runCli } from '../helpers/cli.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diffract-photon-cli-'));
 
-function recordingFile(): string {
+function recordingFile(rawName: (scan: number) => string = (scan) => `/data/raw/scan-${scan}_balor.h5`, fileName = 'balor.cbors'): string {
   const enc = new Encoder({ mapsAsObjects: true });
   const u = mulberry32(21);
   const items: Buffer[] = [];
@@ -24,7 +24,7 @@ function recordingFile(): string {
     items.push(enc.encode(new Tag(new Tag([ev++, { balor: new Tag(['STINS', parts.map((p) => Buffer.from(p))], 42878) }, 'now'], 42877), 55799)));
   };
   for (const scan of [0, 1]) {
-    push(encodeStream1({ htype: 'header', filename: `/data/raw/scan-${scan}_balor.h5` }));
+    push(encodeStream1({ htype: 'header', filename: rawName(scan) }));
     for (let k = 0; k < 5; k++) {
       const f = new Uint16Array(40 * 50);
       for (let i = 0; i < f.length; i++) f[i] = 97 + Math.floor(u() * 7);
@@ -37,7 +37,7 @@ function recordingFile(): string {
     }
     push(encodeStream1({ htype: 'series_end' }));
   }
-  const path = join(tmp, 'balor.cbors');
+  const path = join(tmp, fileName);
   writeFileSync(path, Buffer.concat(items));
   return path;
 }
@@ -62,6 +62,22 @@ describe('diffract photon', () => {
       expect(acc !== null && 'attrs' in acc ? acc.get_attribute('frames', true) : null).toBe(10);
     });
     console.log(`[photon] CLI: ${lines.map((l) => `scan ${l.scan}: ${l.hits} hits`).join(', ')}`);
+  });
+
+  it('two headers naming the same raw file give two scan files, the first not overwritten', async () => {
+    const same = recordingFile(() => '/data/raw/same_balor.h5', 'same.cbors');
+    const out = join(tmp, 'out-same');
+    const r = await runCli(['--backend', 'cpu', 'photon', same, '--out', out, '--roi', '0:40,0:50', '--emin', '900', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { scan: number; frames: number; file: string });
+    expect(lines.map((l) => l.file)).toEqual([join(out, 'same_balor_photon.h5'), join(out, 'same_balor_scan-1_photon.h5')]);
+    // each file holds its own scan: the accumulation counts 5 frames after scan 0, 10 after scan 1
+    for (const [i, l] of lines.entries()) {
+      await readHdf5(l.file, (f) => {
+        const acc = f.get('entry/accumulated');
+        expect(acc !== null && 'attrs' in acc ? acc.get_attribute('frames', true) : null).toBe(5 * (i + 1));
+      });
+    }
   });
 
   it('malformed ROI JSON: one error line, exit 1', async () => {

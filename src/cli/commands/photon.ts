@@ -148,6 +148,8 @@ export const photonCommand: CommandSpec = {
           if (o.idleTimeout !== undefined) so.idleTimeoutMs = num(o.idleTimeout, '--idle-timeout must be milliseconds', (v) => v > 0);
           return openSource(s, so);
         });
+        // one name per scan, even when two headers name the same raw file (else the second overwrites the first)
+        const written = new Set<string>();
         const events = opened.length === 1 ? (opened[0] as AsyncGenerator<SourceEvent>) : mergeEvents(...opened);
         await withEngine(cmd, async (engine) => {
           await photonStage.run(
@@ -156,7 +158,7 @@ export const photonCommand: CommandSpec = {
               events,
               poni,
               onScan: async (scan, integ, session) => {
-                const file = await writeScanFile(o.out, scan, { session, integration: integ, ...(qRings !== undefined ? { qRings } : {}) });
+                const file = await writeScanFile(o.out, scan, { session, integration: integ, written, ...(qRings !== undefined ? { qRings } : {}) });
                 const { scan: n, ...rest } = scanSummary(scan, integ);
                 if (o.json) process.stdout.write(`${JSON.stringify({ scan: n, file, ...rest })}\n`);
                 else process.stdout.write(`scan ${scan.scan}: ${scan.frameNumbers.length} frames, ${scan.hits.count} hits, ${scan.steps.length} steps${integ !== null ? `, integrated ${integ.frames} frames into ${integ.radial.length} bins` : ''} → ${file}\n`);
