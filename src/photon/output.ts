@@ -84,7 +84,7 @@ export async function writeScanFile(dir: string, scan: ScanRecord, extras: ScanF
     setAttributes(file, { default: 'entry', creator: 'diffract photon' });
     const entry = file.create_group('entry');
     const integ = extras.integration ?? null;
-    setAttributes(entry, { NX_class: 'NXentry', default: integ !== null ? 'integration' : 'accumulated', scan: scan.scan, stream: scan.stream, frames: scan.frameNumbers.length });
+    setAttributes(entry, { NX_class: 'NXentry', default: integ !== null ? 'integration' : 'accumulated', scan: scan.scan, stream: scan.stream, frames: scan.frameNumbers.length, non_finite_pixels: scan.nonFinitePixels });
     if (scan.filename !== undefined) setAttributes(entry, { raw_file: scan.filename });
     const info = JSON.stringify(scan.info);
     if (info !== '{}') setAttributes(entry, { stream_header: info });

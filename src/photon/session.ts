@@ -8,7 +8,14 @@
  *      100, or a dark frame —, clip at 0, zero pixels below a threshold,
  *      default 12) or none (Pilatus: photon counting already); pixels < 0
  *      (Pilatus −1 gap / −2 bad markers) or not finite are invalid;
- *   2. detects photons on the photon ROI (photon-detect kernel, batched);
+ *   2. detects photons on the photon ROI (photon-detect kernel, batched).
+ *      Non-finite pixels (Infinity, NaN: float frames only) are MASKED, not
+ *      refused: the detector sees them as 0 (no photon there, none of their
+ *      value in a neighbour's 3×3 energy; Infinity used to make every
+ *      neighbour a hit and NaN energies), they are left out of the
+ *      accumulation and ROI means, and they are counted: per frame
+ *      (`FrameSummary.nonFinitePixels`), per scan (`ScanRecord.nonFinitePixels`,
+ *      `nonFiniteFrames`), with one warning line per scan that had any;
  *   3. adds the corrected image (per pixel: sum over the frames where it was
  *      valid, and that number of frames) and the photon "clean" image into the
  *      accumulation, while accumulation runs (`start()` / `stop()`);
@@ -127,6 +134,8 @@ export interface FrameSummary {
   accumulating: boolean;
   /** the step this frame belongs to (its index within the scan) */
   step: number;
+  /** pixels of this frame that were Infinity or NaN (masked) */
+  nonFinitePixels: number;
 }
 
 export interface StepStat {
@@ -188,6 +197,9 @@ export interface ScanRecord {
   histogram: Uint32Array;
   photon: Required<Omit<PhotonConfig, 'roi'>> & { roi: Roi | null; enabled: boolean };
   shape: [number, number] | null;
+  /** Infinity or NaN pixels masked in this scan's frames, and how many frames had any */
+  nonFinitePixels: number;
+  nonFiniteFrames: number;
 }
 
 interface SessionEvents {
@@ -517,6 +529,8 @@ export class PhotonSession {
       histogram: new Uint32Array(this.histSpec().bins),
       photon: this.photonSnapshot(),
       shape: this.shape,
+      nonFinitePixels: 0,
+      nonFiniteFrames: 0,
     };
     if (filename !== undefined) rec.filename = filename;
     if (this.motor !== undefined) rec.motor = this.motor;
@@ -533,6 +547,9 @@ export class PhotonSession {
     s.rec.hits = concatHits(s.hitParts);
     s.rec.photon = this.photonSnapshot();
     s.rec.shape = this.shape;
+    if (s.rec.nonFinitePixels > 0) {
+      log('warn', `scan ${s.rec.scan} (${s.rec.stream}): ${s.rec.nonFinitePixels} Infinity/NaN pixels in ${s.rec.nonFiniteFrames} of ${s.rec.frameNumbers.length} frames were masked (no hits there, left out of the sums)`);
+    }
     this.scan = null;
     this.emit('scan-end', s.rec);
   }
@@ -591,6 +608,7 @@ export class PhotonSession {
     }
     const scan = this.scan;
     invariant(scan !== null, 'frames belong to an open scan');
+    const nonFinite = frames.map((f) => countNonFinite(f.data));
 
     // 2. photon detection on the batch
     const perFrameHits = new Array<number>(frames.length).fill(0);
@@ -601,7 +619,10 @@ export class PhotonSession {
       const p = this.photonCfg;
       const useU16 = frames.every((f) => f.data instanceof Uint16Array || f.data instanceof Uint8Array);
       const stack = useU16 ? new Uint16Array(frames.length * n) : new Float32Array(frames.length * n);
-      frames.forEach((f, k) => stack.set(f.data, k * n));
+      frames.forEach((f, k) => {
+        stack.set(f.data, k * n);
+        if (!useU16) maskNonFinite(stack, k * n, n);
+      });
       const cropped = cropFrames(stack, cols, rows, proi);
       const res = await this.engine.run(photonDetectKernel, {
         frames: cropped,
@@ -694,6 +715,11 @@ export class PhotonSession {
       scan.rec.eventNumbers.push(f.eventNumber);
       scan.rec.positions.push(NaN);
       scan.rec.maxEnergy.push(perFrameMax[k] as number);
+      const bad = nonFinite[k] as number;
+      if (bad > 0) {
+        scan.rec.nonFinitePixels += bad;
+        scan.rec.nonFiniteFrames++;
+      }
       for (const name of roiNames) (scan.rec.roiMeans[name] ??= scan.rec.frameNumbers.slice(0, idx).map(() => NaN)).push(means[name] as number);
       scan.pending.push(idx);
       const stepIndex = scan.rec.steps.length;
@@ -708,6 +734,7 @@ export class PhotonSession {
         accumulatedFrames: this.accFrames,
         accumulating: this.running,
         step: stepIndex,
+        nonFinitePixels: bad,
       });
       if (this.motor === undefined) this.closeStep(f.frame, undefined);
     }
@@ -743,3 +770,15 @@ export class PhotonSession {
   }
 }
 
+/** Infinity or NaN values in a frame (0 at once for integer frames). */
+function countNonFinite(data: FrameArray): number {
+  if (!(data instanceof Float32Array || data instanceof Float64Array)) return 0;
+  let bad = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i] as number)) bad++;
+  return bad;
+}
+
+/** Sets the non-finite values of `stack[offset … offset + n)` to 0, so the photon detector finds nothing there. */
+function maskNonFinite(stack: Float32Array | Uint16Array, offset: number, n: number): void {
+  for (let i = offset; i < offset + n; i++) if (!Number.isFinite(stack[i] as number)) stack[i] = 0;
+}

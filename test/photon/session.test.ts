@@ -14,6 +14,7 @@ import type { FrameArray } from '../../src/io/stream1.ts';
 import { writeScanFile } from '../../src/photon/output.ts';
 import { PhotonSession, type FrameSummary, type ResetEvent, type ScanRecord, type StepResult } from '../../src/photon/session.ts';
 import { arrayEvents, mergeEvents, type SourceEvent } from '../../src/photon/sources.ts';
+import { setLogSink } from '../../src/util/log.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { gpuTestsDisabled } from '../helpers/gpu.ts';
 
@@ -110,6 +111,50 @@ function suite(name: string, makeEngine: () => Promise<Engine>): void {
       }
       expect(a.scan.hits.count).toBeGreaterThan(100);
       console.log(`[photon] ${name}: batch sizes 1/4/9 give the same ${a.scan.hits.count} hits`);
+    });
+
+    it('Infinity and NaN pixels are masked: the hits of a frame with zeros there, counted, one warning per scan', async () => {
+      const base = cmosFrames(5, 4, 32, 48, 12).map((f) => Float32Array.from(f));
+      const poisoned = [7, 300, 301, 777, 1200, 1500];
+      const withValue = (v: number): Float32Array[] =>
+        base.map((f, k) => {
+          const g = Float32Array.from(f);
+          if (k % 2 === 1) for (const i of poisoned) g[i] = v;
+          return g;
+        });
+      const run = async (frames: Float32Array[]): Promise<{ scan: ScanRecord; summaries: FrameSummary[]; warnings: string[]; valid: Uint32Array }> => {
+        const s = new PhotonSession({ engine, photon: { emin: 900 }, rois: { all: { row0: 0, row1: 32, col0: 0, col1: 48 } } });
+        let scan: ScanRecord | null = null;
+        const summaries: FrameSummary[] = [];
+        s.on('scan-end', (r) => (scan = r));
+        s.on('frame', (f) => summaries.push(f));
+        const lines: string[] = [];
+        const prev = setLogSink({ write: (l) => lines.push(l) });
+        try {
+          await s.run(arrayEvents(frames, [32, 48]));
+        } finally {
+          setLogSink(prev);
+        }
+        return { scan: scan as unknown as ScanRecord, summaries, warnings: lines.filter((l) => l.includes('Infinity/NaN')), valid: Uint32Array.from(s.accumulatedImage()?.valid ?? []) };
+      };
+      const zeros = await run(withValue(0));
+      expect(zeros.scan.hits.count).toBeGreaterThan(20);
+      for (const bad of [Infinity, NaN, -Infinity]) {
+        const r = await run(withValue(bad));
+        expect(Array.from(r.scan.hits.energy), `${bad}`).toEqual(Array.from(zeros.scan.hits.energy));
+        expect(Array.from(r.scan.hits.posRow)).toEqual(Array.from(zeros.scan.hits.posRow));
+        expect(r.scan.maxEnergy.every((e) => Number.isFinite(e))).toBe(true);
+        expect(r.scan.roiMeans.all?.every((m) => Number.isFinite(m))).toBe(true);
+        expect(r.summaries.map((f) => f.nonFinitePixels)).toEqual([0, 6, 0, 6]);
+        expect([r.scan.nonFinitePixels, r.scan.nonFiniteFrames]).toEqual([12, 2]);
+        expect(r.warnings).toHaveLength(1);
+        expect(r.warnings[0]).toContain('12 Infinity/NaN pixels in 2 of 4 frames');
+        // left out of the accumulation: valid in 2 of the 4 frames
+        expect(r.valid[300]).toBe(2);
+        expect(r.valid[299]).toBe(4);
+      }
+      expect(zeros.scan.nonFinitePixels).toBe(0);
+      expect(zeros.warnings).toEqual([]);
     });
 
     it('CMOS correction, ROI means and step means against the motor position', async () => {

@@ -160,7 +160,7 @@ export const photonCommand: CommandSpec = {
               onScan: async (scan, integ, session) => {
                 const file = await writeScanFile(o.out, scan, { session, integration: integ, written, ...(qRings !== undefined ? { qRings } : {}) });
                 const { scan: n, ...rest } = scanSummary(scan, integ);
-                if (o.json) process.stdout.write(`${JSON.stringify({ scan: n, file, ...rest })}\n`);
+                if (o.json) process.stdout.write(`${JSON.stringify({ scan: n, file, ...rest, nonFinitePixels: scan.nonFinitePixels })}\n`);
                 else process.stdout.write(`scan ${scan.scan}: ${scan.frameNumbers.length} frames, ${scan.hits.count} hits, ${scan.steps.length} steps${integ !== null ? `, integrated ${integ.frames} frames into ${integ.radial.length} bins` : ''} → ${file}\n`);
               },
             },
