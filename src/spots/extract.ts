@@ -8,11 +8,19 @@
  *   error (the two files do not belong together). Tables without identifiers map
  *   `id` to the experiment's position instead.
  * - Miller index ≠ (0, 0, 0) (unindexed rows).
- * - the chosen intensity and its variance finite, variance > 0.
+ * - the chosen intensity and its variance finite (else counted as
+ *   `nonFiniteIntensity`: DIALS never writes NaN or Infinity there, so such rows
+ *   point at a damaged file and the CLI warns), variance > 0 (else
+ *   `badIntensity`: DIALS marks failed integrations with a variance of 0 or −1).
  * - flags (when the column exists): `sum` needs integrated_sum (bit 8), `prf`
  *   integrated_prf (bit 9); `scale` leaves out rows flagged user_excluded_in_scaling,
  *   outlier_in_scaling or excluded_for_scaling (bits 22–24) unless `keepOutliers`.
- * - an image inside the scan (below).
+ * - an image inside the scan (below): a frame coordinate that is not finite in
+ *   both xyzobs.px.value and xyzcal.px is counted as `nonFinitePosition`, a finite
+ *   one outside the scan as `outsideScan`.
+ *
+ * A table in which no row's `id` names an experiment (every id negative, or no
+ * rows at all) is an InvalidValueError naming the file and the `id` column.
  *
  * Image (frame) of a row: z = `xyzobs.px.value`[2] (the observed centroid's frame
  * coordinate), falling back per row to `xyzcal.px`[2] when the row has no observed
@@ -56,7 +64,12 @@ export interface DropCounts {
   rows: number;
   kept: number;
   unindexed: number;
+  /** finite intensity but a variance ≤ 0 (DIALS' mark of a failed integration) */
   badIntensity: number;
+  /** intensity or variance NaN or ±Infinity */
+  nonFiniteIntensity: number;
+  /** no finite frame coordinate (xyzobs.px.value and xyzcal.px both NaN or infinite) */
+  nonFinitePosition: number;
   flagged: number;
   outsideScan: number;
   /** rows whose frame came from xyzcal.px because they had no observed centroid */
@@ -168,13 +181,22 @@ export function extractDatasets(table: ReflectionTable, experiments: ExperimentL
     list.push(r);
   }
 
+  if (rowsOf.size === 0) {
+    const found = [...new Set(ids)].sort((a, b) => a - b);
+    const shown = found.length > 5 ? `${found.slice(0, 5).join(', ')}, …` : found.join(', ');
+    throw new InvalidValueError(
+      table.nrows === 0 ? 'the table holds no reflections' : `no row's id names an experiment of ${experiments.source} (ids found: ${shown}; experiments are ids ≥ 0)`,
+      { file: table.source, field: 'id' },
+    );
+  }
+
   const out: Extraction = { datasets: [], drops: [], experiments: [], intensity: source };
   for (const [e, rows] of [...rowsOf].sort((a, b) => a[0] - b[0])) {
     const exp = experiments.experiments[e]!;
     const scan = exp.goniometer !== undefined ? exp.scan : undefined;
     const first = scan?.imageRange[0] ?? 1;
     const nFrames = scan !== undefined ? scan.imageRange[1] - scan.imageRange[0] + 1 : 1;
-    const drops: DropCounts = { rows: rows.length, kept: 0, unindexed: 0, badIntensity: 0, flagged: 0, outsideScan: 0, frameFromPrediction: 0 };
+    const drops: DropCounts = { rows: rows.length, kept: 0, unindexed: 0, badIntensity: 0, nonFiniteIntensity: 0, nonFinitePosition: 0, flagged: 0, outsideScan: 0, frameFromPrediction: 0 };
     const keep: number[] = [];
     const frames: number[] = [];
     for (const r of rows) {
@@ -188,7 +210,11 @@ export function extractDatasets(table: ReflectionTable, experiments: ExperimentL
       if (value !== null && variance !== null) {
         const I = value[r]!;
         const V = variance[r]!;
-        if (!Number.isFinite(I) || !Number.isFinite(V) || !(V > 0)) {
+        if (!Number.isFinite(I) || !Number.isFinite(V)) {
+          drops.nonFiniteIntensity++;
+          continue;
+        }
+        if (!(V > 0)) {
           drops.badIntensity++;
           continue;
         }
@@ -213,7 +239,11 @@ export function extractDatasets(table: ReflectionTable, experiments: ExperimentL
         }
         if (Number.isNaN(z) && cal !== null) {
           z = cal[3 * r + 2]!;
-          if (frameFrom === 'obs') drops.frameFromPrediction++;
+          if (frameFrom === 'obs' && Number.isFinite(z)) drops.frameFromPrediction++;
+        }
+        if (!Number.isFinite(z)) {
+          drops.nonFinitePosition++;
+          continue;
         }
         frame = Math.floor(z - (first - 1));
         if (!(frame >= 0 && frame < nFrames)) {

@@ -59,6 +59,21 @@ describe('diffract spots spread / match on real data', () => {
   });
 });
 
+type ReflData = Record<string, [string, [number, Uint8Array]]>;
+const column = (data: ReflData, name: string): Uint8Array => (data[name] as [string, [number, Uint8Array]])[1][1];
+function setColumn(data: ReflData, name: string, bytes: Uint8Array): void {
+  (data[name] as [string, [number, Uint8Array]])[1][1] = bytes;
+}
+
+/** l-cysteine/11_integrated.refl (msgpack) with its columns edited, written into the work folder. */
+function editedIntegrated(name: string, edit: (data: ReflData) => void): string {
+  const raw = decode(readFileSync(sharedData('l-cysteine', '11_integrated.refl'))) as [string, number, { data: ReflData }];
+  edit(raw[2].data);
+  const path = join(work, name);
+  writeFileSync(path, encode(raw));
+  return path;
+}
+
 describe('diffract spots: refusals', () => {
   it('corrupt msgpack', async () => {
     const bad = join(work, 'corrupt.refl');
@@ -96,6 +111,42 @@ describe('diffract spots: refusals', () => {
       /--intensity/,
       /prf, sum/,
     );
+  });
+
+  it('a .refl whose ids name no experiment (all −7): one line naming the file and the id column', async () => {
+    const refl = editedIntegrated('ids-7.refl', (data) => {
+      const id = new Int32Array(Uint8Array.from(column(data, 'id')).buffer);
+      id.fill(-7);
+      setColumn(data, 'id', new Uint8Array(id.buffer));
+    });
+    const out = join(work, 'out-ids');
+    expectRefusal(await runCli(['spots', 'spread', sharedData('l-cysteine', '11_integrated.expt'), refl, '--intensity', 'prf', '--out', out]), out, /ids-7\.refl, field 'id'/, /ids found: -7/);
+  });
+
+  it('rows with NaN intensity or xyz are counted in the summary with one warning line', async () => {
+    const refl = editedIntegrated('nan-rows.refl', (data) => {
+      const I = new Float64Array(Uint8Array.from(column(data, 'intensity.prf.value')).buffer);
+      I.fill(NaN, 0, 40);
+      setColumn(data, 'intensity.prf.value', new Uint8Array(I.buffer));
+      const xyz = new Float64Array(Uint8Array.from(column(data, 'xyzobs.px.value')).buffer);
+      const cal = new Float64Array(Uint8Array.from(column(data, 'xyzcal.px')).buffer);
+      xyz.fill(NaN, 3 * 40);
+      cal.fill(NaN, 3 * 40);
+      setColumn(data, 'xyzobs.px.value', new Uint8Array(xyz.buffer));
+      setColumn(data, 'xyzcal.px', new Uint8Array(cal.buffer));
+    });
+    const r = await runCli(['spots', 'spread', sharedData('l-cysteine', '11_integrated.expt'), refl, '--intensity', 'prf', '--json', '-q']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^diffract: warning: left out \d+ rows with a NaN\/Infinity intensity or variance; \d+ rows with a NaN\/Infinity position/);
+    const summary = JSON.parse(r.stdout) as { observations: number; rowCounts: Array<Record<string, number>> };
+    const c = summary.rowCounts[0]!;
+    expect(c.rows).toBe(85);
+    expect(c.nonFiniteIntensity).toBeGreaterThan(0);
+    expect(c.nonFinitePosition).toBeGreaterThan(0);
+    expect(['kept', 'nonFiniteIntensity', 'nonFinitePosition', 'badIntensity', 'unindexed', 'flagged', 'outsideScan'].reduce((a, k) => a + (c[k] ?? NaN), 0)).toBe(85);
+    expect(summary.observations).toBe(c.kept);
   });
 
   it('files not in pairs, and a bad option value', async () => {

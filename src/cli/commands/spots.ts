@@ -250,16 +250,41 @@ export async function writeOutputsAtomically(dir: string, outputs: readonly Outp
   }
 }
 
+/**
+ * One info line per dataset saying which rows were left out and why; and ONE
+ * warning line in all when rows had NaN/Infinity intensities, variances or
+ * positions (DIALS never writes those: a damaged or hand-made table) or a
+ * dataset kept none of its rows. The counts are in the summary too (`rowCounts`).
+ */
 function noteDrops(loaded: Loaded): void {
+  let nonFiniteI = 0;
+  let nonFiniteXyz = 0;
+  const empty: string[] = [];
   for (const { dataset, drops: d } of loaded.drops) {
+    nonFiniteI += d.nonFiniteIntensity;
+    nonFiniteXyz += d.nonFinitePosition;
+    if (d.rows > 0 && d.kept === 0) empty.push(dataset);
     const parts = [
       d.unindexed > 0 ? `${d.unindexed} unindexed` : '',
-      d.badIntensity > 0 ? `${d.badIntensity} without a usable intensity/variance` : '',
+      d.nonFiniteIntensity > 0 ? `${d.nonFiniteIntensity} with a NaN/Infinity intensity or variance` : '',
+      d.badIntensity > 0 ? `${d.badIntensity} with a variance ≤ 0` : '',
+      d.nonFinitePosition > 0 ? `${d.nonFinitePosition} with a NaN/Infinity position` : '',
       d.flagged > 0 ? `${d.flagged} flagged` : '',
       d.outsideScan > 0 ? `${d.outsideScan} outside the scan` : '',
     ].filter((s) => s.length > 0);
     log('info', `${dataset}: kept ${d.kept} of ${d.rows} rows${parts.length > 0 ? ` (left out: ${parts.join(', ')})` : ''}${d.frameFromPrediction > 0 ? `; ${d.frameFromPrediction} imaged by xyzcal.px` : ''}`);
   }
+  const why = [
+    nonFiniteI > 0 ? `${nonFiniteI} rows with a NaN/Infinity intensity or variance` : '',
+    nonFiniteXyz > 0 ? `${nonFiniteXyz} rows with a NaN/Infinity position` : '',
+    empty.length > 0 ? `no usable row at all in ${empty.join(', ')}` : '',
+  ].filter((x) => x.length > 0);
+  if (why.length > 0) log('warn', `left out ${why.join('; ')} (counts per dataset in the summary's rowCounts)`);
+}
+
+/** The per-dataset row counts for the summary. */
+function rowCounts(loaded: Loaded): Array<{ dataset: string } & DropCounts> {
+  return loaded.drops.map(({ dataset, drops }) => ({ dataset, ...drops }));
 }
 
 function fmt(v: unknown): string {
@@ -278,7 +303,7 @@ async function matchAction(files: string[], o: CommonOpts, cmd: Command): Promis
   const loaded = await load(files, o, requested ?? 'none');
   const match = await runMatch(loaded.datasets, loaded.fold, o);
   const report = matchReport(loaded.datasets, match, { fold: loaded.fold });
-  const summary = { command: 'spots match', intensityFilter: loaded.intensity ?? 'none (indices only)', ...report.summary };
+  const summary = { command: 'spots match', intensityFilter: loaded.intensity ?? 'none (indices only)', ...report.summary, rowCounts: rowCounts(loaded) };
   const outputs = o.out !== undefined ? outputsOf(report, o.figures) : [];
   const text = `${JSON.stringify(summary, finiteReplacer, 1)}\n`;
   let written: string[] = [];
@@ -314,7 +339,7 @@ async function spreadAction(files: string[], o: SpreadOpts, cmd: Command): Promi
   const m = matchReport(loaded.datasets, match, { fold: loaded.fold, imageTable: false });
   report.tables.push(...m.tables);
   report.figures.push(...m.figures);
-  const summary = { command: 'spots spread', ...report.summary, match: { pairsWithShared: match.pairsWithShared, pairsAboveThreshold: match.pairsAboveThreshold } };
+  const summary = { command: 'spots spread', ...report.summary, match: { pairsWithShared: match.pairsWithShared, pairsAboveThreshold: match.pairsAboveThreshold }, rowCounts: rowCounts(loaded) };
   const text = `${JSON.stringify(summary, finiteReplacer, 1)}\n`;
   const outputs = o.out !== undefined ? outputsOf(report, o.figures) : [];
   let written: string[] = [];
