@@ -46,6 +46,7 @@ import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateS
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
+import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
 import { openSweepSource, type SweepSource } from './sources.ts';
@@ -389,6 +390,7 @@ function collectGarbage(dir: string, keep: ReadonlySet<string>): number {
 export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const stagesDir = join(cfg.output, 'stages');
+  prepareOutputFolder(cfg.output);
   try {
     mkdirSync(stagesDir, { recursive: true });
     mkdirSync(join(cfg.output, '.diffract', 'checkpoints'), { recursive: true });
