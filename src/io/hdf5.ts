@@ -2,8 +2,12 @@
  * HDF5 through h5wasm (Node build: files are opened on the real file system).
  *
  * - `writeHdf5Atomic` writes to a temporary file beside the target and renames
- *   it into place only after a successful close, so an interrupted or failed
- *   write never leaves a file that looks complete.
+ *   it into place only after a successful close and a check that the file is
+ *   as long as its superblock says (HDF5 on a full disk closes without an
+ *   error), so an interrupted or failed write never leaves a file that looks
+ *   complete.
+ * - `checkHdf5File` refuses a missing, non-HDF5 or truncated file before
+ *   h5wasm opens it (h5wasm would print pages of HDF5-DIAG lines).
  * - `readHdf5` opens read-only and always closes.
  * - `writeTableGroup` stores a columnar table as one 1-D dataset per column
  *   (an NXcollection-like group with `nrows`), the layout used by diffract's
@@ -30,7 +34,7 @@ import { dirname } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { install_local_plugins } from 'h5wasm-plugins';
 import { FileAccessError, FormatError } from '../errors.ts';
-import { simulatedWriteFault, tempPathFor } from './atomic-file.ts';
+import { simulatedShortWrite, simulatedWriteFault, tempPathFor } from './atomic-file.ts';
 
 export type H5File = InstanceType<typeof h5wasm.File>;
 export type H5Group = ReturnType<H5File['create_group']>;
@@ -69,7 +73,21 @@ export async function h5Plugins(): Promise<void> {
   await pluginsPromise;
 }
 
-/** Builds an HDF5 file with `build` and renames it into place at `path`. */
+/**
+ * Checks a just-written temporary file before it is renamed into place: HDF5
+ * reports a full disk only in diagnostics and closes "successfully" with a
+ * file shorter than its superblock says, which must never be published.
+ */
+function verifyWritten(tmp: string, path: string): void {
+  try {
+    checkHdf5File(tmp);
+  } catch (err) {
+    const why = err instanceof Error ? err.message.replace(`${tmp}: `, '') : String(err);
+    throw new FileAccessError(`writing HDF5 failed: the written file is incomplete (${why}; disk full?); nothing was replaced`, { file: path }, { cause: err });
+  }
+}
+
+/** Builds an HDF5 file with `build`, checks that it was written completely, and renames it into place at `path`. */
 export async function writeHdf5Atomic(path: string, build: (file: H5File) => void | Promise<void>): Promise<void> {
   await h5Ready();
   if (!existsSync(dirname(path))) throw new FileAccessError('the output folder does not exist', { file: path });
@@ -83,6 +101,8 @@ export async function writeHdf5Atomic(path: string, build: (file: H5File) => voi
     withFixedClock(() => f.close());
     file = null;
     simulatedWriteFault(path);
+    simulatedShortWrite(path, tmp);
+    verifyWritten(tmp, path);
     await rename(tmp, path);
   } catch (err) {
     try {
