@@ -33,7 +33,7 @@ import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { Engine } from '../host/engine.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
-import { assembleWedgeFiles, writeWedgeFile } from '../io/integrate-file.ts';
+import { assembleWedgeFiles, wedgeFileProblem, writeWedgeFile } from '../io/integrate-file.ts';
 import { writeNpy } from '../io/npy.ts';
 import { readStageFile, writeStageFile } from '../io/observation-file.ts';
 import { readVoxelTables } from '../io/voxel-tables.ts';
@@ -178,7 +178,9 @@ async function stage(
   fn: () => Promise<{ outputs: string[]; summary: Record<string, unknown> }>,
 ): Promise<StageRecord> {
   const t0 = performance.now();
-  const done = ctx.store.done(name, key);
+  const done = ctx.store.done(name, key, (file, why) =>
+    log(ctx, 'warn', `${name}: the result of an earlier run, ${relative(ctx.cfg.output, file)}, cannot be used (${why}); recomputing`, { stage: name, unusable: relative(ctx.cfg.output, file) }),
+  );
   if (done !== null) {
     log(ctx, 'info', `${name}: unchanged since the last run, reusing ${done.outputs.map((f) => relative(ctx.cfg.output, f)).join(', ') || 'its checkpoint'}`, { stage: name, reused: true });
     ctx.times.push({ stage: name, seconds: (performance.now() - t0) / 1000, skipped: true });
@@ -228,6 +230,25 @@ interface IntegratedSweep {
   summary: SweepSummary;
 }
 
+/**
+ * Removes the wedge files of an earlier run that cannot be reused (cut short by
+ * a full disk, overwritten, another layout), so they are recomputed; one
+ * warning names them all.
+ */
+async function dropUnusableWedges(ctx: Ctx, stageName: string, wedgeFiles: readonly { w: { index: number }; file: string }[]): Promise<void> {
+  const bad: string[] = [];
+  for (const wf of wedgeFiles) {
+    if (!existsSync(wf.file)) continue;
+    const why = await wedgeFileProblem(wf.file, wf.w.index);
+    if (why === null) continue;
+    bad.push(`${basename(wf.file)} (${why})`);
+    rmSync(wf.file, { force: true });
+  }
+  if (bad.length > 0) {
+    log(ctx, 'warn', `${stageName}: ${bad.length} wedge file(s) of an earlier run cannot be used and are recomputed: ${bad.join('; ')}`, { stage: stageName, unusableWedges: bad.length });
+  }
+}
+
 /** filter + integrate of one sweep, wedge by wedge, then the wedges into one integrate file. */
 async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSweep> {
   const { cfg } = ctx;
@@ -266,10 +287,11 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
   });
   const integratedKey = hashKey({ stage: 'integrate', wedges: wedgeFiles.map((w) => w.key) });
   const t0 = performance.now();
+  const assembled = ctx.store.done(stageName, integratedKey);
+  if (assembled === null) await dropUnusableWedges(ctx, stageName, wedgeFiles);
   const todo = wedgeFiles.filter((w) => !existsSync(w.file));
   const reused = wedgeFiles.length - todo.length;
   let framesDone = 0;
-  const assembled = ctx.store.done(stageName, integratedKey);
   if (assembled === null && todo.length > 0) {
     if (reused > 0) {
       log(ctx, 'info', `integrate ${sw.cfg.name}: ${reused} of ${wedgeFiles.length} wedges finished in an earlier run, not recomputed (${wedgeFiles.filter((w) => existsSync(w.file)).map((w) => w.w.index).join(', ')})`, {
