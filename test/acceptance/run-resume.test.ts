@@ -168,6 +168,23 @@ describe('diffract run: checkpoints, resume and bad input', () => {
     expect(again.stderr).not.toMatch(/"level":"warn"/);
   }, 600_000);
 
+  it('a wedge write that ends short (simulated full disk) is one error line and publishes nothing; the rerun finishes identical byte for byte', async () => {
+    renameSync(join(root, 'out'), join(root, 'out-before-short'));
+    const out = join(root, 'out');
+    const r = await run(['run.yaml', '-q'], { DIFFRACT_FAULT_SHORT_WRITE: 'w0002-' });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^diffract: error: .*wedges\/w0002-[0-9a-f]{16}\.h5: writing HDF5 failed: the written file is incomplete \(truncated HDF5 file: .*\); nothing was replaced$/);
+    const left = [...wedgeFiles(out).keys()];
+    expect(left.some((f) => f.startsWith('w0002-'))).toBe(false);
+    expect(readdirSync(join(out, 'stages', 's1', 'wedges')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const again = await run(['run.yaml', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/"level":"warn"/);
+    expect(differing(out, reference)).toEqual([]);
+  }, 600_000);
+
   it('a changed scaling option recomputes exactly scale → export', async () => {
     writeFileSync(join(root, 'run-b.yaml'), config().replace('b_step_deg: 4', 'b_step_deg: 5'));
     const r = await run(['run-b.yaml', '--json', '-q']);
