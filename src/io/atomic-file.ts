@@ -4,7 +4,7 @@
  * crash) sees either the old file or the whole new one, never a partial file.
  */
 import { randomBytes } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { FileAccessError } from '../errors.ts';
@@ -21,6 +21,19 @@ export function simulatedWriteFault(path: string): void {
   const err = new Error(`ENOSPC: no space left on device, write '${path}'`) as NodeJS.ErrnoException;
   err.code = 'ENOSPC';
   throw err;
+}
+
+/**
+ * Fault injection for tests of a write that fails silently (HDF5 on a full
+ * disk closes without an error but leaves the file short): when the
+ * environment variable DIFFRACT_FAULT_SHORT_WRITE is set and `path` contains
+ * its value, the written temporary file `tmp` is cut to half its length.
+ * Never set in normal use.
+ */
+export function simulatedShortWrite(path: string, tmp: string): void {
+  const marker = process.env.DIFFRACT_FAULT_SHORT_WRITE;
+  if (marker === undefined || marker === '' || !path.includes(marker)) return;
+  truncateSync(tmp, Math.floor(statSync(tmp).size / 2));
 }
 
 /** A hidden temporary name beside `path`, unique to this process and call. */

@@ -10,11 +10,11 @@
  * `/entry/data` when it has them; else the first of `candidates` (default
  * `/entry/data/data`) that exists.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import h5wasm, { Dataset, ExternalLink, Group } from 'h5wasm/node';
 import { FileAccessError, FormatError, MissingFieldError, invariant } from '../errors.ts';
-import type { H5File } from './hdf5.ts';
+import { checkHdf5File, type H5File } from './hdf5.ts';
 
 /** The dataset read when none is named and the file has no `/entry/data/data_NNNNNN` entries. */
 export const DEFAULT_DATASET = '/entry/data/data';
@@ -63,7 +63,7 @@ export function errMessage(err: unknown): string {
 /** Opens an HDF5 file read-only; a missing or unreadable file is a FileAccessError/FormatError naming it. */
 export function openH5(path: string, why = 'no such file'): H5File {
   if (!existsSync(path)) throw new FileAccessError(why, { file: path });
-  if (statSync(path).isDirectory()) throw new FileAccessError('is a directory, not an HDF5 file', { file: path });
+  checkHdf5File(path);
   try {
     return new h5wasm.File(path, 'r');
   } catch (err) {

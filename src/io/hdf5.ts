@@ -2,8 +2,12 @@
  * HDF5 through h5wasm (Node build: files are opened on the real file system).
  *
  * - `writeHdf5Atomic` writes to a temporary file beside the target and renames
- *   it into place only after a successful close, so an interrupted or failed
- *   write never leaves a file that looks complete.
+ *   it into place only after a successful close and a check that the file is
+ *   as long as its superblock says (HDF5 on a full disk closes without an
+ *   error), so an interrupted or failed write never leaves a file that looks
+ *   complete.
+ * - `checkHdf5File` refuses a missing, non-HDF5 or truncated file before
+ *   h5wasm opens it (h5wasm would print pages of HDF5-DIAG lines).
  * - `readHdf5` opens read-only and always closes.
  * - `writeTableGroup` stores a columnar table as one 1-D dataset per column
  *   (an NXcollection-like group with `nrows`), the layout used by diffract's
@@ -24,13 +28,13 @@
  * h5wasm misbehaves when `globalThis.navigator` exists; the GPU code never sets
  * it (see src/host/dawn.ts).
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { install_local_plugins } from 'h5wasm-plugins';
 import { FileAccessError, FormatError } from '../errors.ts';
-import { simulatedWriteFault, tempPathFor } from './atomic-file.ts';
+import { simulatedShortWrite, simulatedWriteFault, tempPathFor } from './atomic-file.ts';
 
 export type H5File = InstanceType<typeof h5wasm.File>;
 export type H5Group = ReturnType<H5File['create_group']>;
@@ -69,7 +73,21 @@ export async function h5Plugins(): Promise<void> {
   await pluginsPromise;
 }
 
-/** Builds an HDF5 file with `build` and renames it into place at `path`. */
+/**
+ * Checks a just-written temporary file before it is renamed into place: HDF5
+ * reports a full disk only in diagnostics and closes "successfully" with a
+ * file shorter than its superblock says, which must never be published.
+ */
+function verifyWritten(tmp: string, path: string): void {
+  try {
+    checkHdf5File(tmp);
+  } catch (err) {
+    const why = err instanceof Error ? err.message.replace(`${tmp}: `, '') : String(err);
+    throw new FileAccessError(`writing HDF5 failed: the written file is incomplete (${why}; disk full?); nothing was replaced`, { file: path }, { cause: err });
+  }
+}
+
+/** Builds an HDF5 file with `build`, checks that it was written completely, and renames it into place at `path`. */
 export async function writeHdf5Atomic(path: string, build: (file: H5File) => void | Promise<void>): Promise<void> {
   await h5Ready();
   if (!existsSync(dirname(path))) throw new FileAccessError('the output folder does not exist', { file: path });
@@ -83,6 +101,8 @@ export async function writeHdf5Atomic(path: string, build: (file: H5File) => voi
     withFixedClock(() => f.close());
     file = null;
     simulatedWriteFault(path);
+    simulatedShortWrite(path, tmp);
+    verifyWritten(tmp, path);
     await rename(tmp, path);
   } catch (err) {
     try {
@@ -98,10 +118,83 @@ export async function writeHdf5Atomic(path: string, build: (file: H5File) => voi
   }
 }
 
+/** The 8 bytes every HDF5 superblock starts with. */
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Little-endian unsigned integer of `size` bytes (the superblock's "size of offsets"); NaN for an undefined address (all ones). */
+function readOffset(buf: Buffer, at: number, size: number): number {
+  let v = 0;
+  let allOnes = true;
+  for (let i = size - 1; i >= 0; i--) {
+    const b = buf[at + i]!;
+    if (b !== 0xff) allOnes = false;
+    v = v * 256 + b;
+  }
+  return allOnes ? Number.NaN : v;
+}
+
+/**
+ * The end-of-file address of an HDF5 superblock starting at `buf[0]` (its
+ * declared length of the file, relative to the base address), with the base
+ * address; null when the superblock version is one this check does not know.
+ */
+function declaredEnd(buf: Buffer): { base: number; eof: number } | null {
+  const version = buf[8]!;
+  if (version === 0 || version === 1) {
+    const so = buf[13]!;
+    const at = version === 0 ? 24 : 28; // v1 adds indexed-storage K and 2 reserved bytes
+    if (buf.length < at + 4 * so) return null;
+    return { base: readOffset(buf, at, so), eof: readOffset(buf, at + 2 * so, so) };
+  }
+  if (version === 2 || version === 3) {
+    const so = buf[9]!;
+    if (buf.length < 12 + 4 * so) return null;
+    return { base: readOffset(buf, 12, so), eof: readOffset(buf, 12 + 2 * so, so) };
+  }
+  return null;
+}
+
+/**
+ * Checks that `path` is an HDF5 file before h5wasm opens it (h5wasm prints
+ * dozens of HDF5-DIAG lines and returns a broken handle otherwise): a missing
+ * file is a FileAccessError 'no such file'; a folder, a file without the HDF5
+ * signature (at offset 0, 512, 1024, 2048, … as the format allows) or one
+ * shorter than its superblock's end-of-file address (truncated) a FormatError.
+ */
+export function checkHdf5File(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FileAccessError('no such file', { file: path }, { cause: err });
+    throw new FileAccessError(`cannot open the file (${code ?? String(err)})`, { file: path }, { cause: err });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new FileAccessError('is a directory, not an HDF5 file', { file: path });
+    const size = st.size;
+    const head = Buffer.alloc(96);
+    for (let at = 0; at + HDF5_SIGNATURE.length <= size; at = at === 0 ? 512 : at * 2) {
+      const n = readSync(fd, head, 0, head.length, at);
+      if (!head.subarray(0, HDF5_SIGNATURE.length).equals(HDF5_SIGNATURE)) continue;
+      const end = declaredEnd(head.subarray(0, n));
+      if (end !== null && Number.isFinite(end.eof)) {
+        const expected = (Number.isFinite(end.base) ? end.base : at) + end.eof;
+        if (size < expected) throw new FormatError(`truncated HDF5 file: ${size} bytes, its superblock says ${expected}`, { file: path });
+      }
+      return;
+    }
+    throw new FormatError(size === 0 ? 'empty file, not HDF5' : 'not an HDF5 file (no HDF5 signature)', { file: path });
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Opens `path` read-only, runs `fn`, closes. */
 export async function readHdf5<T>(path: string, fn: (file: H5File) => T | Promise<T>): Promise<T> {
   await h5Ready();
-  if (!existsSync(path)) throw new FileAccessError('no such file', { file: path });
+  checkHdf5File(path);
   let file: H5File;
   try {
     file = new h5wasm.File(path, 'r');

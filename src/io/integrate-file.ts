@@ -7,7 +7,7 @@
  */
 import type { IntegrationSetup, FilterTable, VoxelTable } from '../pipeline/voxel-integrate.ts';
 import { InvalidValueError } from '../errors.ts';
-import { setAttributes, writeHdf5Atomic, type ColumnArray, type H5File } from './hdf5.ts';
+import { readHdf5, setAttributes, writeHdf5Atomic, type ColumnArray, type H5Dataset, type H5File, type H5Group } from './hdf5.ts';
 import { AppendableTable, readTableGroups, toI64, toU64, VOXEL_TABLES_FORMAT, VOXEL_TABLES_VERSION } from './voxel-tables.ts';
 
 export type RootAttributes = Record<string, string | number | readonly number[]>;
@@ -234,4 +234,42 @@ async function readWritable(path: string): Promise<{ attrs: Record<string, strin
     else if (Array.isArray(v)) attrs[k] = v.map((x) => (typeof x === 'string' ? x : Number(x))) as number[] | string[];
   }
   return { attrs, tables: raw.tables };
+}
+
+/** The columns every wedge file holds in each table (optional columns, e.g. bg_counts, are not required). */
+const WEDGE_FILE_COLUMNS: Record<string, readonly string[]> = {
+  included: ['H', 'K', 'L', 'ix', 'iy', 'iz', 'h', 'k', 'l', 'counts', 'pixels', 'frame_sum', 'wedge', 'x_sum', 'y_sum', 'panel_sum'],
+  excluded: ['H', 'K', 'L', 'ix', 'iy', 'iz', 'h', 'k', 'l', 'counts', 'pixels', 'frame_sum', 'wedge', 'reason', 'x_sum', 'y_sum', 'panel_sum'],
+  wedges: ['wedge', 'first_frame', 'frames', 'occupied', 'outliers', 'overflow', 'included_counts', 'excluded_counts'],
+};
+
+/**
+ * Why the wedge file at `path` (wedge `index`) cannot be reused, or null when
+ * it can: it opens as HDF5 at its full length, holds the voxel-tables format
+ * attribute, the tables `included`, `excluded`, `wedges` with every required
+ * column as long as the table's `nrows`, and one wedge row with this index.
+ * Checks the layout only (shapes, not values), so it costs little.
+ */
+export async function wedgeFileProblem(path: string, index: number): Promise<string | null> {
+  try {
+    return await readHdf5(path, (file) => {
+      const format = (file as unknown as { attrs: Record<string, { value: unknown } | undefined> }).attrs.format?.value;
+      if (format !== VOXEL_TABLES_FORMAT) return `format attribute is '${String(format)}', not '${VOXEL_TABLES_FORMAT}'`;
+      for (const [table, columns] of Object.entries(WEDGE_FILE_COLUMNS)) {
+        const g = file.get(table) as H5Group | null;
+        if (g === null || typeof (g as { keys?: unknown }).keys !== 'function') return `no table '${table}'`;
+        const nrows = Number((g as unknown as { attrs: Record<string, { value: unknown } | undefined> }).attrs.nrows?.value);
+        if (!Number.isInteger(nrows) || nrows < 0) return `table '${table}' has no row count`;
+        for (const col of columns) {
+          const ds = g.get(col) as H5Dataset | null;
+          if (ds === null || ds.shape?.[0] !== nrows) return `table '${table}': column '${col}' is ${ds === null ? 'missing' : `${String(ds.shape?.[0])} rows long, not ${nrows}`}`;
+        }
+      }
+      const w = (file.get('wedges/wedge') as H5Dataset).value as ArrayLike<number>;
+      if (w.length !== 1 || w[0] !== index) return `holds wedge ${Array.from(w).join(', ')}, not wedge ${index}`;
+      return null;
+    });
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).replace(`${path}: `, '').split('\n')[0] ?? 'unreadable';
+  }
 }

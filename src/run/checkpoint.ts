@@ -15,15 +15,19 @@
  *   done. A result is taken as done only when its record exists, names the same
  *   key, and every file it lists exists: a run killed at any moment leaves at
  *   worst a temporary file (never taken as done, and swept at the next start)
- *   or a result without its record (recomputed).
+ *   or a result without its record (recomputed). A listed HDF5 file that is
+ *   not whole (no HDF5 signature, shorter than its superblock says: a write
+ *   that ran out of disk) makes the stage not done, with a warning.
  * - Wedge results need no record: each is one file written atomically under a
- *   name holding its key, so its presence is the proof.
+ *   name holding its key, so its presence is the proof, once its layout is
+ *   checked (`wedgeFileProblem`, src/io/integrate-file.ts).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic-file.ts';
+import { checkHdf5File } from '../io/hdf5.ts';
 
 /** JSON with object keys sorted (equal values → equal text). */
 export function canonicalJson(value: unknown): string {
@@ -73,8 +77,12 @@ export class CheckpointStore {
     return join(this.dir, `${stage.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
   }
 
-  /** The record of `stage` when it is done with exactly `key`, else null. */
-  done(stage: string, key: string): StageRecord | null {
+  /**
+   * The record of `stage` when it is done with exactly `key` and its result
+   * files are whole, else null; `unusable` hears of a listed file that exists
+   * but cannot be used (the stage is then recomputed).
+   */
+  done(stage: string, key: string, unusable?: (file: string, why: string) => void): StageRecord | null {
     const p = this.recordPath(stage);
     if (!existsSync(p)) return null;
     let rec: StageRecord;
@@ -84,12 +92,30 @@ export class CheckpointStore {
       return null; // unreadable record: the work is redone
     }
     if (rec.key !== key || !Array.isArray(rec.outputs) || !rec.outputs.every((f) => existsSync(f))) return null;
+    for (const f of rec.outputs) {
+      const why = outputProblem(f);
+      if (why !== null) {
+        unusable?.(f, why);
+        return null;
+      }
+    }
     return rec;
   }
 
   /** Marks `stage` done (after its outputs are in place). */
   async put(rec: StageRecord): Promise<void> {
     await writeFileAtomic(this.recordPath(rec.stage), `${JSON.stringify(rec, null, 1)}\n`);
+  }
+}
+
+/** Why a checkpointed result file cannot be used, or null (HDF5 files: signature and length; others: present). */
+export function outputProblem(file: string): string | null {
+  if (!/\.(h5|nxs)$/.test(file)) return null;
+  try {
+    checkHdf5File(file);
+    return null;
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).replace(`${file}: `, '');
   }
 }
 

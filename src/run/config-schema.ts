@@ -12,6 +12,7 @@
  * same keys (`config-template.ts`).
  */
 import { SCALE_STAGES } from '../scaling/index.ts';
+import { MAX_GRID_NODES, MIN_B_STEP_DEG } from '../scaling/grid.ts';
 import { ABSOLUTE_DEFAULTS } from '../stages/absolute.ts';
 import { CORRECT_DEFAULTS } from '../stages/correct.ts';
 import { EXPORT_DEFAULTS } from '../stages/export.ts';
@@ -109,6 +110,16 @@ function imageSource(description: string): SchemaNode {
     },
   };
 }
+
+/**
+ * Stated limits on the sizes a config derives allocations from (checked by the
+ * schema, before any work): filter histograms hold max_count + 1 bins per
+ * voxel, the filter ball (2·window + 1)³ offsets, absolute shells one row each.
+ * The scale grids' limits are the scaling library's (src/scaling/grid.ts).
+ */
+export const MAX_FILTER_COUNT = 10_000;
+export const MAX_FILTER_WINDOW = 16;
+export const MAX_ABSOLUTE_SHELLS = 10_000;
 
 const pair = (item: SchemaNode, description: string): SchemaNode => vector(2, item, description);
 
@@ -219,8 +230,8 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       description: 'the Poisson filter that removes Bragg peaks',
       properties: {
         enabled: { type: 'boolean', default: DF.enabled, description: 'false: integrate without the filter (overflowing subvoxels are still excluded)' },
-        max_count: { type: 'integer', minimum: 1, default: DF.maxCount, description: 'histogram bins 0…max_count; a subvoxel with a larger count overflows and is excluded' },
-        window: { type: 'integer', minimum: 0, default: DF.window, description: 'neighbourhood radius in subvoxels (ball Δ·Δ ≤ window²)' },
+        max_count: { type: 'integer', minimum: 1, maximum: MAX_FILTER_COUNT, default: DF.maxCount, description: 'histogram bins 0…max_count; a subvoxel with a larger count overflows and is excluded' },
+        window: { type: 'integer', minimum: 0, maximum: MAX_FILTER_WINDOW, default: DF.window, description: 'neighbourhood radius in subvoxels (ball Δ·Δ ≤ window²)' },
       },
     },
     corrections: {
@@ -247,11 +258,11 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
           default: [...SCALE_DEFAULTS.stages],
           description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
         },
-        b_step_deg: { type: 'number', exclusiveMinimum: 0, default: SCALE_DEFAULTS.bStepDeg, description: 'spacing of the b(φ) control points, degrees' },
-        a_grid: nullable(vector(3, { type: 'integer', minimum: 2 }, 'a(x, y, φ) nodes [nx, ny, nphi]; null: 9, 9 and one every 15°', { default: SCALE_DEFAULTS.aGrid })),
-        c_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'c(|s|, φ) nodes [ns, nphi]; null: 12 and one every 15°', { default: SCALE_DEFAULTS.cGrid })),
+        b_step_deg: { type: 'number', minimum: MIN_B_STEP_DEG, default: SCALE_DEFAULTS.bStepDeg, description: 'spacing of the b(φ) control points, degrees' },
+        a_grid: nullable(vector(3, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'a(x, y, φ) nodes [nx, ny, nphi]; null: 9, 9 and one every 15°', { default: SCALE_DEFAULTS.aGrid })),
+        c_grid: nullable(vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'c(|s|, φ) nodes [ns, nphi]; null: 12 and one every 15°', { default: SCALE_DEFAULTS.cGrid })),
         d_mode: { type: 'string', enum: ['panel', 'map'], default: SCALE_DEFAULTS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
-        d_grid: nullable(vector(2, { type: 'integer', minimum: 2 }, 'd map nodes per panel [nx, ny] (d_mode map); null: 9, 9', { default: SCALE_DEFAULTS.dGrid })),
+        d_grid: nullable(vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'd map nodes per panel [nx, ny] (d_mode map); null: 9, 9', { default: SCALE_DEFAULTS.dGrid })),
         outlier: {
           type: 'array',
           minItems: 1,
@@ -292,7 +303,7 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
         disulfides: nullable({ type: 'integer', minimum: 0, default: DA.sequence.disulfides, description: 'disulfide bonds per molecule, 2 H each (with sequence; default 0)' }),
         ions: nullable(str('extra atoms per cell, e.g. "Na8 Cl8" (with sequence)', { default: DA.sequence.ions })),
         cutoff: { type: ['number', 'null'], exclusiveMinimum: 0, default: DA.cutoff, description: "|s| (1/Å) of the scale factor, snapped to a shell edge; null: the data's largest |s|" },
-        shells: { type: 'integer', minimum: 2, default: DA.shells, description: 'radial shells' },
+        shells: { type: 'integer', minimum: 2, maximum: MAX_ABSOLUTE_SHELLS, default: DA.shells, description: 'radial shells' },
         spacing: { type: 'string', enum: ['width', 'volume'], default: DA.spacing, description: 'shell spacing: equal width or equal volume' },
         min_completeness: { type: 'number', minimum: 0, exclusiveMaximum: 1, default: DA.minCompleteness, description: 'shells measured below this fraction are interpolated' },
       },

@@ -33,7 +33,7 @@ import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { Engine } from '../host/engine.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
-import { assembleWedgeFiles, writeWedgeFile } from '../io/integrate-file.ts';
+import { assembleWedgeFiles, wedgeFileProblem, writeWedgeFile } from '../io/integrate-file.ts';
 import { writeNpy } from '../io/npy.ts';
 import { readStageFile, writeStageFile } from '../io/observation-file.ts';
 import { readVoxelTables } from '../io/voxel-tables.ts';
@@ -46,6 +46,7 @@ import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateS
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
+import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
 import { openSweepSource, type SweepSource } from './sources.ts';
@@ -177,7 +178,9 @@ async function stage(
   fn: () => Promise<{ outputs: string[]; summary: Record<string, unknown> }>,
 ): Promise<StageRecord> {
   const t0 = performance.now();
-  const done = ctx.store.done(name, key);
+  const done = ctx.store.done(name, key, (file, why) =>
+    log(ctx, 'warn', `${name}: the result of an earlier run, ${relative(ctx.cfg.output, file)}, cannot be used (${why}); recomputing`, { stage: name, unusable: relative(ctx.cfg.output, file) }),
+  );
   if (done !== null) {
     log(ctx, 'info', `${name}: unchanged since the last run, reusing ${done.outputs.map((f) => relative(ctx.cfg.output, f)).join(', ') || 'its checkpoint'}`, { stage: name, reused: true });
     ctx.times.push({ stage: name, seconds: (performance.now() - t0) / 1000, skipped: true });
@@ -227,6 +230,25 @@ interface IntegratedSweep {
   summary: SweepSummary;
 }
 
+/**
+ * Removes the wedge files of an earlier run that cannot be reused (cut short by
+ * a full disk, overwritten, another layout), so they are recomputed; one
+ * warning names them all.
+ */
+async function dropUnusableWedges(ctx: Ctx, stageName: string, wedgeFiles: readonly { w: { index: number }; file: string }[]): Promise<void> {
+  const bad: string[] = [];
+  for (const wf of wedgeFiles) {
+    if (!existsSync(wf.file)) continue;
+    const why = await wedgeFileProblem(wf.file, wf.w.index);
+    if (why === null) continue;
+    bad.push(`${basename(wf.file)} (${why})`);
+    rmSync(wf.file, { force: true });
+  }
+  if (bad.length > 0) {
+    log(ctx, 'warn', `${stageName}: ${bad.length} wedge file(s) of an earlier run cannot be used and are recomputed: ${bad.join('; ')}`, { stage: stageName, unusableWedges: bad.length });
+  }
+}
+
 /** filter + integrate of one sweep, wedge by wedge, then the wedges into one integrate file. */
 async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSweep> {
   const { cfg } = ctx;
@@ -265,10 +287,11 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
   });
   const integratedKey = hashKey({ stage: 'integrate', wedges: wedgeFiles.map((w) => w.key) });
   const t0 = performance.now();
+  const assembled = ctx.store.done(stageName, integratedKey);
+  if (assembled === null) await dropUnusableWedges(ctx, stageName, wedgeFiles);
   const todo = wedgeFiles.filter((w) => !existsSync(w.file));
   const reused = wedgeFiles.length - todo.length;
   let framesDone = 0;
-  const assembled = ctx.store.done(stageName, integratedKey);
   if (assembled === null && todo.length > 0) {
     if (reused > 0) {
       log(ctx, 'info', `integrate ${sw.cfg.name}: ${reused} of ${wedgeFiles.length} wedges finished in an earlier run, not recomputed (${wedgeFiles.filter((w) => existsSync(w.file)).map((w) => w.w.index).join(', ')})`, {
@@ -389,6 +412,7 @@ function collectGarbage(dir: string, keep: ReadonlySet<string>): number {
 export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const stagesDir = join(cfg.output, 'stages');
+  prepareOutputFolder(cfg.output);
   try {
     mkdirSync(stagesDir, { recursive: true });
     mkdirSync(join(cfg.output, '.diffract', 'checkpoints'), { recursive: true });

@@ -7,7 +7,18 @@
  * Values are stored first axis fastest (Fortran order, as mdx2):
  * index = i0 + n0·(i1 + n1·i2).
  */
-import { invariant } from '../errors.ts';
+import { InvalidValueError, invariant } from '../errors.ts';
+
+/**
+ * Stated limits on scale-grid sizes, checked before anything is allocated: at
+ * most MAX_GRID_NODES nodes along an axis given by count (a, c, d grids: the
+ * a grid's normal matrix has 27 slots per node, so 100³ nodes ≈ 220 MB), b(φ)
+ * control points no closer than MIN_B_STEP_DEG, and never more than
+ * MAX_AXIS_NODES along an axis placed by step.
+ */
+export const MAX_GRID_NODES = 100;
+export const MIN_B_STEP_DEG = 0.01;
+export const MAX_AXIS_NODES = 1_000_000;
 
 /** One grid of a scale function: the nodes along each axis (increasing, ≥ 2 each) and the values. */
 export interface ScaleGrid {
@@ -44,6 +55,7 @@ export function axisNodes(min: number, max: number, opts: { count?: number; step
     const step = opts.step ?? (hi - lo);
     n = Math.round((hi - lo) / step) + 1;
   }
+  if (!(n <= MAX_AXIS_NODES)) throw new InvalidValueError(`a scale grid of ${n} nodes over [${lo}, ${hi}] exceeds the limit of ${MAX_AXIS_NODES} nodes along an axis (step ${opts.step ?? 'none'} too small)`, { field: 'step' });
   return linspace(lo, hi, Math.max(2, n));
 }
 

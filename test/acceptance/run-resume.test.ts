@@ -133,6 +133,58 @@ describe('diffract run: checkpoints, resume and bad input', () => {
     expect(differing(join(root, 'out'), reference)).toEqual([]);
   }, 600_000);
 
+  it('after a full disk: a wedge file cut short, one overwritten and a truncated stage file are recomputed with one warning each; results identical byte for byte', async () => {
+    const out = join(root, 'out');
+    const wedgeDir = join(out, 'stages', 's1', 'wedges');
+    const wedges = [...wedgeFiles(out).keys()].sort();
+    expect(wedges).toHaveLength(5);
+    // as the disk-full run of issue 13 left it: a wedge published half written, the integrate stage not done
+    const short = join(wedgeDir, wedges[1]!);
+    const bytes = readFileSync(short);
+    writeFileSync(short, bytes.subarray(0, bytes.length >> 1));
+    writeFileSync(join(wedgeDir, wedges[3]!), 'not an HDF5 file\n');
+    rmSync(join(out, '.diffract', 'checkpoints', 'integrate.s1.json'));
+    // and a later stage's checkpointed result cut short
+    const scaled = readdirSync(join(out, 'stages')).find((f) => /^scaled-[0-9a-f]{16}\.h5$/.test(f));
+    expect(scaled).toBeDefined();
+    const scaledPath = join(out, 'stages', scaled!);
+    writeFileSync(scaledPath, readFileSync(scaledPath).subarray(0, 4096));
+
+    const r = await run(['run.yaml', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { level: string; msg: string; stage?: string });
+    const warnings = lines.filter((l) => l.level === 'warn');
+    expect(warnings.map((w) => w.stage)).toEqual(['integrate.s1', 'scale']);
+    expect(warnings[0]!.msg).toMatch(new RegExp(`^integrate\\.s1: 2 wedge file\\(s\\) of an earlier run cannot be used and are recomputed: ${wedges[1]} \\(truncated HDF5 file: .*\\); ${wedges[3]} \\(not an HDF5 file`));
+    expect(warnings[1]!.msg).toContain(`stages/${scaled!}, cannot be used (truncated HDF5 file: 4096 bytes`);
+    // exactly the two bad wedges were recomputed; the good ones were not rewritten
+    expect(lines.filter((l) => / written$/.test(l.msg)).map((l) => l.msg.match(/wedge (\d+)/)?.[1])).toEqual(['1', '3']);
+    const s = JSON.parse(r.stdout) as RunSummary;
+    expect(s.sweeps[0]?.wedgesReused).toBe(3);
+    expect(differing(out, reference)).toEqual([]);
+    // and the next run reuses everything without a warning
+    const again = await run(['run.yaml', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/"level":"warn"/);
+  }, 600_000);
+
+  it('a wedge write that ends short (simulated full disk) is one error line and publishes nothing; the rerun finishes identical byte for byte', async () => {
+    renameSync(join(root, 'out'), join(root, 'out-before-short'));
+    const out = join(root, 'out');
+    const r = await run(['run.yaml', '-q'], { DIFFRACT_FAULT_SHORT_WRITE: 'w0002-' });
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines, r.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(/^diffract: error: .*wedges\/w0002-[0-9a-f]{16}\.h5: writing HDF5 failed: the written file is incomplete \(truncated HDF5 file: .*\); nothing was replaced$/);
+    const left = [...wedgeFiles(out).keys()];
+    expect(left.some((f) => f.startsWith('w0002-'))).toBe(false);
+    expect(readdirSync(join(out, 'stages', 's1', 'wedges')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const again = await run(['run.yaml', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/"level":"warn"/);
+    expect(differing(out, reference)).toEqual([]);
+  }, 600_000);
+
   it('a changed scaling option recomputes exactly scale → export', async () => {
     writeFileSync(join(root, 'run-b.yaml'), config().replace('b_step_deg: 4', 'b_step_deg: 5'));
     const r = await run(['run-b.yaml', '--json', '-q']);

@@ -299,7 +299,7 @@ describe('errors name the key', () => {
   it('wrong types', () => {
     const e = usageError(`${MINIMAL}filter:\n  max_count: many\n`);
     expect(e.field).toBe('filter.max_count');
-    expect(firstLine(e)).toContain("must be an integer ≥ 1, got 'many'");
+    expect(firstLine(e)).toContain("must be an integer 1…10000, got 'many'");
     expect(usageError(`${MINIMAL}report: yes\n`).message).toContain("must be true or false, got 'yes'");
     expect(usageError(`${MINIMAL}mask: 3\n`).field).toBe('mask');
     const img = usageError('sweeps:\n  - expt: a.expt\n    images: a_0001.cbf\n');
@@ -322,6 +322,26 @@ describe('errors name the key', () => {
     const st = usageError(`${MINIMAL}scaling:\n  stages: [b, q]\n`);
     expect(st.field).toBe('scaling.stages');
     expect(st.message).toContain('values from b, bc, c, d, a');
+  });
+
+  it('sizes that allocate are bounded before any work (issue 13: a_grid 100000³ and b_step_deg 1e-9 crashed after 20 s)', () => {
+    const a = usageError(`${MINIMAL}scaling:\n  a_grid: [100000, 100000, 100000]\n`);
+    expect(a.field).toBe('scaling.a_grid');
+    expect(firstLine(a)).toContain('2…100');
+    const b = usageError(`${MINIMAL}scaling:\n  b_step_deg: 1.0e-9\n`);
+    expect(b.field).toBe('scaling.b_step_deg');
+    expect(firstLine(b)).toContain('0.01');
+    expect(usageError(`${MINIMAL}scaling:\n  c_grid: [12, 101]\n`).field).toBe('scaling.c_grid');
+    expect(usageError(`${MINIMAL}scaling:\n  d_grid: [1000, 9]\n`).field).toBe('scaling.d_grid');
+    expect(usageError(`${MINIMAL}filter:\n  max_count: 100000000\n`).field).toBe('filter.max_count');
+    expect(usageError(`${MINIMAL}filter:\n  window: 1000\n`).field).toBe('filter.window');
+    expect(usageError(`${MINIMAL}absolute:\n  shells: 100000000\n`).field).toBe('absolute.shells');
+    expect(usageError(`${MINIMAL}merge:\n  shells: 1001\n`).field).toBe('merge.shells');
+    expect(usageError(`${MINIMAL}grid:\n  ndiv: [256, 3, 3]\n`).field).toBe('grid.ndiv');
+    // the limits themselves are accepted
+    const ok = parse(`${MINIMAL}scaling:\n  a_grid: [100, 100, 100]\n  b_step_deg: 0.01\n`);
+    expect(ok.scaling.aGrid).toEqual([100, 100, 100]);
+    expect(ok.scaling.bStepDeg).toBe(0.01);
   });
 
   it('export formats: a non-empty subset of nexus, ccp4, png', () => {
