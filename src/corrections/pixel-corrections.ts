@@ -24,8 +24,9 @@
  *   μ when > 0 (dxtbx stores its own total attenuation coefficient there),
  *   else the panel's material in the photoabsorption tables (attenuation.ts).
  *   Unknown: 1, with one warning.
- * - **Air**: exp(−μ_air · f · |p|), f the air path fraction (option; off by
- *   default: the .expt does not say whether there is a helium path).
+ * - **Air**: exp(−μ_air · f · |p|), f the air path fraction (option; off when
+ *   not given here — the integrate stage's settings default to f = 1, the
+ *   whole sample–pixel path in air, as the physics and mdx2).
  * - **Lorentz** (inverse): |(ê_rot × û)·ŝ0|, ê_rot = unit(S · rotation axis)
  *   the scan axis in the lab; 1 for stills.
  * - **d³s** (Å⁻³), the reciprocal-space volume the pixel sweeps in one frame:
@@ -49,7 +50,7 @@ export interface CorrectionOptions {
   solidAngle?: boolean;
   polarization?: boolean;
   efficiency?: boolean; // default true
-  /** air attenuation: off by default (the .expt does not say whether there is a helium path); number = air path fraction of the sample–pixel distance (1 = all air) */
+  /** air attenuation: number = air path fraction of the sample–pixel distance (1 = all air, the integrate stage's default); false or absent: none */
   air?: number | false;
   /** sensor material/thickness overrides (default: the panel's material, thickness in mm, mu in mm^-1 when > 0) */
   material?: string;

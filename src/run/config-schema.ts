@@ -242,7 +242,7 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
         enabled: { type: 'boolean', default: DC.enabled, description: 'false: no per-pixel correction sums' },
         efficiency: { type: 'boolean', default: DC.efficiency, description: 'κ includes the detector efficiency (sensor absorption)' },
         polarization: { type: 'boolean', default: DC.polarization, description: 'κ includes the polarization factor' },
-        air_path: { type: ['number', 'null'], minimum: 0, maximum: 1, default: DC.airPath, description: 'fraction 0…1 of the sample–pixel distance in air; null: no air attenuation' },
+        air_path: { type: ['number', 'null'], minimum: 0, maximum: 1, default: DC.airPath, description: 'fraction 0…1 of the sample–pixel distance in air (default 1: all air); 0 or null: no air attenuation' },
       },
     },
     scaling: {

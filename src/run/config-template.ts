@@ -122,9 +122,9 @@ corrections:
   efficiency: true
   # polarization: include the polarization factor.
   polarization: true
-  # air_path: fraction 0...1 of the sample-pixel distance in air; null: no air
-  # attenuation.
-  air_path: null
+  # air_path: fraction 0...1 of the sample-pixel distance in air (1: all air,
+  # the default); 0 or null: no air attenuation (e.g. a helium path).
+  air_path: 1
 
 # Relative scaling, model a(x,y,phi) * d * (b(phi) * I + c(|s|,phi)) (docs/scale.md).
 scaling:

@@ -29,5 +29,6 @@ export {
   type ScaleModel,
 } from './model.ts';
 export { gridValue, type ScaleGrid } from './grid.ts';
+export { CHI2_CONCENTRATION_WARNING, chi2Concentration, chi2ConcentrationWarning, type Chi2Concentration } from './chi2-concentration.ts';
 export { indexVoxels, mergeObservations, type MergedVoxels, type VoxelIndex } from './merge.ts';
 export { GridSystem, pcg, solveBounded, type Csr, type SolveInfo } from './sparse.ts';

@@ -15,6 +15,7 @@
 import { InvalidValueError } from '../errors.ts';
 import { observationCount, type ObservationMeta, type ObservationTable } from '../pipeline/observations.ts';
 import { axisNodes, gridSize, type ScaleGrid } from './grid.ts';
+import { chi2Concentration, type Chi2Concentration } from './chi2-concentration.ts';
 import { allocVoxelSums, indexVoxels, mergeInto, type VoxelSums } from './merge.ts';
 import { FUNCTION_AXES, FunctionEvaluator, type ScaleFunction, type ScaleFunctionName, type ScaleModel } from './model.ts';
 import { GridSystem, pcg, solveBounded } from './sparse.ts';
@@ -90,6 +91,12 @@ export interface ScalingStats {
   parameters: Record<ScaleFunctionName, number>;
   /** stored entries of each function's normal matrix (0 when never fitted) */
   nnz: Record<ScaleFunctionName, number>;
+  /**
+   * how much of the χ² the worst 1 % of the voxels carry: the largest share
+   * over the stages, each taken after the stage's fit and before its outlier
+   * rejection (so rows that the rejection removes still count: they drove the fit)
+   */
+  chi2Concentration: Chi2Concentration;
 }
 
 export interface ScalingResult {
@@ -355,6 +362,19 @@ class Refinement {
     }
   }
 
+  /** χ² per voxel of the valid, non-rejected rows with the current model and merged intensities. */
+  voxelChi2(): Float64Array {
+    const { a, b, c, d } = this.values;
+    const out = new Float64Array(this.voxels);
+    for (let i = 0; i < this.n; i++) {
+      if (this.valid[i] === 0 || this.rejected[i] === 1) continue;
+      const v = this.voxelOf[i]!;
+      const r = (this.obs.I[i]! - a[i]! * d[i]! * (b[i]! * this.Iv[v]! + c[i]!)) / this.obs.sigma[i]!;
+      out[v]! += r * r;
+    }
+    return out;
+  }
+
   /** Reduced χ² of the rows in use with the current model and merged intensities. */
   chi2(): number {
     const { a, b, c, d } = this.values;
@@ -566,6 +586,7 @@ export function scaleObservations(obs: ObservationTable, meta: ObservationMeta, 
   const model = initialModel(obs, valid, o);
   const st = new Refinement(obs, meta, model, o, valid);
   const history: HistoryEntry[] = [];
+  let concentration: Chi2Concentration = { voxels: 0, top: 0, share: 0 };
   o.stages.forEach((stage, si) => {
     const cutoff = o.outlier[Math.min(si, o.outlier.length - 1)]!;
     let previous = Infinity;
@@ -586,6 +607,8 @@ export function scaleObservations(obs: ObservationTable, meta: ObservationMeta, 
       if (!(previous - chi2 >= o.tolerance)) break;
       previous = chi2;
     }
+    const c = chi2Concentration(st.voxelChi2());
+    if (c.share > concentration.share) concentration = c;
     const now = st.reject(cutoff, chi2);
     hooks.onStage?.({ stage, cutoff, rejected: now });
   });
@@ -595,5 +618,5 @@ export function scaleObservations(obs: ObservationTable, meta: ObservationMeta, 
     parameters[name] = st.ev[name].parameters;
     nnz[name] = st.systems.get(name)?.nnz ?? 0;
   }
-  return { model, history, rejected: st.rejected, stats: { observations: st.n, valid: nValid, voxels: st.voxels, parameters, nnz } };
+  return { model, history, rejected: st.rejected, stats: { observations: st.n, valid: nValid, voxels: st.voxels, parameters, nnz, chi2Concentration: concentration } };
 }

@@ -7,7 +7,7 @@
  * Expected counts of pixel (x, y) in frame i (0-based), averaged over S
  * rotation sub-steps φ_s = φ_i + (s + ½)·w/S of the frame:
  *
- *     E = T · b(i) · a(x, y) · g(x, y) · (1/S) Σ_s [ diffuse(h_s) + ring(q) + bragg(h_s) ] + c
+ *     E = T · b(i) · a(x, y) · g(x, y) · t(x, y) · (1/S) Σ_s [ diffuse(h_s) + ring(q) + bragg(h_s) ] + c
  *
  * with T the exposure (s), h_s = (S·R(φ_s)·F·A)⁻¹·(s1 − s0) the pixel's
  * fractional hkl at sub-step s, and
@@ -41,6 +41,11 @@
  *   vector) and the solid angle of the pixel relative to one at the foot of the
  *   sample–panel normal, Ω_rel = (D/r)³ (D the normal distance, r the distance
  *   to the pixel centre).
+ * - t(x, y) = exp(−μ_air · f · |p|): the air transmission along the
+ *   sample–pixel path (f the spec's `airPath`, 1 when absent; |p| the distance
+ *   to the pixel centre in mm; μ_air the total attenuation of dry air at the
+ *   beam energy, src/corrections/attenuation.ts, the model the correction
+ *   stage divides out). Applied with or without `geometryFactors`.
  * - c: a constant offset in counts.
  *
  * Then counts = Poisson(E), clipped at the overload value; gap pixels read −1
@@ -48,6 +53,7 @@
  */
 import { cross, dot, normalize } from '../geometry/linalg.ts';
 import type { Mat3, Panel, Vec3 } from '../geometry/model.ts';
+import { airAttenuation, energyKeV } from '../corrections/attenuation.ts';
 import { hashUniform4 } from '../util/random.ts';
 import { braggFraction, radialModel, type RadialModel } from './electron-units.ts';
 import type { SimModel, SimSpaceGroup, SimulationSpec } from './spec.ts';
@@ -188,4 +194,18 @@ export function geometryFactor(panel: Panel, p: Vec3, beamDirection: Vec3, polar
   // Ω ∝ cos α / r², and r = D / cos α, so Ω_rel = cos³ α = (D / r)³
   const omega = cosA * cosA * cosA;
   return D > 0 ? pol * omega : pol;
+}
+
+/** The air path fraction of a spec's model (1, all air, when absent). */
+export function airPathOf(model: SimModel): number {
+  return model.airPath ?? 1;
+}
+
+/**
+ * μ_air · f (mm⁻¹) of a spec: the air transmission of a pixel at distance r
+ * (mm) from the sample is exp(−airExponent · r); 0 when there is no air path.
+ */
+export function airExponent(spec: SimulationSpec): number {
+  const f = airPathOf(spec.model);
+  return f === 0 ? 0 : airAttenuation(energyKeV(spec.beam.wavelength)) * f;
 }

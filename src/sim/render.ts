@@ -15,6 +15,7 @@ import { hklMatrixAtAngle, labSettingMatrixAtAngle } from '../geometry/setting.t
 import { mixSeed, mulberry32, poisson } from '../util/random.ts';
 import {
   absorptionFactor,
+  airExponent,
   braggIntensity,
   diffuseIsotropic,
   frameScale,
@@ -50,7 +51,7 @@ export class FrameRenderer {
   readonly kind: Uint8Array;
   /** s1 − s0 per pixel centre, 3 f32 each */
   readonly vectors: Float32Array;
-  /** a(x, y) · g(x, y) per pixel */
+  /** a(x, y) · g(x, y) · t(x, y) per pixel (t the air transmission) */
   readonly pixelFactor: Float64Array;
   /** the largest q = |s1 − s0| on the panel (Å⁻¹) */
   readonly qMax: number;
@@ -82,6 +83,7 @@ export class FrameRenderer {
     const eu = m.electronUnits;
     const radial = eu === undefined ? null : radialOf(spec, this.gStar);
     const normal = normalize(cross(panel.fastAxis, panel.slowAxis));
+    const muAir = airExponent(spec);
     let q2max = 0;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
@@ -92,6 +94,10 @@ export class FrameRenderer {
         const q2 = dx * dx + dy * dy + dz * dz;
         if (q2 > q2max) q2max = q2;
         let f = absorptionFactor(m.absorption, x, y, w, h);
+        if (muAir > 0) {
+          const p = labPosition(panel, x + 0.5, y + 0.5);
+          f *= Math.exp(-muAir * Math.hypot(p[0], p[1], p[2]));
+        }
         if (m.geometryFactors) {
           f *= geometryFactor(panel, labPosition(panel, x + 0.5, y + 0.5), experiment.beam.direction, experiment.beam.polarizationNormal, experiment.beam.polarizationFraction);
         }

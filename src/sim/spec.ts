@@ -96,6 +96,12 @@ export interface SimModel {
   /** multiply by the polarization factor and the relative solid angle (see physics.ts) */
   geometryFactors: boolean;
   /**
+   * fraction 0…1 of the sample–pixel distance in air: intensities are
+   * attenuated by exp(−μ_air · airPath · |p|) (src/corrections/attenuation.ts,
+   * the model of the correction stage); absent: 1 (all air)
+   */
+  airPath?: number;
+  /**
    * total scattering in electron units (src/sim/electron-units.ts): when set,
    * diffuse, Bragg and Compton intensities come from the cell's composition
    * (diffuse.scale/q0/floor, bragg.scale and the ring are not used; the
@@ -359,6 +365,7 @@ export function sizedSpec(size: SimSize, seed = 1): SimulationSpec {
       absorption: { gradient: [0, 0], radial: 0 },
       offset: 0,
       geometryFactors: true,
+      airPath: 1,
     },
     truth: { ndiv: [2, 2, 2] },
   };
@@ -474,6 +481,7 @@ export function validateSpec(spec: SimulationSpec): void {
     'absorption map must stay positive: |g_x|/2 + |g_y|/2 + |radial|/2 < 1',
   );
   check(finite(mo.offset) && mo.offset >= 0, 'model.offset', 'offset must be ≥ 0');
+  if (mo.airPath !== undefined) check(finite(mo.airPath) && mo.airPath >= 0 && mo.airPath <= 1, 'model.airPath', 'air path must be a fraction 0…1 of the sample–pixel distance');
   const eu = mo.electronUnits;
   if (eu !== undefined) {
     const entries = Object.entries(eu.composition);

@@ -5,7 +5,7 @@
  */
 import { inverse } from '../geometry/linalg.ts';
 import type { Mat3 } from '../geometry/model.ts';
-import { absorptionFactor, braggIntensity, diffuseTruthValue, frameScale, qSquared, radialOf } from './physics.ts';
+import { absorptionFactor, airExponent, airPathOf, braggIntensity, diffuseTruthValue, frameScale, qSquared, radialOf } from './physics.ts';
 import type { PredictedReflection } from './predict.ts';
 import { HALL_SYMBOLS, panelSize, reciprocalMetric, type SimulationSpec } from './spec.ts';
 
@@ -216,6 +216,11 @@ export function truthDocument(t: TruthInputs): Record<string, unknown> {
     geometryFactors: {
       applied: m.geometryFactors,
       formula: 'g = P · (D/r)³, P = p (1 − (ŝ1·e)²) + (1 − p)(1 − (ŝ1·n)²), e = unit(n × beam direction)',
+    },
+    air: {
+      pathFraction: airPathOf(m),
+      formula: 't = exp(−μ_air · pathFraction · r), r the sample–pixel-centre distance (mm), μ_air the total attenuation of dry air (src/corrections/attenuation.ts)',
+      muTimesFractionPerMm: airExponent(spec),
     },
     offset: m.offset,
     electronUnits,

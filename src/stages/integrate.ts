@@ -85,7 +85,7 @@ export interface CorrectionSettings {
   enabled: boolean;
   efficiency: boolean;
   polarization: boolean;
-  /** fraction 0…1 of the sample–pixel distance in air; null: no air attenuation */
+  /** fraction 0…1 of the sample–pixel distance in air (default 1: all air, as the physics and mdx2); 0 or null: no air attenuation */
   airPath: number | null;
 }
 
@@ -102,7 +102,7 @@ export const INTEGRATE_DEFAULTS: IntegrateSettings = {
   filter: { enabled: true, maxCount: DEFAULT_MAX_COUNT, window: DEFAULT_WINDOW },
   mask: { edge: 0, panelMasks: true, beamstop: [], file: null, hotPixels: [], trustedRange: 'exclusive' },
   detector: { kind: 'auto', gain: null, pedestal: null },
-  corrections: { enabled: true, efficiency: true, polarization: true, airPath: null },
+  corrections: { enabled: true, efficiency: true, polarization: true, airPath: 1 },
 };
 
 /** A copy of the defaults (nested objects and arrays too), for callers that change a few settings. */
@@ -158,7 +158,7 @@ export function correctionsDescription(c: CorrectionOptions | undefined, efficie
 /** The per-pixel correction options of the settings (undefined when corrections are off). */
 export function correctionOptions(c: CorrectionSettings): CorrectionOptions | undefined {
   if (!c.enabled) return undefined;
-  return { solidAngle: true, polarization: c.polarization, efficiency: c.efficiency, air: c.airPath ?? false };
+  return { solidAngle: true, polarization: c.polarization, efficiency: c.efficiency, air: c.airPath === null || c.airPath === 0 ? false : c.airPath };
 }
 
 function readMaskImage(file: string, exp: Experiment): Uint8Array {

@@ -9,7 +9,7 @@
  */
 import { observationsOf, type StageFile, type StageFileContent } from '../io/observation-file.ts';
 import type { ObservationTable } from '../pipeline/observations.ts';
-import { applyScaleModel, scaleModelGroups, scaleObservations, SCALE_STAGES, type ScaleStage, type ScalingOptions } from '../scaling/index.ts';
+import { applyScaleModel, chi2ConcentrationWarning, scaleModelGroups, scaleObservations, SCALE_STAGES, type ScaleStage, type ScalingOptions } from '../scaling/index.ts';
 import type { StageContext } from './context.ts';
 import { checkInt, checkOneOf, checkPositive, checkRange, SettingError } from './settings-check.ts';
 import type { Stage } from './stage.ts';
@@ -117,6 +117,9 @@ async function run(ctx: StageContext, inputs: ScaleInputs, s: ScaleSettings): Pr
     onStage: (st) => ctx.log.log('info', `scale: stage ${st.stage}: ${st.rejected} outliers beyond ${st.cutoff} sigma`, { stage: st.stage, rejected: st.rejected, cutoff: st.cutoff }),
   });
   const seconds = (performance.now() - t0) / 1000;
+  const concentration = result.stats.chi2Concentration;
+  const warning = chi2ConcentrationWarning(concentration);
+  if (warning !== null) ctx.log.log('warn', warning, { top: concentration.top, voxels: concentration.voxels, share: concentration.share });
   const scaled: Record<string, ObservationTable> = { [s.table]: applyScaleModel(obs, result.model) };
   for (const [name, t] of Object.entries(others)) scaled[name] = applyScaleModel(t, result.model);
   const stageCode = (st: ScaleStage): number => SCALE_STAGES.indexOf(st);
@@ -139,6 +142,7 @@ async function run(ctx: StageContext, inputs: ScaleInputs, s: ScaleSettings): Pr
       rejected,
       observations: result.stats.observations,
       voxels: result.stats.voxels,
+      chi2_top1pct_share: concentration.share,
       scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| (docs/scale.md)',
     },
     observations: scaled,

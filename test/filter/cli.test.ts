@@ -11,6 +11,7 @@ import { pixelCorrections } from '../../src/corrections/pixel-corrections.ts';
 import { loadExperiments, pickExperiment } from '../../src/geometry/load.ts';
 import { readVoxelTables, VOXEL_TABLES_FORMAT } from '../../src/io/voxel-tables.ts';
 import { simulate } from '../../src/sim/simulate.ts';
+import { correctionOptions, INTEGRATE_DEFAULTS } from '../../src/stages/integrate.ts';
 import { runCli, runInProcess, type CliResult } from '../helpers/cli.ts';
 import { gpuTestsDisabled } from '../helpers/gpu.ts';
 import { syntheticSpec } from './helpers.ts';
@@ -86,11 +87,12 @@ describe('diffract integrate / filter', () => {
     }
     // per-subvoxel pixel and weight sums (κ, d³s from pixelCorrections by default)
     for (const col of ['x_sum', 'y_sum', 'panel_sum', 'kappa_sum', 'd3s_sum']) for (const t of [inc, exc]) expect(t.has(col)).toBe(true);
-    expect(f.attrs.corrections).toMatch(/^kappa = solid angle \(sr\) × polarization × detector efficiency/);
+    expect(f.attrs.corrections).toMatch(/^kappa = solid angle \(sr\) × polarization × detector efficiency × air attenuation \(path fraction 1\)/);
     const kq = f.attrs.kappa_quantum as number;
     const dq = f.attrs.d3s_quantum as number;
     const exp = pickExperiment(await loadExperiments(expt), 0);
-    const corr = pixelCorrections(exp);
+    // κ as integrate makes it by default (air over the whole path included)
+    const corr = pixelCorrections(exp, correctionOptions(INTEGRATE_DEFAULTS.corrections));
     let kmax = 0;
     let dmax = 0;
     let kmin = Infinity;

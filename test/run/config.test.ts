@@ -73,7 +73,7 @@ describe('defaults', () => {
       detector: { kind: 'auto', gain: null, pedestal: null },
       grid: { ndiv: [3, 3, 3], wedgeDeg: 3, wedgeFrames: null, batchFrames: null },
       filter: { enabled: true, maxCount: 20, window: 2 },
-      corrections: { enabled: true, efficiency: true, polarization: true, airPath: null },
+      corrections: { enabled: true, efficiency: true, polarization: true, airPath: 1 },
       scaling: { table: 'diffuse', stages: ['b', 'bc', 'c', 'd', 'a'], bStepDeg: 1, aGrid: null, cGrid: null, dMode: 'panel', dGrid: null, outlier: [10, 5], maxIterations: 10, tolerance: 1e-4 },
       merge: { outlierSigma: 5, rounds: 3, halfSeed: 0, halfSplit: 'observation', shells: 10, inflateSigma: false },
       absolute: { composition: null, cutoff: null, shells: 50, spacing: 'width', minCompleteness: 0.02 },

@@ -115,7 +115,7 @@ export function addVoxelOptions(cmd: Command): Command {
     .option('--no-corrections', 'no per-pixel correction sums (kappa_sum, d3s_sum); the x, y, panel sums are still written')
     .option('--no-efficiency', 'κ without the detector efficiency (sensor absorption)')
     .option('--no-polarization', 'κ without the polarization factor')
-    .option('--air-path <fraction>', 'κ with air attenuation over this fraction of the sample–pixel distance (default: none)')
+    .option('--air-path <fraction>', 'κ with air attenuation over this fraction of the sample–pixel distance (0: no air, e.g. a helium path)', D.corrections.airPath === null ? undefined : String(D.corrections.airPath))
     .option('--json', 'print the summary as JSON');
 }
 
