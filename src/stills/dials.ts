@@ -29,6 +29,7 @@ import { InvalidValueError, MissingFieldError } from '../errors.ts';
 import { readExperimentList } from '../geometry/expt.ts';
 import type { Experiment, ExperimentList, ImageSetRef } from '../geometry/model.ts';
 import { getColumn, hasColumn, readReflectionTable, type ReflectionTable } from '../io/dials-refl.ts';
+import { defaultRayMethod } from './predict.ts';
 import { allocateStillReflections, type ShotImage, type SpotModel, type StillReflections, type StillShot, type StillsDataset } from './model.ts';
 
 /** Turns a parsed stills ExperimentList into shots. `base` is the folder image paths are relative to. */
@@ -64,7 +65,7 @@ export function stillsFromExperimentList(list: ExperimentList, base: string): St
     const experiment: Experiment = { identifier: exp.identifier, beam: exp.beam, detector: exp.detector, crystal: exp.crystal };
     if (exp.imageset !== undefined) experiment.imageset = exp.imageset;
     if (exp.profile !== undefined) experiment.profile = exp.profile;
-    return { index: i, identifier: exp.identifier, experiment, image, spotModel, chunk: i };
+    return { index: i, identifier: exp.identifier, experiment, image, spotModel, rayMethod: defaultRayMethod(experiment), chunk: i };
   });
 }
 

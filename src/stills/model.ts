@@ -24,6 +24,12 @@ export type SpotModel =
   | { kind: 'radius'; radius: number }
   | { kind: 'none' };
 
+/**
+ * How a shot's diffracted rays are chosen (see predict.ts): the way the program
+ * that made the shot's reflection list predicted them.
+ */
+export type StillsRayMethod = 'ewald' | 'direct' | 'ellipsoid';
+
 /** Where a shot's pixels are: a file, and the 0-based image inside it (0 for one-image files). */
 export interface ShotImage {
   path: string;
@@ -41,6 +47,8 @@ export interface StillShot {
   /** undefined when the source names no image */
   image: ShotImage | undefined;
   spotModel: SpotModel;
+  /** how the source predicted positions: 'direct' for CrystFEL, 'ellipsoid' for DIALS shots with an ellipsoid profile, else 'ewald' */
+  rayMethod: StillsRayMethod;
   /** CrystFEL chunk (image) number, for messages and grouping; the DIALS experiment index otherwise */
   chunk: number;
 }

@@ -33,12 +33,14 @@
  * the panel's px/mm strategy (parallax included) turns them into pixels. The ray
  * must meet the panel in front of the sample (w > 0) and inside it.
  */
+import { invariant } from '../errors.ts';
 import { cross, dot, fromColumns, inverse, mulMM, mulMV, norm, normalize, transpose } from '../geometry/linalg.ts';
 import type { Experiment, Mat3, Panel, Vec3 } from '../geometry/model.ts';
 import { mmToPixel } from '../geometry/pxmm.ts';
 import { s0Vector } from '../geometry/setting.ts';
+import type { StillsRayMethod } from './model.ts';
 
-export type StillsRayMethod = 'ewald' | 'direct' | 'ellipsoid';
+export type { StillsRayMethod } from './model.ts';
 
 /** The method DIALS itself used for a shot: 'ellipsoid' when it has an ellipsoid profile model, else 'ewald'. */
 export function defaultRayMethod(exp: Experiment): StillsRayMethod {
@@ -73,7 +75,7 @@ export class StillPredictor {
   private readonly angular: boolean;
 
   constructor(exp: Experiment, method: StillsRayMethod = defaultRayMethod(exp)) {
-    if (exp.crystal === undefined) throw new Error('internal invariant failed: StillPredictor needs an indexed experiment');
+    invariant(exp.crystal !== undefined, 'StillPredictor needs an indexed experiment');
     this.s0 = s0Vector(exp.beam);
     this.k = norm(this.s0);
     this.A = exp.crystal.A;
@@ -82,7 +84,7 @@ export class StillPredictor {
     this.method = method;
     this.sigma = exp.profile?.sigma;
     this.angular = exp.profile?.parameterisation.startsWith('angular') ?? false;
-    if (method === 'ellipsoid' && this.sigma === undefined) throw new Error('internal invariant failed: the ellipsoid ray method needs an ellipsoid profile');
+    invariant(method !== 'ellipsoid' || this.sigma !== undefined, 'the ellipsoid ray method needs an ellipsoid profile');
   }
 
   /** The lattice point r = A·h. */
