@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidValueError } from '../../src/errors.ts';
-import { readCrystfelStills } from '../../src/stills/crystfel.ts';
+import { readCrystfelStream } from '../../src/io/crystfel-stream.ts';
+import { HC_EV_A, readCrystfelStills } from '../../src/stills/crystfel.ts';
 import { readDialsStills } from '../../src/stills/dials.ts';
 import { computePartialities, gaussianPartiality, partialities, spotRadius, xspherePartiality } from '../../src/stills/partiality.ts';
 import { StillPredictor } from '../../src/stills/predict.ts';
@@ -76,7 +77,7 @@ describe('ssx-cunir: computed against DIALS partialities', () => {
 });
 
 describe('CrystFEL stream: computed partialities', () => {
-  it('lie in (0, 1] with the gaussian model; the xsphere model is 0 exactly beyond the profile radius', async () => {
+  it('lie in (0, 1] with the gaussian model; the xsphere model is 0 exactly where CrystFEL itself finds h not excited', async () => {
     const d = await readCrystfelStills(sharedData('stills', 'crystfel', 'crystfel.stream'));
     expect(d.reflections.hasPartiality).toBe(false);
     const g = partialities(d, { model: 'gaussian' });
@@ -84,7 +85,7 @@ describe('CrystFEL stream: computed partialities', () => {
       expect(v).toBeGreaterThan(0);
       expect(v).toBeLessThanOrEqual(1);
     }
-    const x = computePartialities(d, { model: 'xsphere' });
+    const xs = computePartialities(d, { model: 'xsphere' });
     const R = d.reflections;
     let beyond = 0;
     let maxRatio = 0;
@@ -97,9 +98,32 @@ describe('CrystFEL stream: computed partialities', () => {
       const ratio = Math.abs(eps) / radius;
       maxRatio = Math.max(maxRatio, ratio);
       if (ratio >= 1) beyond++;
-      expect(x[r] === 0).toBe(ratio >= 1);
-      expect(x[r] as number).toBeLessThanOrEqual(1);
+      expect(xs[r] === 0).toBe(ratio >= 1);
+      expect(xs[r] as number).toBeLessThanOrEqual(1);
     }
+    // CrystFEL's own excitation test, in its own frame and units (nm⁻¹): h is excited when
+    // the nominal k lies between k1 = (R² − q²)/(2(z − R)) and k0 = (R² − q²)/(2(z + R)).
+    // It agrees reflection by reflection with |ε| < R computed from the converted shot.
+    const stream = await readCrystfelStream(sharedData('stills', 'crystfel', 'crystfel.stream'));
+    let row = 0;
+    let excitedCrystfel = 0;
+    for (const chunk of stream.chunks) {
+      const knom = (chunk.photonEnergyEv ?? 0) / (HC_EV_A / 10);
+      for (const cr of chunk.crystals) {
+        const F = cr.reflections;
+        for (let i = 0; i < F.h.length; i++, row++) {
+          const [h, k, l] = [F.h[i] as number, F.k[i] as number, F.l[i] as number];
+          const z = h * cr.astar[2] + k * cr.bstar[2] + l * cr.cstar[2];
+          const x = h * cr.astar[0] + k * cr.bstar[0] + l * cr.cstar[0];
+          const y = h * cr.astar[1] + k * cr.bstar[1] + l * cr.cstar[1];
+          const top = cr.profileRadius ** 2 - (x * x + y * y + z * z);
+          const excited = knom >= top / (2 * (z - cr.profileRadius)) && knom <= top / (2 * (z + cr.profileRadius));
+          if (excited) excitedCrystfel++;
+          expect(excited).toBe((xs[row] as number) > 0);
+        }
+      }
+    }
+    expect(excitedCrystfel).toBe(R.n - beyond);
     console.log(`[crystfel] ${R.n} reflections: gaussian partiality ${Math.min(...g).toExponential(2)}–${Math.max(...g).toFixed(4)}; |ε|/profile_radius up to ${maxRatio.toFixed(2)}, ${beyond} beyond the radius (xsphere 0)`);
   });
 
