@@ -42,6 +42,7 @@
  * Errors name the file and the 1-based line (`field: 'line N'`).
  */
 import { FormatError, InvalidValueError, MissingFieldError } from '../errors.ts';
+import type { UnitCell } from '../geometry/model.ts';
 import { readTextFile } from '../util/read-text.ts';
 
 export type Xyz = readonly [number, number, number];
@@ -76,16 +77,8 @@ export interface CrystfelGeometry {
   globals: ReadonlyMap<string, string>;
 }
 
-export interface CrystfelCell {
-  /** Å */
-  a: number;
-  b: number;
-  c: number;
-  /** degrees */
-  alpha: number;
-  beta: number;
-  gamma: number;
-}
+/** A unit cell: a, b, c in Å, angles in degrees. */
+export type CrystfelCell = UnitCell;
 
 /** The reflections of one crystal, as columns (row r of each). */
 export interface StreamReflections {

@@ -13,30 +13,8 @@ import { HC_EV_A, readCrystfelStills } from '../../src/stills/crystfel.ts';
 import { readDialsStills } from '../../src/stills/dials.ts';
 import { computePartialities, gaussianPartiality, partialities, spotRadius, xspherePartiality } from '../../src/stills/partiality.ts';
 import { StillPredictor } from '../../src/stills/predict.ts';
+import { pearson } from '../../src/util/stats.ts';
 import { sharedData } from '../helpers/paths.ts';
-
-function correlation(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < n; i++) {
-    ma += a[i] as number;
-    mb += b[i] as number;
-  }
-  ma /= n;
-  mb /= n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    const da = (a[i] as number) - ma;
-    const db = (b[i] as number) - mb;
-    sab += da * db;
-    saa += da * da;
-    sbb += db * db;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
 
 describe('partiality models', () => {
   it('have the documented closed forms', () => {
@@ -61,8 +39,8 @@ describe('ssx-cunir: computed against DIALS partialities', () => {
     for (let r = 0; r < d.reflections.n; r++) worst = Math.max(worst, Math.abs((ellipsoid[r] as number) - (imported[r] as number)));
     const gaussian = computePartialities(d, { model: 'gaussian' });
     const xsphere = computePartialities(d, { model: 'xsphere' });
-    const rG = correlation(gaussian, imported);
-    const rX = correlation(xsphere, imported);
+    const rG = pearson(gaussian, imported);
+    const rX = pearson(xsphere, imported);
     const zeros = xsphere.filter((v) => v === 0).length;
     console.log(`[ssx-cunir] ${d.reflections.n} reflections: ellipsoid max |Δ| ${worst.toExponential(1)}; Sauter spot model: r(gaussian, DIALS) = ${rG.toFixed(3)}, r(xsphere, DIALS) = ${rX.toFixed(3)} (${zeros} xsphere zeros)`);
     expect(worst).toBeLessThan(1e-9);
