@@ -37,3 +37,24 @@ export function smallSmv(w = 20, h = 12): Uint8Array {
   }
   return encodeSmv({ width: w, height: h, pixels: crop(img.pixels, img.width, w, h, 500, 480), fields });
 }
+
+/**
+ * A small legacy-pickle `.refl` cut from the real `l-cysteine/scaled/scaled_30.refl`
+ * (2 MB, 39 columns): the pickle's own opcodes with only 6 columns kept (int,
+ * double, bool, size_t, int `id`, miller_index; 5308 rows). Byte ranges are the
+ * columns' spans in that file (`python3 -m pickletools`); the decoder ignores the
+ * stored column count.
+ */
+export function smallReflPickle(): Uint8Array {
+  const b = readFileSync(sharedData('l-cysteine', 'scaled', 'scaled_30.refl'));
+  const spans: Array<[number, number]> = [
+    [0, 5500], // PROTO, reflection_table, state tuple, column dict, imageset_id (int; defines the grid and int classes)
+    [150210, 178181], // intensity.sum.variance (double)
+    [211970, 217358], // entering (bool)
+    [252574, 265142], // partial_id (size_t)
+    [265142, 270489], // id (int)
+    [1181204, 1210284], // miller_index
+    [1968431, b.length], // SETITEMS, TUPLE, BUILD, STOP
+  ];
+  return new Uint8Array(Buffer.concat(spans.map(([s, e]) => b.subarray(s, e))));
+}
