@@ -192,11 +192,14 @@ export function checkHdf5File(path: string): void {
 }
 
 /**
- * True for an error raised by h5wasm's own C++ layer when a file's structure is
- * corrupt (a plain `Error`, e.g. 'error - name not defined!'), as opposed to a
+ * True for an error raised by h5wasm when a file's structure is corrupt: a plain
+ * `Error` from its C++ layer (e.g. 'error - name not defined!'), or the
+ * WebAssembly RuntimeError of an HDF5 `abort()` (seen when freeing the strings of
+ * a corrupt attribute; the module stays usable afterwards), as opposed to a
  * TypeError/RangeError or an invariant of diffract's code.
  */
 export function isH5wasmError(err: unknown): err is Error {
+  if (err instanceof Error && err.name === 'RuntimeError' && err.message.startsWith('Aborted(')) return true;
   return err instanceof Error && Object.getPrototypeOf(err) === Error.prototype && !err.message.startsWith('internal invariant failed');
 }
 
@@ -231,7 +234,7 @@ export async function readHdf5<T>(path: string, fn: (file: H5File) => T | Promis
     if (isH5wasmError(err)) throw corruptHdf5(path, err);
     throw err;
   } finally {
-    file.close();
+    h5Guard(path, () => file.close());
   }
 }
 

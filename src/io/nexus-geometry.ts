@@ -410,7 +410,7 @@ export async function experimentFromNexus(path: string): Promise<ExperimentList>
   try {
     v = h5Guard(path, () => readNxmxValues(f, path, true));
   } finally {
-    f.close();
+    h5Guard(path, () => f.close());
   }
   const req = <T>(value: T | undefined, field: string, what: string): T => {
     if (value === undefined) throw new MissingFieldError(`NXmx field missing: ${what}`, { file: path, field });

@@ -1,7 +1,7 @@
 /** Fuzz: stream1 detector messages (header, image, series_end) take mutants and give a message or a typed error (issue 13). */
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TruncatedError } from '../../src/errors.ts';
+import { FormatError, TruncatedError } from '../../src/errors.ts';
 import { type Stream1Message, encodeStream1, parseStream1 } from '../../src/io/stream1.ts';
 import { errorOf } from '../io/helpers.ts';
 import { applyMutation, expectTypedOrValid, fuzz, jsonMutantArb, mutationArb } from './mutate.ts';
@@ -45,6 +45,12 @@ describe('stream1 message fuzz', () => {
       parts[0] = new Uint8Array(Buffer.from(text));
       expectTypedOrValid(() => parseStream1(parts, WHERE), FILE, validMessage);
     }, 800);
+  });
+
+  it('a JSON part with a line break in it gives a one-line FormatError (found by fuzzing)', () => {
+    const err = errorOf(() => parseStream1([Buffer.from('{"htype": "image", "compression":\nnone"}')], WHERE));
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err.message).not.toContain('\n');
   });
 
   it('an image claiming 100000×100000 pixels is a TruncatedError, not an allocation', () => {
