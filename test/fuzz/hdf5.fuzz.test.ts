@@ -66,7 +66,7 @@ describe('HDF5 / NeXus reader fuzz', () => {
     await fuzzAsync([mutantArb([eigerLz4, eigerBslz4], { focus: 4096 })], async (bytes) => {
       const path = put('fuzz.h5', bytes);
       await expectTypedOrValidAsync(() => readAllFrames(path), path);
-    }, 60);
+    }, 40);
   });
 
   it('mutants of a NeXus master give geometry and frames or a typed error', async () => {
@@ -80,7 +80,7 @@ describe('HDF5 / NeXus reader fuzz', () => {
       put('nx_master.h5', bytes);
       await expectTypedOrValidAsync(() => experimentFromNexus(master), master, expectAllFinite);
       await expectTypedOrValidAsync(() => readAllFrames(master), master);
-    }, 60);
+    }, 40);
   });
 
   it('truncated, empty and non-HDF5 files are typed errors before h5wasm opens them', async () => {
