@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileAccessError, FormatError } from '../../src/errors.ts';
 import { experimentFromNexus } from '../../src/io/nexus-geometry.ts';
-import { type NexusWriteGeometry, writeNexusSeries } from '../../src/io/nexus-write.ts';
+import { writeNexusSeries } from '../../src/io/nexus-write.ts';
 import { openFrameSource } from '../../src/io/sources/open.ts';
 import { sharedData } from '../helpers/paths.ts';
 import { rejectionOf } from '../io/helpers.ts';
+import { NEXUS_GEOMETRY } from '../io/nexus-fixture.ts';
 import { expectAllFinite, expectTypedOrValidAsync, fuzzAsync, mutantArb } from './mutate.ts';
 import { fuzzFolder } from './tmp.ts';
 
@@ -22,19 +23,7 @@ const { dir, put } = fuzzFolder('hdf5');
 // h5wasm errors carry many WebAssembly frames: keep enough to see the reader's own
 Error.stackTraceLimit = 60;
 
-const GEOMETRY: NexusWriteGeometry = {
-  wavelength: 0.976254,
-  distance_mm: 187.25,
-  beamCentre: [20.5, 11.25],
-  pixelSize: [0.075, 0.075],
-  omegaStart: 12.5,
-  omegaIncrement: 0.1,
-  exposure: 0.02,
-  sensorMaterial: 'Si',
-  sensorThickness_mm: 0.45,
-  saturation: 40000,
-  underload: -1,
-};
+const GEOMETRY = NEXUS_GEOMETRY;
 
 async function readAllFrames(path: string): Promise<number> {
   const src = await openFrameSource(path, { workers: 0 });

@@ -16,8 +16,8 @@ export function lz4Literals(data: Uint8Array): Uint8Array {
   return Buffer.concat([Uint8Array.from([token, ...ext]), data]);
 }
 
-/** Bitshuffle of `n` elements of `e` bytes (n a multiple of 8). */
-function bitshuffleBlock(src: Uint8Array, n: number, e: number): Uint8Array {
+/** Bitshuffle of `n` elements of `e` bytes (n a multiple of 8), naive, per bit: the oracle for the fast unshuffle. */
+export function bitshuffleBlock(src: Uint8Array, n: number, e: number): Uint8Array {
   const out = new Uint8Array(n * e);
   const nb = n / 8;
   for (let i = 0; i < n; i++) {
