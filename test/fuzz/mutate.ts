@@ -133,7 +133,7 @@ export function applyMutation(bytes: Uint8Array, m: Mutation, focus?: number): U
     case 'duplicate': {
       const i = pos(m.at, n + 1);
       const piece = bytes.subarray(i, Math.min(n, i + m.length));
-      return cat(bytes.subarray(0, i), piece, piece, bytes.subarray(i));
+      return cat(bytes.subarray(0, i), piece, bytes.subarray(i));
     }
     case 'number': {
       const spots = numberPositions(bytes);
