@@ -654,7 +654,7 @@ export async function readExperimentList(path: string): Promise<ExperimentList> 
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new FormatError(`not valid JSON: ${(err as Error).message}`, { file: path }, { cause: err });
+    throw new FormatError(`not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`, { file: path }, { cause: err });
   }
   return parseExperimentList(json, path);
 }

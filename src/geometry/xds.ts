@@ -80,7 +80,7 @@
 import { FormatError, InvalidValueError, MissingFieldError, TruncatedError } from '../errors.ts';
 import { cross, det, dot, inverse, mulMM, mulMV, norm, normalize, sub } from './linalg.ts';
 import type { Crystal, Experiment, ExperimentList, Mat3, MaskRect, Panel, Vec3 } from './model.ts';
-import { CELL_EDGE_RANGE_A, WAVELENGTH_RANGE_A, outsideRange } from './expt.ts';
+import { CELL_EDGE_RANGE_A, MAX_PANEL_PIXELS, WAVELENGTH_RANGE_A, outsideRange } from './expt.ts';
 import { s0Vector, unitCellFromRealSpace } from './setting.ts';
 import { readTextFile } from '../util/read-text.ts';
 
@@ -411,6 +411,8 @@ export function xdsToExperimentList(inp: XdsInp, xparm: Xparm, inpFile: string, 
   }
   if (!(xp.qx > 0 && xp.qy > 0)) throw bad(at.detectorSize, `pixel size must be positive, found ${xp.qx} ${xp.qy}`);
   if (!(xp.nx > 0 && xp.ny > 0)) throw bad(at.detectorSize, `image size must be positive, found ${xp.nx} ${xp.ny}`);
+  // the image size sizes pixel buffers: bounded as a DIALS panel's is
+  if (xp.nx * xp.ny > MAX_PANEL_PIXELS) throw bad(at.detectorSize, `image size ${xp.nx}×${xp.ny} is more than ${MAX_PANEL_PIXELS} pixels`);
   if (!(norm(cross(xp.xAxis, xp.yAxis)) > 0)) throw bad(at.detectorAxes, 'detector X and Y axes are zero or parallel');
 
   const B = normalize([-xp.beam[0], -xp.beam[1], -xp.beam[2]]);
