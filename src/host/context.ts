@@ -28,6 +28,7 @@
  */
 import { DeviceLostError, GpuError, UsageError } from '../errors.ts';
 import { log } from '../util/log.ts';
+import { adapterIsFallback, softwareAdapterReason } from './adapter-kind.ts';
 import { BufferPool, type PoolStats } from './buffer-pool.ts';
 import type { DeviceArray } from './device-array.ts';
 import { PipelineCache } from './pipeline-cache.ts';
@@ -41,6 +42,8 @@ export interface AdapterDescription {
   architecture: string;
   device: string;
   description: string;
+  /** the adapter says it is a fallback adapter (`GPUAdapterInfo.isFallbackAdapter`) */
+  fallback?: boolean;
 }
 
 export interface GpuLimitsSummary {
@@ -64,6 +67,12 @@ export interface GpuContextOptions {
 export interface GpuCreateOptions extends GpuContextOptions {
   /** under Node: where unset options and DIFFRACT_DAWN_FLAGS come from (default `process.env`); unused in a browser */
   env?: Environment;
+  /**
+   * refuse a software adapter (llvmpipe, SwiftShader, a fallback adapter: see
+   * adapter-kind.ts) with a GpuError before any device is made; `--backend
+   * auto` asks this, since the CPU path is faster (default false)
+   */
+  skipSoftware?: boolean;
 }
 
 export interface GpuWrapOptions extends GpuContextOptions {
@@ -103,18 +112,31 @@ const LIMIT_NAMES: readonly (keyof GpuLimitsSummary)[] = [
 ];
 
 export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  return describeAdapterInfo(adapter.info);
+  const d = describeAdapterInfo(adapter.info);
+  return adapterIsFallback(adapter) ? { ...d, fallback: true } : d;
+}
+
+/**
+ * A GpuError when `skipSoftware` is asked and `adapter` is a software adapter
+ * (the caller then runs on the CPU path); nothing otherwise.
+ */
+export function refuseSoftwareAdapter(adapter: GPUAdapter, skipSoftware: boolean | undefined): void {
+  if (skipSoftware !== true) return;
+  const a = describeAdapter(adapter);
+  const why = softwareAdapterReason(a);
+  if (why !== null) throw new GpuError(`the WebGPU adapter ${adapterName(a)} is a software renderer (${why}), slower than the CPU path; --backend gpu uses it`);
 }
 
 /** An adapter description from a `GPUAdapterInfo` (`adapter.info`, `device.adapterInfo`); blank when absent. */
 export function describeAdapterInfo(info: GPUAdapterInfo | undefined): AdapterDescription {
   if (info === undefined) return { vendor: 'unknown vendor', architecture: '', device: '', description: '' };
-  return {
+  const d: AdapterDescription = {
     vendor: info.vendor || 'unknown vendor',
     architecture: info.architecture || '',
     device: info.device || '',
     description: info.description || '',
   };
+  return (info as Partial<GPUAdapterInfo>).isFallbackAdapter === true ? { ...d, fallback: true } : d;
 }
 
 export function adapterName(a: AdapterDescription): string {
@@ -182,7 +204,8 @@ export class GpuContext {
       throw new GpuError(`requestAdapter failed: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
     }
     if (adapter === null) throw new GpuError('navigator.gpu has no adapter');
-    const { env: _env, ...ctxOpts } = opts;
+    refuseSoftwareAdapter(adapter, opts.skipSoftware);
+    const { env: _env, skipSoftware: _skip, ...ctxOpts } = opts;
     return GpuContext.fromAdapter(adapter, ctxOpts);
   }
 
