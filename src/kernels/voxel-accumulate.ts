@@ -32,7 +32,11 @@
  * device array, at most two batches in flight, so the host reads and decodes
  * the next batch while the kernel runs on this one). With `keepOnDevice` the
  * accumulators stay on the device after `finish` (`VoxelAccumulators.device`)
- * for filter-stats to bind. The per-pixel inputs and the cell table are bound
+ * for filter-stats to bind. A batch's frames travel as u16 offsets from its
+ * minimum when its values span at most 65535 (`packPixels`: half the bytes of
+ * the copy, markers and negative ADU values included), else as i32; the
+ * kernel's PACKED16 define selects the unpacking, and both give the CPU twin's
+ * result bit for bit. The per-pixel inputs and the cell table are bound
  * from their resident copies when the caller pinned them (GpuContext.input).
  * The Kernel object is the one-shot form the case tables use. Sums are
  * integers, so the result does not depend on the batch size or the frame
@@ -364,7 +368,7 @@ const WG = 256;
 
 export const voxelAccumulateProgram = defineProgram({
   name: 'voxel-accumulate',
-  defines: { WG: 'number', CHANNELS: 'number' },
+  defines: { WG: 'number', CHANNELS: 'number', PACKED16: 'boolean' },
   bindings: {
     params: 'uniform',
     vectors: 'read',
@@ -394,9 +398,42 @@ export const voxelAccumulateProgram = defineProgram({
     inv_gain: 'f32',
     pedestal: 'f32',
     chan_base: 'u32',
-    _pad1: 'u32',
+    pixel_base: 'i32',
   },
 });
+
+/**
+ * A batch's pixel values as they go to the device: u16 offsets from `base`
+ * (the batch's minimum) when the values span at most 65535 (half the bytes of
+ * the copy; −1/−2 markers and an integrating detector's negative values
+ * included), else the i32 values as they are. The kernel adds `base` back, so
+ * both give the same raw values.
+ */
+export interface PackedPixels {
+  packed16: boolean;
+  base: number;
+  /** what is uploaded: u16 pairs (length rounded up to even) or the i32 values */
+  data: Uint16Array | Int32Array;
+}
+
+export function packPixels(pixels: Int32Array): PackedPixels {
+  const n = pixels.length;
+  let lo = 0;
+  let hi = 0;
+  if (n > 0) {
+    lo = pixels[0] as number;
+    hi = lo;
+    for (let i = 1; i < n; i++) {
+      const v = pixels[i] as number;
+      if (v < lo) lo = v;
+      else if (v > hi) hi = v;
+    }
+  }
+  if (hi - lo > 0xffff) return { packed16: false, base: 0, data: pixels };
+  const out = new Uint16Array(n + (n & 1));
+  for (let i = 0; i < n; i++) out[i] = (pixels[i] as number) - lo;
+  return { packed16: true, base: lo, data: out };
+}
 
 /** Frame records: 3 rows of M as f32 bits, then (frame index, 0, 0, 0). */
 function frameRecords(b: FrameBatch, frames: number): Uint32Array {
@@ -477,12 +514,13 @@ class GpuSession implements AccumulateSession {
     if (frames > ctx.limits.maxComputeWorkgroupsPerDimension) throw new InvalidValueError(`voxel-accumulate: ${frames} frames in one batch exceed the dispatch limit`, { field: 'batch' });
     // at most two batches in flight: the host prepares the next while the GPU works on this one
     while (this.inFlight.length >= 2) await this.inFlight.shift();
-    const px = ctx.upload('voxel-accumulate pixels', batch.pixels);
+    const packed = packPixels(batch.pixels);
+    const px = ctx.upload(packed.packed16 ? 'voxel-accumulate pixels (u16)' : 'voxel-accumulate pixels (i32)', packed.data);
     const fr = ctx.upload('voxel-accumulate frames', frameRecords(batch, frames));
     const { table: t, counting: c } = this.s;
     try {
       await ctx.run(voxelAccumulateProgram, {
-        defines: { WG, CHANNELS: channelCount(this.s) },
+        defines: { WG, CHANNELS: channelCount(this.s), PACKED16: packed.packed16 },
         uniforms: {
           n_pixels: this.n,
           n_frames: frames,
@@ -501,6 +539,7 @@ class GpuSession implements AccumulateSession {
           inv_gain: c.integrating?.invGain ?? 1,
           pedestal: c.integrating?.pedestal ?? 0,
           chan_base: this.countWords, // the channel records follow the count records
+          pixel_base: packed.base,
         },
         bindings: { vectors: this.vec, valid: this.valid, frames: fr, pixels: px, cell_table: this.table, acc: this.acc, tally: this.tally, chan: this.chan },
         workgroups: [this.gx, this.gy, frames],

@@ -1,0 +1,114 @@
+/**
+ * voxel-accumulate sends a batch's frames to the device as u16 offsets from
+ * the batch's minimum when the values span at most 65535, else as i32 (issue
+ * 14): both paths give the CPU twin's accumulators bit for bit, markers,
+ * integrating detectors' negative values and a batch that needs the wide path
+ * included.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxFromBounds, buildCellTable } from '../../src/grid/cell-table.ts';
+import type { GpuContext } from '../../src/host/context.ts';
+import { cellBoundsCpu, packValidBits, type WedgeGeometry } from '../../src/kernels/cell-bounds.ts';
+import { cellOccupancyCpu } from '../../src/kernels/cell-occupancy.ts';
+import {
+  openAccumulator,
+  packPixels,
+  voxelAccumulateCpu,
+  type CountingParams,
+  type FrameBatch,
+  type VoxelAccumulateParams,
+} from '../../src/kernels/voxel-accumulate.ts';
+import { mulberry32, poisson } from '../../src/util/random.ts';
+import { gpuTestsDisabled, openTestGpu } from '../helpers/gpu.ts';
+
+describe('packPixels', () => {
+  it('packs a span of 65535 as u16 offsets from the minimum, markers included', () => {
+    const px = Int32Array.from([-2, -1, 0, 7, 65533]);
+    const p = packPixels(px);
+    expect(p.packed16).toBe(true);
+    expect(p.base).toBe(-2);
+    expect(p.data).toBeInstanceOf(Uint16Array);
+    expect(p.data.length).toBe(6); // padded to whole 32-bit words
+    expect(Array.from(p.data.subarray(0, 5), (v) => v + p.base)).toEqual(Array.from(px));
+  });
+  it('keeps i32 when the span is 65536 or more', () => {
+    const px = Int32Array.from([0, 3, 65536]);
+    const p = packPixels(px);
+    expect(p.packed16).toBe(false);
+    expect(p.data).toBe(px);
+    expect(packPixels(Int32Array.from([-40, 65495])).packed16).toBe(true);
+    expect(packPixels(Int32Array.from([-40, 65496])).packed16).toBe(false);
+  });
+  it('an integrating detector’s negative values shift the base', () => {
+    const px = Int32Array.from([-300, 12000, -7, 40000]);
+    const p = packPixels(px);
+    expect(p.packed16).toBe(true);
+    expect(p.base).toBe(-300);
+    expect(Array.from(p.data, (v) => v + p.base)).toEqual(Array.from(px));
+  });
+});
+
+function geometry(seed: number, n: number, frames: number): WedgeGeometry {
+  const u = mulberry32(seed);
+  const vectors = Float32Array.from({ length: 3 * n }, () => (u() - 0.5) * 0.2);
+  const mask = Uint8Array.from({ length: n }, () => (u() < 0.93 ? 1 : 0));
+  const rows = new Float32Array(12 * frames);
+  for (let f = 0; f < frames; f++) for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) rows[12 * f + 4 * r + c] = (u() - 0.5) * 60 + (r === c ? 30 : 0);
+  return { vectors, valid: packValidBits(mask), rows };
+}
+
+/** One wedge of 3001 pixels, batches of `per` frames (values from `value[k](u)` in batch k). */
+function wedge(seed: number, counting: CountingParams, value: ReadonlyArray<(u: () => number) => number>, per = 2): VoxelAccumulateParams {
+  const n = 3001;
+  const g = geometry(seed, n, per * value.length);
+  const b = cellBoundsCpu(g);
+  const box = boxFromBounds(b.min, b.max);
+  const table = buildCellTable([3, 3, 3], box, cellOccupancyCpu({ ...g, box }).bitmap);
+  const u = mulberry32(seed + 1);
+  const batches: FrameBatch[] = value.map((v, k) => ({
+    rows: g.rows.slice(12 * per * k, 12 * per * (k + 1)),
+    index: Uint32Array.from({ length: per }, (_x, j) => per * k + j + 5),
+    pixels: Int32Array.from({ length: per * n }, () => v(u)),
+  }));
+  return { table, maxCount: 20, vectors: g.vectors, valid: g.valid, counting, batches };
+}
+
+const markers = (u: () => number): number => {
+  const x = u();
+  return x < 0.01 ? -1 : x < 0.02 ? -2 : x < 0.03 ? 21 + Math.floor(u() * 500) : poisson(u, 1.5);
+};
+const wide = (u: () => number): number => (u() < 0.05 ? 65000 + Math.floor(u() * 10000) : markers(u));
+const adu = (u: () => number): number => Math.round(40 + (u() - 0.5) * 200 + (u() < 0.05 ? 3000 * u() : 0));
+
+const CASES: Array<{ name: string; p: VoxelAccumulateParams; packed: boolean[] }> = [
+  { name: 'photon counting with −1/−2 markers; the middle batch spans over 65535', p: wedge(41, { trustedLo: 0, trustedHi: 1000000, markers: true }, [markers, wide, markers]), packed: [true, false, true] },
+  { name: 'integrating detector, negative ADU values, one frame (an odd number of values) per batch', p: wedge(42, { trustedLo: -1000, trustedHi: 65534, markers: false, integrating: { invGain: 1 / 7.3, pedestal: 40.5 } }, [adu, adu, adu, adu], 1), packed: [true, true, true, true] },
+];
+
+describe.skipIf(gpuTestsDisabled())('voxel-accumulate: u16 and i32 frame uploads = CPU twin', () => {
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await openTestGpu();
+  });
+  afterAll(() => ctx?.destroy());
+
+  for (const c of CASES) {
+    it(c.name, async () => {
+      expect(c.p.batches.map((b) => packPixels(b.pixels).packed16)).toEqual(c.packed);
+      const cpu = voxelAccumulateCpu(c.p);
+      ctx.resetUploadStats();
+      const s = openAccumulator(ctx, c.p);
+      for (const b of c.p.batches) await s.add(b);
+      const gpu = await s.finish();
+      expect(Array.from(gpu.acc)).toEqual(Array.from(cpu.acc));
+      expect([gpu.maskedObservations, gpu.maskedSum, gpu.lost]).toEqual([cpu.maskedObservations, cpu.maskedSum, cpu.lost]);
+      expect(cpu.maskedObservations).toBeGreaterThan(0);
+      const stats = ctx.uploadStats();
+      const narrow = c.packed.filter((x) => x).length;
+      const values = (c.p.batches[0] as FrameBatch).pixels.length;
+      // u16: 2 bytes per value, rounded up to whole words; i32: 4
+      expect(stats.get('voxel-accumulate pixels (u16)')?.bytes ?? 0).toBe(narrow * 2 * (values + (values % 2)));
+      expect(stats.get('voxel-accumulate pixels (i32)')?.bytes ?? 0).toBe((c.packed.length - narrow) * 4 * values);
+    });
+  }
+});
