@@ -29,11 +29,12 @@
 //   WG        workgroup size along x (256)
 //   CHANNELS  C, u32 values per pixel in `chan` (0 … 16; 0 binds a dummy buffer)
 //   PACKED16  true: `pixels` holds two u16 per word (element k in the low half
-//             of word k/2 when k is even), each the raw value minus
-//             params.pixel_base (the batch's minimum; the host packs a batch
-//             this way when its values span at most 65535, −1/−2 markers and
-//             an integrating detector's negative values included); false:
-//             one i32 per value
+//             of word k/2 when k is even), each the low 16 bits of the raw
+//             value; with params.pixel_base the batch's minimum, raw =
+//             ((low16 − pixel_base) mod 2^16) + pixel_base (the host packs a
+//             batch this way when its values span at most 65535, −1/−2
+//             markers and an integrating detector's negative values
+//             included); false: one i32 per value
 //
 // Bindings (group 0):
 //   0 uniform  params (see struct Params; zero must be 0)
@@ -116,7 +117,8 @@ fn acc_add64(idx: u32, v: u32) {
 fn pixel_value(idx: u32) -> i32 {
 #if ${PACKED16}
   let word = bitcast<u32>(pixels[idx >> 1u]);
-  return i32((word >> ((idx & 1u) << 4u)) & 0xffffu) + params.pixel_base;
+  let low16 = (word >> ((idx & 1u) << 4u)) & 0xffffu;
+  return i32((low16 - bitcast<u32>(params.pixel_base)) & 0xffffu) + params.pixel_base;
 #else
   return pixels[idx];
 #endif

@@ -403,17 +403,25 @@ export const voxelAccumulateProgram = defineProgram({
 });
 
 /**
- * A batch's pixel values as they go to the device: u16 offsets from `base`
- * (the batch's minimum) when the values span at most 65535 (half the bytes of
- * the copy; −1/−2 markers and an integrating detector's negative values
- * included), else the i32 values as they are. The kernel adds `base` back, so
- * both give the same raw values.
+ * A batch's pixel values as they go to the device: their low 16 bits when the
+ * values span at most 65535 (half the bytes of the copy; −1/−2 markers and an
+ * integrating detector's negative values included), else the i32 values as
+ * they are. With `base` the batch's minimum, v = ((low16 − base) mod 2^16) +
+ * base for every value of the batch: the kernel decodes it so, and both forms
+ * give the same raw values.
  */
 export interface PackedPixels {
   packed16: boolean;
+  /** the batch's minimum (0 for the wide form) */
   base: number;
-  /** what is uploaded: u16 pairs (length rounded up to even) or the i32 values */
+  /** what is uploaded: u16 values (length rounded up to even) or the i32 values */
   data: Uint16Array | Int32Array;
+}
+
+/** A value of a packed batch, as the kernel decodes it. */
+export function unpackPixel(p: PackedPixels, i: number): number {
+  const v = p.data[i] as number;
+  return p.packed16 ? ((v - p.base) & 0xffff) + p.base : v;
 }
 
 export function packPixels(pixels: Int32Array): PackedPixels {
@@ -431,7 +439,7 @@ export function packPixels(pixels: Int32Array): PackedPixels {
   }
   if (hi - lo > 0xffff) return { packed16: false, base: 0, data: pixels };
   const out = new Uint16Array(n + (n & 1));
-  for (let i = 0; i < n; i++) out[i] = (pixels[i] as number) - lo;
+  out.set(pixels); // the low 16 bits of each value (a native conversion)
   return { packed16: true, base: lo, data: out };
 }
 
