@@ -563,8 +563,13 @@ class GpuSession implements AccumulateSession {
     try {
       await Promise.all(this.inFlight);
       this.inFlight = [];
-      const all = this.words > 0 ? await this.acc.read() : new Uint32Array(0);
-      const t = new Uint32Array(await this.ctx.read(this.tally, 32));
+      // the wedge's accumulators and tally: one copy submit and one map
+      const [accBytes, tallyBytes] = await this.ctx.readMany([
+        { buffer: this.acc.buffer, bytes: 4 * this.words },
+        { buffer: this.tally, bytes: 32 },
+      ]);
+      const all = new Uint32Array(accBytes as ArrayBuffer);
+      const t = new Uint32Array(tallyBytes as ArrayBuffer);
       const out: VoxelAccumulators = {
         table: this.s.table,
         maxCount: this.s.maxCount,

@@ -1,15 +1,22 @@
 /**
- * voxel-accumulate sends a batch's frames to the device as u16 offsets from
- * the batch's minimum when the values span at most 65535, else as i32 (issue
- * 14): both paths give the CPU twin's accumulators bit for bit, markers,
- * integrating detectors' negative values and a batch that needs the wide path
- * included.
+ * GPU throughput (issue 14), checked for exactness:
+ * - voxel-accumulate sends a batch's frames to the device as u16 (their low
+ *   16 bits, decoded with the batch's minimum) when the values span at most
+ *   65535, else as i32: both give the CPU twin's accumulators bit for bit,
+ *   markers, integrating detectors' negative values and a batch that needs
+ *   the wide path included;
+ * - `ctx.batch` records a kernel's clears, dispatches and readback copies into
+ *   one command encoder with one submit (outside debug mode): the kernels
+ *   that use it give their CPU twins' results with one submit each, and a
+ *   buffer released inside a batch is not handed out again before the submit.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { boxFromBounds, buildCellTable } from '../../src/grid/cell-table.ts';
 import type { GpuContext } from '../../src/host/context.ts';
 import { cellBoundsCpu, packValidBits, type WedgeGeometry } from '../../src/kernels/cell-bounds.ts';
-import { cellOccupancyCpu } from '../../src/kernels/cell-occupancy.ts';
+import { cellOccupancyCpu, cellOccupancyGpu } from '../../src/kernels/cell-occupancy.ts';
+import { filterStatsCpu, filterStatsGpu } from '../../src/kernels/filter-stats.ts';
+import { hklMapCpu, hklMapGpu, hklMapProgram } from '../../src/kernels/hkl-map.ts';
 import {
   openAccumulator,
   packPixels,
@@ -118,4 +125,76 @@ describe.skipIf(gpuTestsDisabled())('voxel-accumulate: u16 and i32 frame uploads
       expect(stats.get('voxel-accumulate pixels (i32)')?.bytes ?? 0).toBe((c.packed.length - narrow) * 4 * values);
     });
   }
+});
+
+describe.skipIf(gpuTestsDisabled())('one encoder and one submit per kernel call (ctx.batch)', () => {
+  let ctx: GpuContext;
+  beforeAll(async () => {
+    ctx = await openTestGpu(false); // debug mode gives every dispatch its own submit
+  });
+  afterAll(() => ctx?.destroy());
+
+  const submitsOf = async <T>(fn: () => Promise<T>): Promise<{ r: T; submits: number }> => {
+    const before = ctx.submitCount;
+    const r = await fn();
+    return { r, submits: ctx.submitCount - before };
+  };
+
+  it('cell-occupancy (2 clears, kernel, 2 readbacks), voxel-accumulate finish and filter-stats (2 passes, 3 readbacks): one submit each, results of the twins', async () => {
+    const p = CASES[0]!.p;
+    const g: WedgeGeometry = { vectors: p.vectors, valid: p.valid, rows: Float32Array.from(p.batches.flatMap((b) => Array.from(b.rows))) };
+    const box = p.table.box;
+    const occ = await submitsOf(() => cellOccupancyGpu(ctx, { ...g, box }));
+    expect(occ.submits).toBe(1);
+    const twin = cellOccupancyCpu({ ...g, box });
+    expect(Array.from(occ.r.bitmap)).toEqual(Array.from(twin.bitmap));
+    expect(occ.r.missed).toBe(twin.missed);
+
+    const s = openAccumulator(ctx, p);
+    for (const b of p.batches) await s.add(b);
+    const acc = await submitsOf(() => s.finish());
+    expect(acc.submits).toBe(1); // the accumulators and the tally in one copy
+    const cpu = voxelAccumulateCpu(p);
+    expect(Array.from(acc.r.acc)).toEqual(Array.from(cpu.acc));
+    expect([acc.r.maskedObservations, acc.r.maskedSum, acc.r.lost]).toEqual([cpu.maskedObservations, cpu.maskedSum, cpu.lost]);
+
+    const st = await submitsOf(() => filterStatsGpu(ctx, { acc: cpu, window: 2 }));
+    expect(st.submits).toBe(1);
+    const twinStats = filterStatsCpu({ acc: cpu, window: 2 });
+    expect(Array.from(st.r.n)).toEqual(Array.from(twinStats.n));
+    expect(Array.from(st.r.lambda)).toEqual(Array.from(twinStats.lambda));
+    expect(Array.from(st.r.delta)).toEqual(Array.from(twinStats.delta));
+    expect(Array.from(st.r.chtot)).toEqual(Array.from(twinStats.chtot));
+  });
+
+  it('hkl-map: kernel and readback in one submit', async () => {
+    const u = mulberry32(5);
+    const params = { vectors: Float32Array.from({ length: 3 * 999 }, () => u() - 0.5), matrices: Float64Array.from({ length: 9 * 3 }, () => (u() - 0.5) * 50) };
+    const r = await submitsOf(() => hklMapGpu(ctx, params));
+    expect(r.submits).toBe(1);
+    expect(Array.from(r.r.hkl)).toEqual(Array.from(hklMapCpu(params).hkl));
+  });
+
+  it('a buffer released inside a batch is not rewritten before the batch is submitted', async () => {
+    const u = mulberry32(6);
+    const n = 500;
+    const vectors = Float32Array.from({ length: 3 * n }, () => u() - 0.5);
+    const mats = [0, 1, 2].map(() => Float64Array.from({ length: 9 }, () => (u() - 0.5) * 50));
+    const vec = ctx.upload('batch test vectors', vectors);
+    const outs = mats.map((_m, k) => ctx.buffer(`batch test out ${k}`, 12 * n));
+    const [gx, gy] = ctx.grid(n, 256);
+    const before = ctx.submitCount;
+    const results = await ctx.batch('batch test', async () => {
+      for (const [k, m] of mats.entries()) {
+        // the same size each time: without the deferral the pool would hand back the previous matrix buffer
+        const mat = ctx.upload('batch test matrix', Float32Array.from([m[0]!, m[1]!, m[2]!, 0, m[3]!, m[4]!, m[5]!, 0, m[6]!, m[7]!, m[8]!, 0]));
+        await ctx.run(hklMapProgram, { defines: { WG: 256, POINTS: false }, uniforms: { n_vectors: n, n_matrices: 1, row_threads: gx * 256 }, bindings: { vectors: vec, matrices: mat, hkl: outs[k]! }, workgroups: [gx, gy, 1] });
+        ctx.release(mat);
+      }
+      return ctx.readMany(outs.map((b) => ({ buffer: b, bytes: 12 * n })));
+    });
+    expect(ctx.submitCount - before).toBe(1);
+    for (const [k, m] of mats.entries()) expect(Array.from(new Float32Array(results[k]!))).toEqual(Array.from(hklMapCpu({ vectors, matrices: m }).hkl));
+    ctx.release(vec, ...outs);
+  });
 });
