@@ -29,8 +29,9 @@
  * Streaming: the session form (`voxelAccumulateStream`, opened through
  * `Engine.open`, which owns the fall-back to the CPU on device loss) takes
  * batches of frames and keeps the accumulators resident (on the GPU: one
- * device array, at most two batches in flight, so the host reads and decodes
- * the next batch while the kernel runs on this one). With `keepOnDevice` the
+ * device array, at most two batches in flight, each with its own frame
+ * buffers, so the host reads, decodes and uploads the next batch while the
+ * kernel runs on this one). With `keepOnDevice` the
  * accumulators stay on the device after `finish` (`VoxelAccumulators.device`)
  * for filter-stats to bind. A batch's frames travel as u16 offsets from its
  * minimum when its values span at most 65535 (`packPixels`: half the bytes of
@@ -477,7 +478,8 @@ class GpuSession implements AccumulateSession {
   private readonly tally: GPUBuffer;
   private readonly gx: number;
   private readonly gy: number;
-  private inFlight: Promise<void>[] = [];
+  /** batches submitted and not known done, with the frame buffers they read (double buffering) */
+  private inFlight: Array<{ done: Promise<void>; buffers: GPUBuffer[] }> = [];
   private disposed = false;
   private keep = false;
 
@@ -520,12 +522,15 @@ class GpuSession implements AccumulateSession {
     if (frames === 0 || this.n === 0) return;
     const ctx = this.ctx;
     if (frames > ctx.limits.maxComputeWorkgroupsPerDimension) throw new InvalidValueError(`voxel-accumulate: ${frames} frames in one batch exceed the dispatch limit`, { field: 'batch' });
-    // at most two batches in flight: the host prepares the next while the GPU works on this one
-    while (this.inFlight.length >= 2) await this.inFlight.shift();
+    // at most two batches in flight, each with its own frame buffers (double
+    // buffering): the host packs and uploads the next batch into the other
+    // buffer while the GPU works on this one
+    while (this.inFlight.length >= 2) await this.retireOldest();
     const packed = packPixels(batch.pixels);
     const px = ctx.upload(packed.packed16 ? 'voxel-accumulate pixels (u16)' : 'voxel-accumulate pixels (i32)', packed.data);
     const fr = ctx.upload('voxel-accumulate frames', frameRecords(batch, frames));
     const { table: t, counting: c } = this.s;
+    let submitted = false;
     try {
       await ctx.run(voxelAccumulateProgram, {
         defines: { WG, CHANNELS: channelCount(this.s), PACKED16: packed.packed16 },
@@ -552,17 +557,28 @@ class GpuSession implements AccumulateSession {
         bindings: { vectors: this.vec, valid: this.valid, frames: fr, pixels: px, cell_table: this.table, acc: this.acc, tally: this.tally, chan: this.chan },
         workgroups: [this.gx, this.gy, frames],
       });
+      submitted = true;
     } finally {
-      // queue order makes reuse safe: a later writeBuffer into these runs after this dispatch
-      ctx.release(px, fr);
+      // kept until the batch is done, so the next batch uploads into other buffers; released at once if nothing ran
+      if (!submitted) ctx.release(px, fr);
     }
-    this.inFlight.push(ctx.device.queue.onSubmittedWorkDone());
+    this.inFlight.push({ done: ctx.device.queue.onSubmittedWorkDone(), buffers: [px, fr] });
+  }
+
+  /** Waits for the oldest batch in flight and returns its frame buffers to the pool. */
+  private async retireOldest(): Promise<void> {
+    const b = this.inFlight.shift();
+    if (b === undefined) return;
+    try {
+      await b.done;
+    } finally {
+      this.ctx.release(...b.buffers);
+    }
   }
 
   async finish(): Promise<VoxelAccumulators> {
     try {
-      await Promise.all(this.inFlight);
-      this.inFlight = [];
+      while (this.inFlight.length > 0) await this.retireOldest();
       // the wedge's accumulators and tally: one copy submit and one map
       const [accBytes, tallyBytes] = await this.ctx.readMany([
         { buffer: this.acc.buffer, bytes: 4 * this.words },
@@ -594,7 +610,8 @@ class GpuSession implements AccumulateSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.tally);
+    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.tally, ...this.inFlight.flatMap((b) => b.buffers));
+    this.inFlight = [];
     if (!this.keep) this.acc.destroy();
   }
 }
