@@ -95,5 +95,14 @@ describe.skipIf(gpuTestsDisabled())('on this machine’s adapter', () => {
       gpu.destroy();
       setLogSink(prev);
     }
-  }, 60_000);
+
+    // diffract info says what the adapter is and what auto picks
+    const info = await runCli(['info', '--json'], { env: { DIFFRACT_BACKEND: '' } });
+    expect(info.code, info.stderr).toBe(0);
+    const r = JSON.parse(info.stdout) as { backend: string; autoPicks: string; software: string | null; adapter: { description: string } | null };
+    expect(r.adapter?.description).toBe(describeAdapter(adapter).description);
+    expect(r.software).toBe(why);
+    expect(r.autoPicks).toBe(why === null ? 'gpu' : 'cpu');
+    expect(r.backend).toBe(r.autoPicks);
+  }, 90_000);
 });
