@@ -20,6 +20,7 @@ import { runCommand } from './commands/run.ts';
 import { scaleCommand } from './commands/scale.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
+import { submitCommand } from './commands/submit.ts';
 import { viewCommand } from './commands/view.ts';
 
 export type { CommandSpec } from './command-spec.ts';
@@ -42,5 +43,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   scaleCommand,
   simulateCommand,
   spotsCommand,
+  submitCommand,
   viewCommand,
 ];

@@ -24,8 +24,8 @@ import { simulate } from '../../src/sim/simulate.ts';
 import { electronUnitSpec } from '../../src/sim/spec.ts';
 import { runCli } from '../helpers/cli.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
+import { differingMaps, readMaps, reportData } from '../helpers/run-results.ts';
 
-const MAPS = ['map.nxs', 'map.ccp4', 'map_h0.png', 'map_k0.png', 'map_l0.png'];
 const UNITS = ['s1', 's2'].flatMap((s) => [3, 3, 3, 1].map((frames, i) => ({ id: `${s}/w000${i}`, frames })));
 
 const CONFIG = [
@@ -42,18 +42,13 @@ const CONFIG = [
   '',
 ].join('\n');
 
-/** report.html without its row on the shard tasks (the one part that says how the units were computed). */
-function reportData(dir: string): string {
-  return readFileSync(join(dir, 'report.html'), 'utf8').replace(/<tr>(?:(?!<\/tr>)[^])*shard tasks(?:(?!<\/tr>)[^])*<\/tr>/, '');
-}
-
 describe('diffract run --shard: shards in one folder, then the combine', () => {
   let root = '';
   let reference = new Map<string, Buffer>();
   let referenceReport = '';
 
   const cli = (args: string[]) => runCli([...args, '--backend', 'cpu'], { cwd: root });
-  const differing = (dir: string): string[] => MAPS.filter((f) => !readFileSync(join(dir, f)).equals(reference.get(f)!));
+  const differing = (dir: string): string[] => differingMaps(dir, reference);
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'diffract-shards-'));
@@ -67,7 +62,7 @@ describe('diffract run --shard: shards in one folder, then the combine', () => {
     const s = JSON.parse(r.stdout) as RunSummary;
     expect(s.sweeps.map((w) => w.wedges)).toEqual([4, 4]);
     expect(s.shards).toBeNull();
-    reference = new Map(MAPS.map((f) => [f, readFileSync(join(root, 'out', f))]));
+    reference = readMaps(join(root, 'out'));
     referenceReport = reportData(join(root, 'out'));
     expect(referenceReport).not.toContain('shard tasks');
     renameSync(join(root, 'out'), join(root, 'out-single'));
