@@ -61,6 +61,8 @@ export interface RunnerOptions {
   decodeWorkers?: number;
   /** an engine to use instead of creating one from `backend` (the caller keeps and destroys it) */
   engine?: Engine;
+  /** several devices (`--devices`, src/host/devices.ts): the wedges are spread over them; the first also runs the other stages (the caller destroys them) */
+  engines?: Engine[];
   /** builds report.html from the run's stage files (src/report); absent: no report */
   report?: (inputs: ReportInputs) => Promise<void>;
   /** where the run's and the stages' messages go (default: the process logger, src/util/log.ts) */
@@ -148,6 +150,8 @@ function log(ctx: Ctx, level: 'info' | 'warn', message: string, fields: Record<s
 
 async function engineOf(ctx: Ctx): Promise<Engine> {
   if (ctx.opts.engine !== undefined) return ctx.opts.engine;
+  const first = ctx.opts.engines?.[0];
+  if (first !== undefined) return first;
   ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
   return ctx.engine;
 }
@@ -317,17 +321,37 @@ async function maskStage(ctx: Ctx, plan: SweepPlan): Promise<void> {
   });
 }
 
-/** Integrates `units` (wedges of `plan`) and writes each wedge file as it comes; returns the frames done. */
+/**
+ * Integrates `units` (wedges of `plan`) and writes each wedge file as it
+ * comes; returns the frames done. With several devices (`opts.engines`) the
+ * units are spread over them by frames (as shards are) and integrated at the
+ * same time; each wedge's result does not depend on the device.
+ */
 async function computeWedges(ctx: Ctx, plan: SweepPlan, units: readonly WedgeUnit[]): Promise<number> {
+  if (units.length === 0) return 0;
+  const engines = ctx.opts.engines ?? [];
+  if (engines.length <= 1) return computeWedgesOn(ctx, await stageContext(ctx), plan, units, null);
+  const groups = assignShards(units.map((u) => ({ id: u.id, frames: u.w.count })), engines.length);
+  const frames = await Promise.all(
+    groups.map((ids, k) => {
+      const mine = units.filter((u) => ids.includes(u.id));
+      return computeWedgesOn(ctx, { engine: engines[k]!, log: ctx.logger, progress: ctx.opts.progress ?? SILENT_PROGRESS }, plan, mine, k);
+    }),
+  );
+  return frames.reduce((a, b) => a + b, 0);
+}
+
+async function computeWedgesOn(ctx: Ctx, sc: StageContext, plan: SweepPlan, units: readonly WedgeUnit[], device: number | null): Promise<number> {
   if (units.length === 0) return 0;
   const name = plan.sw.cfg.name;
   const byIndex = new Map(units.map((wf) => [wf.w.index, wf]));
+  const on = device === null ? '' : ` on device ${device}`;
   let frames = 0;
-  for await (const w of integrateWedges(await stageContext(ctx), plan.prepared, { wedges: units.map((wf) => wf.w), label: `integrate ${name}` })) {
+  for await (const w of integrateWedges(sc, plan.prepared, { wedges: units.map((wf) => wf.w), label: `integrate ${name}${on}` })) {
     const wf = byIndex.get(w.result.wedge.index)!;
     await writeWedgeFile(wf.file, w.included, w.excluded, w.row, integrateAttributes(plan.prepared, 'integrate', w.result.backend));
     frames += wf.w.count;
-    log(ctx, 'info', `integrate ${name}: wedge ${wf.w.index} (frames ${wf.w.first}…${wf.w.first + wf.w.count - 1}) written`, { stage: plan.stageName, wedge: wf.w.index });
+    log(ctx, 'info', `integrate ${name}: wedge ${wf.w.index} (frames ${wf.w.first}…${wf.w.first + wf.w.count - 1}) written${on}`, { stage: plan.stageName, wedge: wf.w.index, ...(device !== null ? { device } : {}) });
   }
   return frames;
 }
@@ -528,8 +552,11 @@ export async function runShard(cfg: RunConfig, opts: RunnerOptions, shard: Shard
       rec.computed += todo.length;
       rec.frames += await computeWedges(ctx, plan, todo);
     }
-    const engine = ctx.engine ?? opts.engine;
-    rec.devices = [engine !== undefined && engine !== null ? engine.deviceName : 'none (every unit was done already)'];
+    const engine = ctx.engine ?? opts.engine ?? opts.engines?.[0];
+    rec.devices =
+      opts.engines !== undefined && opts.engines.length > 1
+        ? opts.engines.map((e, k) => `${k}: ${e.deviceName}`)
+        : [engine !== undefined && engine !== null ? engine.deviceName : 'none (every unit was done already)'];
     rec.status = 'done';
     rec.seconds = (performance.now() - t0) / 1000;
     await putShardRecord(cfg.output, rec);

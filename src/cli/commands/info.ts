@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { resolveBackendChoice } from '../../host/backend.ts';
 import { GpuContext } from '../../host/context.ts';
+import { listNodeAdapters, type AdapterEntry } from '../../host/devices.ts';
 import { GpuError } from '../../errors.ts';
 import { globalOptions } from '../engine-options.ts';
 import type { CommandSpec } from '../command-spec.ts';
@@ -12,13 +13,15 @@ export interface InfoReport {
   adapter: { vendor: string; architecture: string; device: string; description: string } | null;
   limits: Record<string, number> | null;
   reason?: string;
+  /** every adapter Dawn lists, with the index `diffract run --devices` takes (empty when Dawn cannot load) */
+  adapters: AdapterEntry[];
   node: string;
 }
 
 export async function gatherInfo(backendCli: string): Promise<InfoReport> {
   const choice = resolveBackendChoice(backendCli, process.env);
-  const base = { backendChoice: choice, node: process.version };
-  if (choice === 'cpu') return { ...base, backend: 'cpu', adapter: null, limits: null, reason: 'backend cpu requested' };
+  if (choice === 'cpu') return { backendChoice: choice, node: process.version, adapters: [], backend: 'cpu', adapter: null, limits: null, reason: 'backend cpu requested' };
+  const base = { backendChoice: choice, node: process.version, adapters: await listNodeAdapters() };
   let ctx: GpuContext;
   try {
     ctx = await GpuContext.create();
@@ -41,6 +44,10 @@ export function formatInfo(r: InfoReport): string {
   } else {
     lines.push(`adapter: none${r.reason ? ` (${r.reason})` : ''}`);
   }
+  if (r.adapters.length > 0) {
+    lines.push('adapters (diffract run --devices takes these indices; WebGPU reports no UUID or PCI bus ID):');
+    for (const a of r.adapters) lines.push(`  ${a.index}: ${a.name} (${a.backend}; vendor ${a.vendor}, architecture ${a.architecture || '-'}, device ${a.device || '-'})`);
+  }
   if (r.limits) {
     lines.push('limits:');
     for (const [k, v] of Object.entries(r.limits)) lines.push(`  ${k.padEnd(36)} ${v}`);
@@ -54,7 +61,7 @@ export const infoCommand: CommandSpec = {
   register(program) {
     program
       .command('info')
-      .description('print the GPU adapter, its limits and the backend that would be chosen')
+      .description('print the GPU adapter, its limits, every adapter Dawn lists (with the indices --devices takes) and the backend that would be chosen')
       .option('--json', 'print JSON')
       .action(async (opts: { json?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);

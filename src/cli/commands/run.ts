@@ -18,7 +18,9 @@ import { collectReportData, writeReport, type ReportSummary } from '../../report
 import { UsageError } from '../../errors.ts';
 import { loadRunConfig } from '../../run/config.ts';
 import { parseShard } from '../../run/shards.ts';
-import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunSummary, type ShardSummary } from '../../run/runner.ts';
+import type { RunConfig } from '../../run/config-types.ts';
+import { openDeviceEngines, parseDevices } from '../../host/devices.ts';
+import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunnerOptions, type RunSummary, type ShardSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
@@ -28,6 +30,7 @@ interface RunCliOptions {
   json?: boolean;
   shard?: string;
   requireShards?: boolean;
+  devices?: string;
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
@@ -115,22 +118,35 @@ export const runCommand: CommandSpec = {
       .argument('<config>', 'the run configuration (.yaml, .yml or .json)')
       .option('--json', 'log lines as JSON objects on stderr, the summary as JSON on stdout')
       .option('--shard <I/N>', 'compute only the units (wedges) of shard I of N (I counted from 0), write their checkpoints, and stop (docs/scale-out.md)')
+      .option('--devices <spec>', 'GPUs of this process: all (every adapter; in a Slurm GPU job the ones it was given), adapter indices 0,2 (diffract info lists them), or a count N of devices on the default adapter; the wedges are spread over them')
       .option('--require-shards', 'combine only: every unit must have been computed by the shards; a missing one is an error naming it and its shard (exit 1)')
       .action(async (configPath: string, o: RunCliOptions, cmd: Command) => {
         const g = globalOptions(cmd);
         if (o.json === true && g.quiet !== true) setLogMode('json');
         const shard = o.shard !== undefined ? parseShard(o.shard) : null;
         if (shard !== null && o.requireShards === true) throw new UsageError('--require-shards is for the combine step (no --shard)', { field: '--require-shards' });
+        const devices = o.devices !== undefined ? parseDevices(o.devices) : null;
+        if (devices !== null && g.backend === 'cpu') throw new UsageError('--devices opens GPUs; it does not go with --backend cpu', { field: '--devices' });
         const cfg = await loadRunConfig(configPath);
-        const runnerOptions = { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), log: CLI_LOGGER, progress: CLI_PROGRESS };
-        if (shard !== null) {
-          const r = await runShard(cfg, runnerOptions, shard);
-          process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : `${shardLines(r).join('\n')}\n`);
-          return;
+        const engines = devices !== null ? await openDeviceEngines(devices) : undefined;
+        try {
+          const runnerOptions = { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), log: CLI_LOGGER, progress: CLI_PROGRESS, ...(engines !== undefined ? { engines } : {}) };
+          if (shard !== null) {
+            const r = await runShard(cfg, runnerOptions, shard);
+            process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : `${shardLines(r).join('\n')}\n`);
+            return;
+          }
+          await combineAndReport(cfg, { ...runnerOptions, report: buildReport, ...(o.requireShards === true ? { requireShards: true } : {}) }, o.json === true);
+        } finally {
+          for (const e of engines ?? []) e.destroy();
         }
-        const summary = await runPipeline(cfg, { ...runnerOptions, report: buildReport, ...(o.requireShards === true ? { requireShards: true } : {}) });
-        await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
-        process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
       });
   },
 };
+
+/** The whole run (or the combine of shards): the summary to summary.json and stdout. */
+async function combineAndReport(cfg: RunConfig, opts: RunnerOptions, json: boolean): Promise<void> {
+  const summary = await runPipeline(cfg, opts);
+  await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+  process.stdout.write(json ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
+}
