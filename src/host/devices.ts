@@ -72,9 +72,20 @@ async function dawnModule(env: Environment): Promise<DawnModule | null> {
 /** A name no adapter has: Dawn then lists them all in its error. */
 const NO_SUCH_ADAPTER = 'diffract: list the adapters';
 
-/** The adapter named `name` (null: Dawn's default), or null when none. */
-async function requestAdapterNamed(dawn: DawnModule, env: Environment, name: string | null): Promise<GPUAdapter | null> {
-  const gpu = dawn.create([...dawnFlags(env), ...(name !== null ? [`adapter=${name}`] : [])]);
+/**
+ * The GPU objects made for named adapters, one per name, kept for the life of
+ * the process: a device outlives neither its Dawn instance (collected with
+ * its GPU object) nor may two instances of one adapter run side by side.
+ */
+const namedGpus = new Map<string, GPU>();
+
+/** The adapter named `name`, or null when none. */
+async function requestAdapterNamed(dawn: DawnModule, env: Environment, name: string): Promise<GPUAdapter | null> {
+  let gpu = namedGpus.get(name);
+  if (gpu === undefined) {
+    gpu = dawn.create([...dawnFlags(env), `adapter=${name}`]);
+    namedGpus.set(name, gpu);
+  }
   return gpu.requestAdapter({ powerPreference: 'high-performance' });
 }
 
@@ -84,7 +95,7 @@ export async function listNodeAdapters(env: Environment = process.env): Promise<
   if (dawn === null) return [];
   let listed: { backend: string; name: string }[] = [];
   try {
-    await requestAdapterNamed(dawn, env, NO_SUCH_ADAPTER);
+    await dawn.create([...dawnFlags(env), `adapter=${NO_SUCH_ADAPTER}`]).requestAdapter();
   } catch (err) {
     listed = parseAdapterList(err instanceof Error ? err.message : String(err));
   }
@@ -155,8 +166,10 @@ export async function openDeviceEngines(spec: DeviceSpec, env: Environment = pro
   const picks = chooseAdapters(spec, adapters, env);
   const engines: Engine[] = [];
   try {
+    // a count: every device from the one GPU object of this process (several Dawn instances at once do not mix)
+    const shared = spec.kind === 'count' ? await loadDawn(dawnFlags(env)) : null;
     for (const i of picks) {
-      const adapter = await requestAdapterNamed(dawn, env, spec.kind === 'count' ? null : adapters[i]!.name);
+      const adapter = shared !== null ? await shared.requestAdapter({ powerPreference: 'high-performance' }) : await requestAdapterNamed(dawn, env, adapters[i]!.name);
       if (adapter === null) throw new GpuError(`adapter ${i} is listed but cannot be opened`);
       engines.push(Engine.onContext(await GpuContext.fromAdapter(adapter, contextOptionsFromEnv({}, env))));
     }
