@@ -19,6 +19,11 @@
  *   map.nxs, map.ccp4, map_h0.png, map_k0.png, map_l0.png, report.html
  *                                          the results, published together at the end
  *   summary.json                           counts, CC½, scale factor, times
+ *   shards/shard-<I>-of-<N>.json           the record of each shard task (`runShard`)
+ *
+ * Shards (`runShard`, `--shard I/N`, docs/scale-out.md): the wedges of every
+ * sweep are the units of work; shard I of N integrates only its units
+ * (src/run/shards.ts) and stops, and `runPipeline` then finds them done.
  *
  * Each result is written atomically under a name holding its key, so a run
  * killed at any moment resumes where it stopped, a changed setting recomputes
