@@ -4,26 +4,18 @@
  * and map.nxs, map.ccp4 and the PNG slices identical byte for byte to a run
  * on one device (issue 16).
  */
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/run/runner.ts';
-import { simulate } from '../../src/sim/simulate.ts';
-import { electronUnitSpec } from '../../src/sim/spec.ts';
 import { runCli } from '../helpers/cli.ts';
 import { gpuTestsDisabled } from '../helpers/gpu.ts';
-import { differingMaps, readMaps } from '../helpers/run-results.ts';
+import { differingMaps, readMaps, smallRunFolder } from '../helpers/run-results.ts';
 
 describe.skipIf(gpuTestsDisabled())('diffract run --devices: two devices on one adapter', () => {
   let root = '';
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'diffract-devices-'));
-    const spec = electronUnitSpec('small', 11);
-    spec.scan.frames = 6;
-    spec.scan.widthDeg = 4;
-    await simulate(spec, join(root, 'data'));
-    writeFileSync(join(root, 'run.yaml'), ['output: out', 'sweeps:', '  - {name: s1, expt: data/sim.expt}', 'grid:', '  wedge_frames: 2', 'filter:', '  max_count: 50', ''].join('\n'));
+    root = await smallRunFolder('diffract-devices-', 11, 6, ['output: out', 'sweeps:', '  - {name: s1, expt: data/sim.expt}', 'grid:', '  wedge_frames: 2', 'filter:', '  max_count: 50', ''].join('\n'));
   }, 300_000);
   afterAll(() => {
     if (root !== '') rmSync(root, { recursive: true, force: true });

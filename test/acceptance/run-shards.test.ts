@@ -13,18 +13,15 @@
  *   retried.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/run/runner.ts';
 import type { ShardTaskRecord } from '../../src/run/shard-records.ts';
 import { assignShards } from '../../src/run/shards.ts';
-import { simulate } from '../../src/sim/simulate.ts';
-import { electronUnitSpec } from '../../src/sim/spec.ts';
 import { runCli } from '../helpers/cli.ts';
 import { REPO_ROOT } from '../helpers/paths.ts';
-import { differingMaps, readMaps, reportData } from '../helpers/run-results.ts';
+import { differingMaps, readMaps, reportData, smallRunFolder } from '../helpers/run-results.ts';
 
 const UNITS = ['s1', 's2'].flatMap((s) => [3, 3, 3, 1].map((frames, i) => ({ id: `${s}/w000${i}`, frames })));
 
@@ -51,12 +48,7 @@ describe('diffract run --shard: shards in one folder, then the combine', () => {
   const differing = (dir: string): string[] => differingMaps(dir, reference);
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'diffract-shards-'));
-    const spec = electronUnitSpec('small', 5);
-    spec.scan.frames = 10;
-    spec.scan.widthDeg = 4;
-    await simulate(spec, join(root, 'data'));
-    writeFileSync(join(root, 'run.yaml'), CONFIG);
+    root = await smallRunFolder('diffract-shards-', 5, 10, CONFIG);
     const r = await cli(['run', 'run.yaml', '--json', '-q']);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as RunSummary;
