@@ -21,6 +21,7 @@ import { scaleCommand } from './commands/scale.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
 import { stillsImportCommand } from './commands/stills-import.ts';
+import { submitCommand } from './commands/submit.ts';
 import { viewCommand } from './commands/view.ts';
 
 export type { CommandSpec } from './command-spec.ts';
@@ -44,5 +45,6 @@ export const COMMANDS: readonly CommandSpec[] = [
   simulateCommand,
   spotsCommand,
   stillsImportCommand,
+  submitCommand,
   viewCommand,
 ];

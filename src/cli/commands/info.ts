@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { softwareAdapterReason } from '../../host/adapter-kind.ts';
 import { resolveBackendChoice } from '../../host/backend.ts';
 import { GpuContext } from '../../host/context.ts';
+import { listNodeAdapters, type AdapterEntry } from '../../host/devices.ts';
 import { GpuError } from '../../errors.ts';
 import { globalOptions } from '../engine-options.ts';
 import type { CommandSpec } from '../command-spec.ts';
@@ -18,13 +19,15 @@ export interface InfoReport {
   software: string | null;
   limits: Record<string, number> | null;
   reason?: string;
+  /** every adapter Dawn lists, with the index `diffract run --devices` takes (empty when Dawn cannot load) */
+  adapters: AdapterEntry[];
   node: string;
 }
 
 export async function gatherInfo(backendCli: string): Promise<InfoReport> {
   const choice = resolveBackendChoice(backendCli, process.env);
-  const base = { backendChoice: choice, node: process.version };
-  if (choice === 'cpu') return { ...base, backend: 'cpu', autoPicks: 'cpu', adapter: null, software: null, limits: null, reason: 'backend cpu requested' };
+  if (choice === 'cpu') return { backendChoice: choice, node: process.version, adapters: [], backend: 'cpu', autoPicks: 'cpu', adapter: null, software: null, limits: null, reason: 'backend cpu requested' };
+  const base = { backendChoice: choice, node: process.version, adapters: await listNodeAdapters() };
   let ctx: GpuContext;
   try {
     // the adapter is opened even under auto, to say what it is (a software one included)
@@ -53,6 +56,10 @@ export function formatInfo(r: InfoReport): string {
   } else {
     lines.push(`adapter: none${r.reason ? ` (${r.reason})` : ''}`);
   }
+  if (r.adapters.length > 0) {
+    lines.push('adapters (diffract run --devices takes these indices; WebGPU reports no UUID or PCI bus ID):');
+    for (const a of r.adapters) lines.push(`  ${a.index}: ${a.name} (${a.backend}; vendor ${a.vendor}, architecture ${a.architecture || '-'}, device ${a.device || '-'})`);
+  }
   if (r.limits) {
     lines.push('limits:');
     for (const [k, v] of Object.entries(r.limits)) lines.push(`  ${k.padEnd(36)} ${v}`);
@@ -66,7 +73,7 @@ export const infoCommand: CommandSpec = {
   register(program) {
     program
       .command('info')
-      .description('print the GPU adapter, its limits, whether it is a software adapter, and the backend that would be chosen')
+      .description('print the GPU adapter, its limits, whether it is a software adapter, every adapter Dawn lists (with the indices --devices takes) and the backend that would be chosen')
       .option('--json', 'print JSON')
       .action(async (opts: { json?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
