@@ -56,7 +56,7 @@ export interface StillsMaskSettings {
   margin: number;
   /** dilation of the predicted mask, pixels (0: none) */
   marginPx: number;
-  /** beam divergence, full angle (rad), for shots whose source gives none */
+  /** beam divergence, full angle (rad), for shots whose source gives none (CrystFEL chunks give theirs) */
   divergence: number;
   /** bandwidth Δλ/λ (full width), for shots whose source gives none */
   bandwidth: number;
@@ -106,12 +106,6 @@ export function validateStillsMaskSettings(s: StillsMaskSettings): void {
     if (!(Number.isInteger(s[k]) && s[k] >= 0 && s[k] <= 64)) throw new InvalidValueError(`must be an integer in 0…64, got ${s[k]}`, { field: `mask.${k}` });
   }
   if (!(Number.isInteger(s.block) && s.block >= 4 && s.block <= 1024)) throw new InvalidValueError(`must be an integer in 4…1024, got ${s.block}`, { field: 'mask.block' });
-}
-
-/** Beam spread of a shot beyond the settings: what its source gave. */
-export interface ShotBeamSpread {
-  divergence: number;
-  bandwidth: number;
 }
 
 export interface ShotMask {
@@ -253,8 +247,6 @@ export interface StillMaskInputs {
   image?: DetectorImage;
   /** the dataset's reflections (their rows of this shot give the bboxes) */
   reflections?: StillReflections;
-  /** the source's divergence / bandwidth for this shot (override the settings) */
-  spread?: ShotBeamSpread;
   /** pixel vectors shared between shots */
   vectors?: ShotVectorCache;
 }
@@ -272,8 +264,9 @@ export function stillBraggMask(inputs: StillMaskInputs, settings: StillsMaskSett
   const A = exp.crystal.A;
   const v = vectors.vectors;
   const lambda = exp.beam.wavelength;
-  const divergence = inputs.spread?.divergence ?? settings.divergence;
-  const bandwidth = inputs.spread?.bandwidth ?? settings.bandwidth;
+  // the source's own beam spread (CrystFEL chunks) wins over the settings
+  const divergence = shot.beamSpread?.divergence ?? settings.divergence;
+  const bandwidth = shot.beamSpread?.bandwidth ?? settings.bandwidth;
   const fixed = divergence / lambda + settings.margin;
   const radius = (q: number): number => settings.radiusScale * (spotRadius(shot.spotModel, q) ?? settings.fallbackRadius) + fixed + 0.5 * q * bandwidth;
 
