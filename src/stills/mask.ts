@@ -10,11 +10,14 @@
  *    predicted spot of every lattice point that intersects the sphere
  *    (|ε| < R_eff). The extent is
  *
- *        R_eff(|q|) = scale·R(|q|) + δ/λ + |q|·Δλ/(2λ) + margin
+ *        R_eff(|q|) = scale·R(|q|) + δ/λ + |q|·Δλ/(2λ) + margin + p
  *
  *    with R the shot's spot model (CrystFEL `profile_radius`; DIALS
- *    R = 1/D + |q|·η from `ML_domain_size_ang` / `ML_half_mosaicity_deg`;
- *    `fallbackRadius` when the source gives none), δ the beam divergence (full
+ *    R = 1/D + |q|·η from `ML_domain_size_ang` / `ML_half_mosaicity_deg`, and
+ *    at least `ellipsoidSigmas`·σ_max for a shot with an ellipsoid profile, σ_max²
+ *    the largest eigenvalue of its Σ; `fallbackRadius` when the source gives
+ *    none), p the pixel's footprint (half its diagonal in q, so that a spot
+ *    smaller than a pixel still masks the pixel it falls on), δ the beam divergence (full
  *    angle; tilting s0 by δ moves q by δ/λ), Δλ/λ the bandwidth (q scales with
  *    1/λ) and `margin` (Å⁻¹) the user's enlargement; `marginPx` then dilates
  *    the predicted mask by that many pixels. The nearest lattice point is
@@ -36,7 +39,8 @@
  * (panel 0 row-major, then panel 1, …).
  */
 import { InvalidValueError, invariant } from '../errors.ts';
-import type { Panel } from '../geometry/model.ts';
+import { det } from '../geometry/linalg.ts';
+import type { Mat3, Panel } from '../geometry/model.ts';
 import type { DetectorImage } from '../io/image.ts';
 import { hklMapCpu } from '../kernels/hkl-map.ts';
 import { ShotVectorCache, shotHklParams } from './geometry.ts';
@@ -52,6 +56,8 @@ export interface StillsMaskSettings {
   fallbackRadius: number;
   /** multiplies the spot model's R */
   radiusScale: number;
+  /** shots with an ellipsoid profile (dials.ssx_integrate): R is at least this many σ of its widest axis */
+  ellipsoidSigmas: number;
   /** added to R_eff, Å⁻¹ */
   margin: number;
   /** dilation of the predicted mask, pixels (0: none) */
@@ -77,8 +83,9 @@ export interface StillsMaskSettings {
 }
 
 export const STILLS_MASK_DEFAULTS: Readonly<StillsMaskSettings> = Object.freeze({
-  fallbackRadius: 0.003,
+  fallbackRadius: 0.002,
   radiusScale: 1,
+  ellipsoidSigmas: 3,
   margin: 0,
   marginPx: 0,
   divergence: 0,
@@ -99,7 +106,7 @@ export function validateStillsMaskSettings(s: StillsMaskSettings): void {
     const v = s[k] as number;
     if (!(Number.isFinite(v) && v >= 0)) throw new InvalidValueError(`must be a number ≥ 0, got ${v}`, { field: `mask.${k}` });
   }
-  for (const k of ['radiusScale', 'gain', 'z'] as const) {
+  for (const k of ['radiusScale', 'ellipsoidSigmas', 'gain', 'z'] as const) {
     if (!(Number.isFinite(s[k]) && s[k] > 0)) throw new InvalidValueError(`must be a number > 0, got ${s[k]}`, { field: `mask.${k}` });
   }
   for (const k of ['marginPx', 'outlierDilatePx'] as const) {
@@ -241,6 +248,28 @@ function fillGaps(a: Float64Array, nx: number, ny: number): void {
   }
 }
 
+/** Largest eigenvalue of a symmetric 3×3 matrix (trigonometric closed form). */
+function largestEigenvalue(m: Mat3): number {
+  const [a, b, c, , d, e, , , f] = m;
+  const p1 = b * b + c * c + e * e;
+  const q = (a + d + f) / 3;
+  if (p1 === 0) return Math.max(a, d, f);
+  const p2 = (a - q) ** 2 + (d - q) ** 2 + (f - q) ** 2 + 2 * p1;
+  const p = Math.sqrt(p2 / 6);
+  const B: Mat3 = [(a - q) / p, b / p, c / p, b / p, (d - q) / p, e / p, c / p, e / p, (f - q) / p];
+  const r = Math.min(1, Math.max(-1, det(B) / 2));
+  return q + 2 * p * Math.cos(Math.acos(r) / 3);
+}
+
+/** Half the diagonal of pixel i in q (Å⁻¹), from the vectors of its neighbours on the panel. */
+function footprint(v: Float32Array, i: number, x: number, y: number, w: number, h: number): number {
+  const ix = x + 1 < w ? i + 1 : i - 1;
+  const iy = y + 1 < h ? i + w : i - w;
+  const dx = Math.hypot((v[3 * ix] as number) - (v[3 * i] as number), (v[3 * ix + 1] as number) - (v[3 * i + 1] as number), (v[3 * ix + 2] as number) - (v[3 * i + 2] as number));
+  const dy = Math.hypot((v[3 * iy] as number) - (v[3 * i] as number), (v[3 * iy + 1] as number) - (v[3 * i + 1] as number), (v[3 * iy + 2] as number) - (v[3 * i + 2] as number));
+  return 0.5 * Math.hypot(dx, dy);
+}
+
 export interface StillMaskInputs {
   shot: StillShot;
   /** the shot's image (needed by the outlier test only) */
@@ -268,34 +297,44 @@ export function stillBraggMask(inputs: StillMaskInputs, settings: StillsMaskSett
   const divergence = shot.beamSpread?.divergence ?? settings.divergence;
   const bandwidth = shot.beamSpread?.bandwidth ?? settings.bandwidth;
   const fixed = divergence / lambda + settings.margin;
-  const radius = (q: number): number => settings.radiusScale * (spotRadius(shot.spotModel, q) ?? settings.fallbackRadius) + fixed + 0.5 * q * bandwidth;
+  const sigma = exp.profile?.sigma;
+  const ellipsoidR = sigma === undefined ? 0 : settings.ellipsoidSigmas * Math.sqrt(Math.max(0, largestEigenvalue(sigma)));
+  const model = (q: number): number => Math.max(spotRadius(shot.spotModel, q) ?? (sigma === undefined ? settings.fallbackRadius : 0), ellipsoidR);
+  const radius = (q: number): number => settings.radiusScale * model(q) + fixed + 0.5 * q * bandwidth;
 
-  let mask: Uint8Array = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    const qx = v[3 * i] as number;
-    const qy = v[3 * i + 1] as number;
-    const qz = v[3 * i + 2] as number;
-    const R = radius(Math.sqrt(qx * qx + qy * qy + qz * qz));
-    const R2 = R * R;
-    const h = hkl[3 * i] as number;
-    const k = hkl[3 * i + 1] as number;
-    const l = hkl[3 * i + 2] as number;
-    const h0 = Math.floor(h);
-    const k0 = Math.floor(k);
-    const l0 = Math.floor(l);
-    let hit = false;
-    for (let c = 0; c < 8 && !hit; c++) {
-      const dh = h - (h0 + (c & 1));
-      const dk = k - (k0 + ((c >> 1) & 1));
-      const dl = l - (l0 + ((c >> 2) & 1));
-      const x = A[0] * dh + A[1] * dk + A[2] * dl;
-      const y = A[3] * dh + A[4] * dk + A[5] * dl;
-      const z = A[6] * dh + A[7] * dk + A[8] * dl;
-      hit = x * x + y * y + z * z < R2;
+  const mask0 = new Uint8Array(n);
+  panels.forEach((panel, p) => {
+    const [w, h] = panel.imageSize;
+    const base = vectors.panelOffsets[p] as number;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = base + y * w + x;
+        const qx = v[3 * i] as number;
+        const qy = v[3 * i + 1] as number;
+        const qz = v[3 * i + 2] as number;
+        const R = radius(Math.sqrt(qx * qx + qy * qy + qz * qz)) + footprint(v, i, x, y, w, h);
+        const R2 = R * R;
+        const hh = hkl[3 * i] as number;
+        const kk = hkl[3 * i + 1] as number;
+        const ll = hkl[3 * i + 2] as number;
+        const h0 = Math.floor(hh);
+        const k0 = Math.floor(kk);
+        const l0 = Math.floor(ll);
+        let hit = false;
+        for (let c = 0; c < 8 && !hit; c++) {
+          const dh = hh - (h0 + (c & 1));
+          const dk = kk - (k0 + ((c >> 1) & 1));
+          const dl = ll - (l0 + ((c >> 2) & 1));
+          const ax = A[0] * dh + A[1] * dk + A[2] * dl;
+          const ay = A[3] * dh + A[4] * dk + A[5] * dl;
+          const az = A[6] * dh + A[7] * dk + A[8] * dl;
+          hit = ax * ax + ay * ay + az * az < R2;
+        }
+        if (hit) mask0[i] = MASK_PREDICTED;
+      }
     }
-    if (hit) mask[i] = MASK_PREDICTED;
-  }
-  mask = dilate(mask, MASK_PREDICTED, vectors.panelOffsets, panels, settings.marginPx, true);
+  });
+  let mask = dilate(mask0, MASK_PREDICTED, vectors.panelOffsets, panels, settings.marginPx, true);
 
   const refl = inputs.reflections;
   if (settings.bbox && refl !== undefined) {
