@@ -34,9 +34,23 @@ export {
 } from './crystfel-stream.ts';
 export { readDialsStills, stillReflectionsFromTable, stillsFromExperimentList } from '../stills/dials.ts';
 export { crystfelToDials, readCrystfelStills, stillsFromStream } from '../stills/crystfel.ts';
-export type { ShotImage, SpotModel, StillReflections, StillShot, StillsDataset, StillsRayMethod } from '../stills/model.ts';
+export type { ShotBeamSpread, ShotImage, SpotModel, StillReflections, StillShot, StillsDataset, StillsRayMethod } from '../stills/model.ts';
 export { StillPredictor, defaultRayMethod, type StillPrediction } from '../stills/predict.ts';
 export { computePartialities, partialities, spotRadius, PARTIALITY_MODELS, type PartialityModel, type PartialitySettings } from '../stills/partiality.ts';
+export { ShotImages, shotLabel, type ShotImagesOptions } from '../stills/images.ts';
+export { shotHkl, shotHklParams, ShotVectorCache, type ShotHkl } from '../stills/geometry.ts';
+export {
+  stillBraggMask,
+  validateStillsMaskSettings,
+  STILLS_MASK_DEFAULTS,
+  MASK_PREDICTED,
+  MASK_BBOX,
+  MASK_OUTLIER,
+  type StillsMaskSettings,
+  type ShotMask,
+  type StillMaskInputs,
+} from '../stills/mask.ts';
+export { maskedFractions, formatMaskRows, type ShotMaskRow, type MaskReportOptions } from '../stills/mask-report.ts';
 export { formatPoni, parsePoni, readPoni, type PoniGeometry } from './poni.ts';
 export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from './npy.ts';
 

@@ -133,6 +133,7 @@ export function stillsFromStream(stream: CrystfelStream): StillsDataset {
         rayMethod: 'direct',
         spotModel: cr.profileRadius > 0 ? { kind: 'radius', radius: cr.profileRadius / 10 } : { kind: 'none' },
         chunk: chunk.index,
+        beamSpread: { divergence: chunk.beamDivergence, bandwidth: chunk.beamBandwidth },
       });
       const R = cr.reflections;
       for (let r = 0; r < R.h.length; r++, row++) {

@@ -51,6 +51,13 @@ export interface StillShot {
   rayMethod: StillsRayMethod;
   /** CrystFEL chunk (image) number, for messages and grouping; the DIALS experiment index otherwise */
   chunk: number;
+  /** the beam's divergence (full angle, rad) and bandwidth (Δλ/λ, full width) when the source gives them (CrystFEL chunks) */
+  beamSpread?: ShotBeamSpread;
+}
+
+export interface ShotBeamSpread {
+  divergence: number;
+  bandwidth: number;
 }
 
 /**

@@ -45,4 +45,17 @@ describe('stills summary', () => {
     await expect(run([sharedData('snase', 'stills.expt'), sharedData('stills', 'ssx-cunir', 'integrated.refl')])).rejects.toThrow(InvalidValueError);
     await expect(run([sharedData('stills', 'crystfel', 'crystfel.stream'), 'x.refl'])).rejects.toThrow(UsageError);
   });
+
+  it('--mask prints the masked fraction of every snase shot; a stream whose images are missing names the shot', async () => {
+    const json = JSON.parse(await run([sharedData('snase', 'stills.expt'), '--mask', '--json'])) as { shots: number; masks: { shot: number; fraction: number; predicted: number; outlier: number }[] };
+    expect(json.shots).toBe(10);
+    expect(json.masks.map((m) => m.shot)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const m of json.masks) {
+      expect(m.fraction).toBeGreaterThan(0.02);
+      expect(m.fraction).toBeLessThanOrEqual(0.05);
+      expect(m.predicted).toBeGreaterThan(0);
+      expect(m.outlier).toBeGreaterThan(0);
+    }
+    await expect(run([sharedData('stills', 'crystfel', 'crystfel.stream'), '--mask', '--image-root', sharedData('stills', 'crystfel')])).rejects.toThrow(/field 'shot 0': no such file: the image of shot 0 \('chunk \d+ crystal 0'\)/);
+  }, 240_000);
 });

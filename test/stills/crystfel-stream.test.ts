@@ -85,6 +85,8 @@ describe('CrystFEL stream reader', () => {
       expect(shot.experiment.beam.wavelength).toBeCloseTo(12398.419843320026 / 9700, 12);
       expect(shot.spotModel).toEqual({ kind: 'radius', radius: (s.chunks[i]?.crystals[0]?.profileRadius ?? 0) / 10 });
       expect(shot.rayMethod).toBe('direct');
+      // the chunk's beam spread, for the Bragg mask's extent
+      expect(shot.beamSpread).toEqual({ divergence: 0, bandwidth: 1e-8 });
     });
     const direct = residuals(d, 'direct');
     const ewald = residuals(d, 'ewald');
