@@ -21,6 +21,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { FileAccessError, UsageError } from '../errors.ts';
+import { nearestName } from '../util/edit-distance.ts';
 import type { ScaleStage } from '../scaling/index.ts';
 import { ABSOLUTE_DEFAULTS } from '../stages/absolute.ts';
 import { CORRECT_DEFAULTS } from '../stages/correct.ts';
@@ -292,34 +293,13 @@ export function show(v: unknown): string {
   return out.length > 80 ? `${out.slice(0, 77)}…` : out;
 }
 
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
-}
-
 /** The allowed key nearest to `key` (camelCase spelled in snake_case first, then edit distance), or undefined when none is close. */
 export function nearestKey(key: string, allowed: readonly string[]): string | undefined {
   const snake = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
   if (allowed.includes(snake)) return snake;
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of allowed) {
-    const d = editDistance(snake, k);
-    if (d < bestD) {
-      bestD = d;
-      best = k;
-    }
-  }
+  const best = nearestName(snake, allowed);
   const limit = Math.max(2, Math.ceil(Math.max(key.length, 3) / 3));
-  return best !== undefined && bestD <= limit ? best : undefined;
+  return best !== undefined && best.distance <= limit ? best.name : undefined;
 }
 
 function issue(segments: readonly Segment[], reason: string): ConfigIssue {

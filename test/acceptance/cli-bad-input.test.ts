@@ -69,6 +69,11 @@ describe('bad input on the command line', () => {
     expectOneLineError(await runCli(['info', '--backend', 'cuda']), /--backend/, /cuda/);
   });
 
+  it('an unknown subcommand: one line naming it and the nearest registered command, exit 1', async () => {
+    expectOneLineError(await runCli(['submti']), /unknown command 'submti'/, /did you mean 'spots'\?/);
+    expectOneLineError(await runCli(['--backend', 'cpu', 'intgrate', 'x.expt']), /unknown command 'intgrate'/, /did you mean 'integrate'\?/);
+  });
+
   it('the good data maps, for contrast', async () => {
     const r = await runCli(['hkl', expt, '--xyz', '897.95,1021.27,0.64', '--json', '--backend', 'cpu']);
     expect(r.code, r.stderr).toBe(0);
