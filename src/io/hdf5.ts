@@ -15,11 +15,11 @@
  *
  * Reproducible files: HDF5 stamps every object header with the time it was
  * created (h5wasm reads the clock through `Date.now`). While the build
- * callback runs synchronously and while the file is closed, `Date.now` is held
- * at `HDF5_EPOCH_MS` (SOURCE_DATE_EPOCH seconds when set, else 0), so the same
- * content always gives the same bytes: a resumed run's outputs equal an
- * uninterrupted run's byte for byte. Work done after an `await` inside the
- * build runs with the real clock (only synchronous builds are byte-stable).
+ * callback runs (across its awaits: an async context, see `withFixedClock`)
+ * and while the file is closed, `Date.now` is held at `HDF5_EPOCH_MS`
+ * (SOURCE_DATE_EPOCH seconds when set, else 0), so the same content always
+ * gives the same bytes: a resumed run's outputs equal an uninterrupted run's
+ * byte for byte, and two runs of a stage command give identical files.
  *
  * - `h5Plugins` additionally puts the compression filter plugins of
  *   h5wasm-plugins (bitshuffle-LZ4 32008, LZ4 32004, Blosc, Zstd, …) on the
@@ -28,6 +28,7 @@
  * h5wasm misbehaves when `globalThis.navigator` exists; the GPU code never sets
  * it (see src/host/dawn.ts).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -52,15 +53,28 @@ export async function h5Ready(): Promise<void> {
 /** The object time stamped into written files, ms since 1970 (see the module comment). */
 export const HDF5_EPOCH_MS = /^\d+$/.test(process.env.SOURCE_DATE_EPOCH ?? '') ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : 0;
 
-/** Runs `fn` with `Date.now` held at HDF5_EPOCH_MS (synchronous code only). */
+/**
+ * The builds under way in the current async context. `Date.now` is replaced
+ * once by a function that answers HDF5_EPOCH_MS inside a build (across its
+ * awaits too, which a swap of `Date.now` for the synchronous part cannot do:
+ * a streaming build such as `diffract integrate`'s stamped the wall clock into
+ * every object it made after its first await) and the real clock everywhere
+ * else, so code running beside a build is not affected.
+ */
+const inBuild = new AsyncLocalStorage<true>();
+let clockInstalled = false;
+
+function installFixedClock(): void {
+  if (clockInstalled) return;
+  clockInstalled = true;
+  const real = Date.now.bind(Date);
+  Date.now = () => (inBuild.getStore() === true ? HDF5_EPOCH_MS : real());
+}
+
+/** Runs `fn` (and whatever it awaits) with `Date.now` held at HDF5_EPOCH_MS. */
 function withFixedClock<T>(fn: () => T): T {
-  const real = Date.now;
-  Date.now = () => HDF5_EPOCH_MS;
-  try {
-    return fn();
-  } finally {
-    Date.now = real;
-  }
+  installFixedClock();
+  return inBuild.run(true, fn);
 }
 
 let pluginsPromise: Promise<void> | null = null;
