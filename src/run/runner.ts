@@ -46,6 +46,7 @@ import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateS
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
+import { sourceDate } from '../util/source-date.ts';
 import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
@@ -354,8 +355,6 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
  * so that reruns and resumed runs write the same bytes.
  */
 function runDate(sweeps: readonly ImportedSweep[]): string {
-  const epoch = process.env.SOURCE_DATE_EPOCH;
-  if (epoch !== undefined && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
   let newest = 0;
   const visit = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(visit);
@@ -368,7 +367,7 @@ function runDate(sweeps: readonly ImportedSweep[]): string {
     visit(s.source.fingerprint());
     newest = Math.max(newest, statSync(s.cfg.expt).mtimeMs);
   }
-  return new Date(Math.round(newest)).toISOString();
+  return sourceDate(newest);
 }
 
 /** Publishes the result files together: copies under temporary names, then renames. */
