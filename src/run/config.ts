@@ -30,6 +30,7 @@ import { INTEGRATE_DEFAULTS } from '../stages/integrate.ts';
 import { MERGE_DEFAULTS } from '../stages/merge.ts';
 import { SCALE_DEFAULTS } from '../stages/scale.ts';
 import { chainComposition, parseComposition, sequenceChains } from '../scattering/composition.ts';
+import { spaceGroup } from '../symmetry/index.ts';
 import { PATTERN_PHRASES, RUN_CONFIG_SCHEMA, type SchemaNode, type SchemaType } from './config-schema.ts';
 import type {
   AbsoluteConfig,
@@ -493,6 +494,13 @@ function semanticIssues(doc: RawConfig): ConfigIssue[] {
     }
     if (b.circle !== undefined && !(b.circle[2] > 0)) out.push(issue(['mask', 'beamstop', i, 'circle'], `the radius must be > 0, got ${show(b.circle)}`));
   });
+  if (given(doc.space_group)) {
+    try {
+      spaceGroup(String(doc.space_group).trim());
+    } catch (err) {
+      out.push(issue(['space_group'], composedMessage(err)));
+    }
+  }
   const g = doc.grid ?? {};
   if (given(g.wedge_deg) && given(g.wedge_frames)) {
     out.push(issue(['grid', 'wedge_frames'], 'give wedge_deg or wedge_frames, not both (set wedge_deg: null to cut the wedges by frames)'));
