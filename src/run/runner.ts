@@ -420,7 +420,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
   }
   const swept = sweepTemporaries(cfg.output);
   if (swept > 0) (opts.log ?? PROCESS_LOGGER).log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
-  const ctx: Ctx = { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
+  const ctx: Ctx = { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints'), cfg.output), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
   const imported: ImportedSweep[] = [];
   try {
     // import every sweep first: missing files and inconsistent frame counts stop the run before any work
@@ -532,7 +532,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
 
     const results = exported.outputs.map((f) => ({ from: f, to: join(cfg.output, basename(f)) }));
     if (cfg.report && opts.report !== undefined) {
-      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => f.file) });
+      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => relative(cfg.output, f.file)) });
       const rep = await stage(ctx, 'report', reportKey, async () => {
         const out = join(stagesDir, `report-${shortKey(reportKey)}.html`);
         await opts.report!({ path: out, integrated: integratedFiles, scaled: scaled.outputs[0]!, merged: merged.outputs[0]!, absolute: absolute?.outputs[0] ?? null, mapPrefix: join(stagesDir, `export-${shortKey(exportKey)}`, 'map'), summary: { ...summary, stages: [], seconds: 0 } });
