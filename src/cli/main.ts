@@ -8,7 +8,8 @@
  * stack trace), 70 internal error (a bug: the stack is printed).
  */
 import { Command, CommanderError } from 'commander';
-import { DiffractError } from '../errors.ts';
+import { DiffractError, UsageError } from '../errors.ts';
+import { nearestName } from '../util/edit-distance.ts';
 import { COMMANDS } from './registry.ts';
 
 export const EXIT_USER_ERROR = 1;
@@ -24,6 +25,11 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   for (const spec of COMMANDS) spec.register(program);
+  // commander's own answer to an unknown command is the whole help text (and a
+  // suggestion only when one is close): one line with the nearest command instead
+  program.on('command:*', (operands: string[]) => {
+    throw unknownCommand(operands[0] ?? '', program.commands.map((c) => c.name()));
+  });
   return program;
 }
 
@@ -35,6 +41,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
+}
+
+/** The error for a subcommand name that is not registered, naming the nearest one that is. */
+export function unknownCommand(name: string, commands: readonly string[]): UsageError {
+  const near = nearestName(name, commands);
+  const hint = near === undefined ? '' : ` (did you mean '${near.name}'?)`;
+  return new UsageError(`unknown command '${name}'${hint}; 'diffract --help' lists the commands`);
 }
 
 export function reportError(err: unknown): number {

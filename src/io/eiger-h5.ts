@@ -58,7 +58,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { install_local_plugins } from 'h5wasm-plugins';
 import { DiffractError, FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError, UsageError, invariant, type ErrorLocation } from '../errors.ts';
-import { h5Guard, h5Plugins } from './hdf5.ts';
+import { h5Guard, h5Plugins, hdf5Diagnosis, quietHdf5 } from './hdf5.ts';
 import { DEFAULT_DATASET, errMessage, openH5, resolveHdf5Layout, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
 import { checkExpectedSize, type DetectorImage, type ImageHeader } from './image.ts';
 import { readNexusHeader, type NexusHeaderInfo } from './nexus-geometry.ts';
@@ -198,21 +198,25 @@ export class Hdf5FrameReader {
     let id = this.handles.get(block.file);
     if (id === undefined) {
       if (!existsSync(block.file)) throw new FileAccessError('no such file', { file: block.file, frame });
+      const diagnostics: string[] = [];
       try {
-        id = M.open(block.file, M.H5F_ACC_RDONLY, false, -1, -1);
+        id = quietHdf5(() => M.open(block.file, M.H5F_ACC_RDONLY, false, -1, -1), diagnostics);
       } catch (err) {
-        throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}`, { file: block.file, frame }, { cause: err });
+        throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}${hdf5Diagnosis(diagnostics)}`, { file: block.file, frame }, { cause: err });
       }
       this.handles.set(block.file, id);
     }
+    const fileId = id;
     const local = index - block.start;
     const { width, height, pixelType } = this.layout;
     const n = width * height;
     const nbytes = n * BYTES[pixelType];
     let out: NativeFrame;
     let ptr = 0;
+    // what HDF5 prints about a damaged chunk (HDF5-DIAG stacks) goes into the one error line
+    const diagnostics: string[] = [];
     try {
-      const meta = M.get_dataset_metadata(id, block.dataset);
+      const meta = quietHdf5(() => M.get_dataset_metadata(fileId, block.dataset), diagnostics);
       if (meta.size !== BYTES[pixelType]) throw new Error(`element size ${meta.size} differs from the layout's ${pixelType}`);
       const rank3 = meta.shape?.length === 3;
       ptr = M._malloc(nbytes);
@@ -220,7 +224,7 @@ export class Hdf5FrameReader {
       const count = rank3 ? [1n, BigInt(height), BigInt(width)] : [BigInt(height), BigInt(width)];
       const offset = rank3 ? [BigInt(local), 0n, 0n] : [0n, 0n];
       const strides = rank3 ? [1n, 1n, 1n] : [1n, 1n];
-      const status = M.get_dataset_data(id, block.dataset, count, offset, strides, BigInt(ptr));
+      const status = quietHdf5(() => M.get_dataset_data(fileId, block.dataset, count, offset, strides, BigInt(ptr)), diagnostics);
       if (status < 0) throw new Error(`HDF5 read status ${status}`);
       out = nativeFromBuffer(M.HEAPU8.slice(ptr, ptr + nbytes).buffer, pixelType);
     } catch (err) {
@@ -229,7 +233,7 @@ export class Hdf5FrameReader {
       dropDecoder(inst.generation);
       ptr = 0;
       throw new FormatError(
-        `cannot decode the frame (image ${local} of ${block.dataset} in this file, filters ${this.layout.filters.join(', ') || 'none'}): ${errMessage(err)}`,
+        `cannot decode the frame (image ${local} of ${block.dataset} in this file, filters ${this.layout.filters.join(', ') || 'none'}): ${errMessage(err)}${hdf5Diagnosis(diagnostics)}`,
         { file: block.file, frame },
         { cause: err },
       );

@@ -51,6 +51,7 @@ import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateS
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
+import { sourceDate } from '../util/source-date.ts';
 import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, outputProblem, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import { describeTask, putShardRecord, readShardRecords, startShardRecord, summariseShardTasks, type ShardTaskRecord, type ShardTasksSummary } from './shard-records.ts';
@@ -429,8 +430,6 @@ async function integrateSweep(ctx: Ctx, plan: SweepPlan): Promise<IntegratedSwee
  * so that reruns and resumed runs write the same bytes.
  */
 function runDate(sweeps: readonly ImportedSweep[]): string {
-  const epoch = process.env.SOURCE_DATE_EPOCH;
-  if (epoch !== undefined && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
   let newest = 0;
   const visit = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(visit);
@@ -443,7 +442,7 @@ function runDate(sweeps: readonly ImportedSweep[]): string {
     visit(s.source.fingerprint());
     newest = Math.max(newest, statSync(s.cfg.expt).mtimeMs);
   }
-  return new Date(Math.round(newest)).toISOString();
+  return sourceDate(newest);
 }
 
 /** Publishes the result files together: copies under temporary names, then renames. */
@@ -495,7 +494,7 @@ function openRun(cfg: RunConfig, opts: RunnerOptions): Ctx {
   }
   const swept = sweepTemporaries(cfg.output);
   if (swept > 0) (opts.log ?? PROCESS_LOGGER).log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
-  return { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
+  return { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints'), cfg.output), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
 }
 
 /** import every sweep first (missing files and inconsistent frame counts stop the run before any work), then plan each. */
@@ -723,7 +722,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
 
     const results = exported.outputs.map((f) => ({ from: f, to: join(cfg.output, basename(f)) }));
     if (cfg.report && opts.report !== undefined) {
-      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => f.file), shards: tasks === null ? undefined : shardTasksLine(tasks) });
+      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => relative(cfg.output, f.file)), shards: tasks === null ? undefined : shardTasksLine(tasks) });
       const rep = await stage(ctx, 'report', reportKey, async () => {
         const out = join(stagesDir, `report-${shortKey(reportKey)}.html`);
         await opts.report!({ path: out, integrated: integratedFiles, scaled: scaled.outputs[0]!, merged: merged.outputs[0]!, absolute: absolute?.outputs[0] ?? null, mapPrefix: join(stagesDir, `export-${shortKey(exportKey)}`, 'map'), summary: { ...summary, stages: [], seconds: 0 } });
