@@ -355,13 +355,13 @@ function checkIndex(name: string, v: number | undefined, file: string): void {
  * the NeXus header fields now; frames are decoded on demand.
  */
 export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Series> {
-  await h5Plugins();
   const file = opts.file;
-  // read in the metadata worker, under its time limit: h5wasm can loop forever on a corrupt file
+  // read in the metadata worker, under its time limit (h5wasm can loop forever on a corrupt file),
+  // while this thread loads the h5wasm that decodes frames
   const request: MetadataRequest = { op: 'series', file };
   if (opts.dataset !== undefined) request.dataset = opts.dataset;
   if (opts.candidates !== undefined) request.candidates = opts.candidates;
-  const { layout, info } = await readHdf5Metadata<{ layout: Hdf5Layout; info: NexusHeaderInfo }>(request);
+  const [{ layout, info }] = await Promise.all([readHdf5Metadata<{ layout: Hdf5Layout; info: NexusHeaderInfo }>(request), h5Plugins()]);
   checkIndex('first', opts.first, file);
   checkIndex('last', opts.last, file);
   const first = opts.first ?? 0;
