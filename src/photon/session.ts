@@ -59,16 +59,19 @@ import {
   concatHits,
   cropFrames,
   photonDetectKernel,
+  type PhotonDetectResult,
   type PhotonHistogramSpec,
   type PhotonHits,
   type PhotonMode,
 } from '../kernels/photon-detect.ts';
 import { log } from '../util/log.ts';
+import { correctedAt, correctFrame, correctionDark, ImageAccumulation, type Correction } from './accumulation.ts';
+import { FrameDetector, HitColumns, type FrameDetectorSetup } from './frame-detector.ts';
 import { buildBinMap, ringOverlay, type BinMap, type RadialUnit } from './geometry.ts';
 import { clipRoi, formatRoi, roiArea, roiEquals, type Roi } from './roi.ts';
 import type { FrameEvent, SourceEvent } from './sources.ts';
 
-export type Correction = { kind: 'none' } | { kind: 'cmos'; dark?: number | Float32Array; zeroBelow?: number };
+export type { Correction } from './accumulation.ts';
 
 export interface PhotonConfig {
   /** default: the whole frame */
@@ -103,7 +106,7 @@ export interface PhotonSessionOptions {
   integration?: IntegrationConfig | null;
   /** the detector stream to use (default: the first stream1 stream seen) */
   stream?: string;
-  /** frames per photon-detect batch (default 8); results do not depend on it */
+  /** frames per photon-detect batch on the GPU (default 8; on the CPU at most one per thread); results do not depend on it */
   batchSize?: number;
   /** 'reset' (default): a new shape resets the accumulation; 'error': InvalidValueError */
   onShapeChange?: 'reset' | 'error';
@@ -222,6 +225,9 @@ interface OpenScan {
   pending: number[];
 }
 
+/** A batch's photon detection (frame = index in the batch; crop coordinates). */
+type BatchDetection = Omit<PhotonDetectResult, 'clean'>;
+
 const INTEGER_TYPES = new Set(['uint8', 'uint16', 'int8']);
 
 export class PhotonSession {
@@ -232,20 +238,25 @@ export class PhotonSession {
   private roiSourceCfg: 'image' | 'photons' | undefined;
   private integrationCfg: IntegrationConfig | null;
   private readonly batchSize: number;
+  /** threads of the CPU photon detection */
+  private readonly cpuThreads = 1;
   private readonly onShapeChange: 'reset' | 'error';
   private readonly keepHits: boolean;
   private streamName: string | undefined;
 
   private shape: [number, number] | null = null;
   private photonRoi: Roi | null = null;
-  private accImage: Float64Array | null = null;
-  private accValid: Uint32Array | null = null;
+  private acc: ImageAccumulation | null = null;
   private accFrames = 0;
   private cleanAcc: Uint32Array | null = null;
   private histAcc: Uint32Array;
   private running = true;
-  private latest: Float32Array | null = null;
+  /** the last frame and its correction; corrected into `latest` when asked for */
+  private last: { ev: FrameEvent; corr: Correction } | null = null;
+  private latest: { of: FrameEvent; image: Float32Array } | null = null;
   private binMap: { key: string; map: BinMap } | null = null;
+  /** the CPU photon detector and its hit list, kept while the detection settings stay the same */
+  private detector: { key: string; det: FrameDetector; hits: HitColumns } | null = null;
 
   private scan: OpenScan | null = null;
   private scanCount = 0;
@@ -313,8 +324,7 @@ export class PhotonSession {
   }
 
   private clear(reason: ResetEvent['reason'], extra: Omit<ResetEvent, 'reason'> = {}): void {
-    this.accImage = null;
-    this.accValid = null;
+    this.acc = null;
     this.cleanAcc = null;
     this.accFrames = 0;
     this.histAcc = new Uint32Array(this.histSpec().bins);
@@ -361,8 +371,14 @@ export class PhotonSession {
 
   /** The accumulated corrected image: per pixel the sum over valid frames, and how many frames were valid. */
   accumulatedImage(): { data: Float64Array; valid: Uint32Array; frames: number; shape: [number, number] } | null {
-    if (this.accImage === null || this.accValid === null || this.shape === null) return null;
-    return { data: this.accImage, valid: this.accValid, frames: this.accFrames, shape: this.shape };
+    if (this.acc === null || this.shape === null) return null;
+    return { data: this.acc.data, valid: this.acc.validCounts(), frames: this.accFrames, shape: this.shape };
+  }
+
+  /** The accumulation itself (per-pixel valid counts read without a whole-image copy: the scan file's writer). */
+  accumulation(): { acc: ImageAccumulation; frames: number; shape: [number, number] } | null {
+    if (this.acc === null || this.shape === null) return null;
+    return { acc: this.acc, frames: this.accFrames, shape: this.shape };
   }
 
   /** The accumulated photon clean image over the photon ROI (counts per pixel). */
@@ -371,9 +387,16 @@ export class PhotonSession {
     return { data: this.cleanAcc, roi: this.photonRoi, frames: this.accFrames };
   }
 
-  /** The last corrected frame (what a viewer shows when accumulation is stopped). */
+  /** The last corrected frame (what a viewer shows when accumulation is stopped); the same buffer is overwritten by the next frame. */
   latestImage(): Float32Array | null {
-    return this.latest;
+    const last = this.last;
+    if (last === null) return null;
+    if (this.latest?.of !== last.ev) {
+      const n = last.ev.data.length;
+      const image = this.latest !== null && this.latest.image.length === n ? this.latest.image : new Float32Array(n);
+      this.latest = { of: last.ev, image: correctFrame(last.ev.data, last.corr, image, { file: last.ev.source, frame: last.ev.frame }) };
+    }
+    return this.latest.image;
   }
 
   /** The accumulated energy histogram: counts and bin edges. */
@@ -427,7 +450,7 @@ export class PhotonSession {
         const cur = this.batch[0]?.shape ?? this.shape;
         if (cur !== null && (ev.shape[0] !== cur[0] || ev.shape[1] !== cur[1])) await this.flush();
         this.batch.push(ev);
-        if (this.batch.length >= this.batchSize) await this.flush();
+        if (this.batch.length >= this.batchLimit()) await this.flush();
         return;
       }
       case 'series-end': {
@@ -470,6 +493,15 @@ export class PhotonSession {
   }
 
   // ---- internals ----
+
+  /**
+   * Frames held before a batch is processed: `batchSize` on the GPU (one
+   * upload per batch); on the CPU one frame per thread, since the CPU path
+   * gains nothing from holding more frames in memory.
+   */
+  private batchLimit(): number {
+    return this.engine.backend === 'cpu' ? Math.min(this.batchSize, this.cpuThreads) : this.batchSize;
+  }
 
   private histSpec(): PhotonHistogramSpec {
     return this.photonCfg?.histogram ?? PHOTON_DEFAULTS.histogram;
@@ -617,23 +649,15 @@ export class PhotonSession {
     const proi = this.photonRoi;
     if (this.photonCfg !== null && proi !== null) {
       const p = this.photonCfg;
-      const useU16 = frames.every((f) => f.data instanceof Uint16Array || f.data instanceof Uint8Array);
-      const stack = useU16 ? new Uint16Array(frames.length * n) : new Float32Array(frames.length * n);
-      frames.forEach((f, k) => {
-        stack.set(f.data, k * n);
-        if (!useU16) maskNonFinite(stack, k * n, n);
-      });
-      const cropped = cropFrames(stack, cols, rows, proi);
-      const res = await this.engine.run(photonDetectKernel, {
-        frames: cropped,
+      const setup = {
         width: proi.col1 - proi.col0,
         height: proi.row1 - proi.row0,
         threshold: p.threshold ?? PHOTON_DEFAULTS.threshold,
         emin: p.emin ?? PHOTON_DEFAULTS.emin,
         mode: p.mode ?? PHOTON_DEFAULTS.mode,
         histogram: this.histSpec(),
-        clean: false,
-      });
+      };
+      const res = this.engine.backend === 'cpu' ? this.detectOnCpu(frames, setup, proi, cols) : await this.detectOnEngine(frames, setup, proi, rows, cols);
       const h = res.hits;
       for (let k = 0; k < h.count; k++) {
         const bf = h.frame[k] as number;
@@ -666,20 +690,12 @@ export class PhotonSession {
     const roiNames = Object.keys(this.rois);
     for (const [k, f] of frames.entries()) {
       const corr = this.correction(f.type);
-      const img = this.correct(f.data, corr, f);
-      this.latest = img;
+      const where = { file: f.source, frame: f.frame };
+      const dark = correctionDark(corr, n, where);
+      this.last = { ev: f, corr };
       if (this.running) {
-        this.accImage ??= new Float64Array(n);
-        this.accValid ??= new Uint32Array(n);
-        const acc = this.accImage;
-        const valid = this.accValid;
-        for (let i = 0; i < n; i++) {
-          const v = img[i] as number;
-          if (v >= 0) {
-            acc[i] = (acc[i] as number) + v;
-            valid[i] = (valid[i] as number) + 1;
-          }
-        }
+        this.acc ??= new ImageAccumulation(n);
+        this.acc.add(f.data, corr, where);
         this.accFrames++;
       }
       const means: Record<string, number> = {};
@@ -699,7 +715,7 @@ export class PhotonSession {
           let m = 0;
           for (let row = r.row0; row < r.row1; row++) {
             for (let i = row * cols + r.col0; i < row * cols + r.col1; i++) {
-              const v = img[i] as number;
+              const v = correctedAt(f.data, i, corr, dark);
               if (v >= 0) {
                 s += v;
                 m++;
@@ -740,34 +756,38 @@ export class PhotonSession {
     }
   }
 
-  /** The corrected frame as f32; invalid pixels (< 0 markers, non-finite) are −1. */
-  private correct(data: FrameArray, corr: Correction, f: FrameEvent): Float32Array {
-    const n = data.length;
-    const out = new Float32Array(n);
-    if (corr.kind === 'none') {
-      for (let i = 0; i < n; i++) {
-        const v = data[i] as number;
-        out[i] = v >= 0 && Number.isFinite(v) ? v : -1;
-      }
-      return out;
-    }
-    const dark = corr.dark ?? 100;
-    const zero = corr.zeroBelow ?? 12;
-    if (typeof dark !== 'number' && dark.length !== n) {
-      throw new InvalidValueError(`dark frame has ${dark.length} pixels, frame ${f.frame} has ${n}`, { file: f.source, frame: f.frame, field: 'dark' });
-    }
-    for (let i = 0; i < n; i++) {
-      const v = data[i] as number;
-      if (!Number.isFinite(v) || v < 0) {
-        out[i] = -1;
-        continue;
-      }
-      const d = typeof dark === 'number' ? dark : (dark[i] as number);
-      const c = Math.max(v - d, 0);
-      out[i] = c < zero ? 0 : c;
-    }
-    return out;
+  /**
+   * Photon detection of a batch through the engine's kernel (the GPU path):
+   * the frames stacked, non-finite values masked to 0, cropped to the ROI.
+   */
+  private async detectOnEngine(frames: FrameEvent[], setup: FrameDetectorSetup, proi: Roi, rows: number, cols: number): Promise<BatchDetection> {
+    const n = rows * cols;
+    const useU16 = frames.every((f) => f.data instanceof Uint16Array || f.data instanceof Uint8Array);
+    const stack = useU16 ? new Uint16Array(frames.length * n) : new Float32Array(frames.length * n);
+    frames.forEach((f, k) => {
+      stack.set(f.data, k * n);
+      if (!useU16) maskNonFinite(stack, k * n, n);
+    });
+    return this.engine.run(photonDetectKernel, { ...setup, frames: cropFrames(stack, cols, rows, proi), clean: false });
   }
+
+  /**
+   * Photon detection of a batch on the CPU: the fast detector
+   * (src/photon/frame-detector.ts, bit-identical to the CPU twin) reads each
+   * frame's ROI in place, without a stacked or cropped copy.
+   */
+  private detectOnCpu(frames: FrameEvent[], setup: FrameDetectorSetup, proi: Roi, cols: number): BatchDetection {
+    const key = JSON.stringify(setup);
+    if (this.detector === null || this.detector.key !== key) this.detector = { key, det: new FrameDetector(setup), hits: new HitColumns() };
+    const { det, hits } = this.detector;
+    det.histogram.fill(0);
+    det.candidates = 0;
+    const place = { offset: proi.row0 * cols + proi.col0, stride: cols };
+    const maxEnergy = new Float32Array(frames.length);
+    for (const [k, f] of frames.entries()) maxEnergy[k] = det.detect(f.data, place, k, hits);
+    return { hits: hits.take(), maxEnergy, histogram: det.histogram.slice(), candidates: det.candidates };
+  }
+
 }
 
 /** Infinity or NaN values in a frame (0 at once for integer frames). */

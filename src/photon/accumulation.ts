@@ -1,0 +1,145 @@
+/**
+ * The accumulated corrected image of a photon session, and the image
+ * correction it is made of.
+ *
+ * Correction of a raw value v (as the session documents it): invalid (−1)
+ * when v < 0 (Pilatus gap/bad markers) or not finite; `none`: v; `cmos`:
+ * c = max(v − dark, 0), 0 when c < zeroBelow. The corrected frame is f32, so
+ * every corrected value is rounded to f32 before it is summed.
+ *
+ * Memory: one f64 sum per pixel, and a per-pixel count of valid frames only
+ * once a frame with an invalid pixel arrives — frames of unsigned integer
+ * type (uint8/16/32: every pixel valid) are counted by one number. No
+ * corrected copy of the frame is made.
+ */
+import { InvalidValueError } from '../errors.ts';
+import type { FrameArray } from '../io/stream1.ts';
+
+export type Correction = { kind: 'none' } | { kind: 'cmos'; dark?: number | Float32Array; zeroBelow?: number };
+
+const f = Math.fround;
+
+/** True when every value of the frame is valid (≥ 0 and finite), without looking at unsigned integer frames. */
+function allValid(data: FrameArray): boolean {
+  if (data instanceof Uint16Array || data instanceof Uint8Array || data instanceof Uint32Array) return true;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i] as number;
+    if (!(v >= 0) || v === Number.POSITIVE_INFINITY) return false;
+  }
+  return true;
+}
+
+/** The dark frame or level of a CMOS correction, checked against the frame size. */
+function darkOf(corr: Extract<Correction, { kind: 'cmos' }>, n: number, where: { file: string; frame: number }): number | Float32Array {
+  const dark = corr.dark ?? 100;
+  if (typeof dark !== 'number' && dark.length !== n) {
+    throw new InvalidValueError(`dark frame has ${dark.length} pixels, frame ${where.frame} has ${n}`, { file: where.file, frame: where.frame, field: 'dark' });
+  }
+  return dark;
+}
+
+/**
+ * Writes the corrected frame (f32; invalid pixels −1) into `out` (of the
+ * frame's length). `where` names the frame in errors.
+ */
+export function correctFrame(data: FrameArray, corr: Correction, out: Float32Array, where: { file: string; frame: number }): Float32Array {
+  const n = data.length;
+  if (corr.kind === 'none') {
+    for (let i = 0; i < n; i++) {
+      const v = data[i] as number;
+      out[i] = v >= 0 && Number.isFinite(v) ? v : -1;
+    }
+    return out;
+  }
+  const dark = darkOf(corr, n, where);
+  const zero = corr.zeroBelow ?? 12;
+  for (let i = 0; i < n; i++) {
+    const v = data[i] as number;
+    if (!Number.isFinite(v) || v < 0) {
+      out[i] = -1;
+      continue;
+    }
+    const d = typeof dark === 'number' ? dark : (dark[i] as number);
+    const c = Math.max(v - d, 0);
+    out[i] = c < zero ? 0 : c;
+  }
+  return out;
+}
+
+/** The corrected value (f32) of pixel `i`, −1 when invalid; `dark` from `darkOf`. */
+export function correctedAt(data: FrameArray, i: number, corr: Correction, dark: number | Float32Array): number {
+  const v = data[i] as number;
+  if (!Number.isFinite(v) || v < 0) return -1;
+  if (corr.kind === 'none') return f(v);
+  const c = Math.max(v - (typeof dark === 'number' ? dark : (dark[i] as number)), 0);
+  return c < (corr.zeroBelow ?? 12) ? 0 : f(c);
+}
+
+/** The dark level of `corr` for `correctedAt` (0 for `none`). */
+export function correctionDark(corr: Correction, n: number, where: { file: string; frame: number }): number | Float32Array {
+  return corr.kind === 'none' ? 0 : darkOf(corr, n, where);
+}
+
+/** Per-pixel sums of corrected values over the frames where the pixel was valid. */
+export class ImageAccumulation {
+  readonly data: Float64Array;
+  frames = 0;
+  /** valid frames per pixel among the frames that had an invalid pixel (null: none had) */
+  private partialValid: Uint32Array | null = null;
+  /** frames in which every pixel was valid */
+  private wholeFrames = 0;
+
+  constructor(readonly length: number) {
+    this.data = new Float64Array(length);
+  }
+
+  /** Adds one raw frame, corrected. */
+  add(data: FrameArray, corr: Correction, where: { file: string; frame: number }): void {
+    const n = this.length;
+    const acc = this.data;
+    const whole = allValid(data);
+    const valid = whole ? null : (this.partialValid ??= new Uint32Array(n));
+    if (corr.kind === 'none') {
+      for (let i = 0; i < n; i++) {
+        const v = data[i] as number;
+        if (valid === null) acc[i] = (acc[i] as number) + f(v);
+        else if (v >= 0 && Number.isFinite(v)) {
+          acc[i] = (acc[i] as number) + f(v);
+          valid[i] = (valid[i] as number) + 1;
+        }
+      }
+    } else {
+      const dark = darkOf(corr, n, where);
+      const zero = corr.zeroBelow ?? 12;
+      for (let i = 0; i < n; i++) {
+        const v = data[i] as number;
+        if (valid !== null) {
+          if (!Number.isFinite(v) || v < 0) continue;
+          valid[i] = (valid[i] as number) + 1;
+        }
+        const c = Math.max(v - (typeof dark === 'number' ? dark : (dark[i] as number)), 0);
+        if (c >= zero) acc[i] = (acc[i] as number) + f(c);
+      }
+    }
+    if (whole) this.wholeFrames++;
+    this.frames++;
+  }
+
+  /** Valid frames of pixel `i`. */
+  validAt(i: number): number {
+    return this.wholeFrames + (this.partialValid === null ? 0 : (this.partialValid[i] as number));
+  }
+
+  /** Valid frames of pixels [start, start + out.length), into `out`. */
+  validInto(start: number, out: Uint32Array): Uint32Array {
+    const p = this.partialValid;
+    if (p === null) return out.fill(this.wholeFrames);
+    for (let k = 0; k < out.length; k++) out[k] = this.wholeFrames + (p[start + k] as number);
+    return out;
+  }
+
+  /** Valid frames per pixel, as a new array. */
+  validCounts(): Uint32Array {
+    return this.validInto(0, new Uint32Array(this.length));
+  }
+}
