@@ -51,13 +51,11 @@
  * FormatError naming the data file and the frame; a frame range outside the
  * dataset → InvalidValueError.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { install_local_plugins } from 'h5wasm-plugins';
-import { DiffractError, FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError, UsageError, invariant, type ErrorLocation } from '../errors.ts';
+import { FileAccessError, FormatError, InvalidValueError, MissingFieldError, invariant } from '../errors.ts';
+import { deserializeError, exportUrl, type SerializedError } from '../host/cpu-threads.ts';
 import { h5Plugins } from './hdf5.ts';
 import { DEFAULT_DATASET, errMessage, openH5, resolveHdf5Layout, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
 import { checkExpectedSize, type DetectorImage, type ImageHeader } from './image.ts';
@@ -276,46 +274,7 @@ export function nativeFromBuffer(buffer: ArrayBuffer, type: PixelType): NativeFr
   }
 }
 
-/** A worker error as sent over the message port. */
-export interface SerializedError {
-  name: string;
-  message: string;
-  file?: string;
-  frame?: number;
-  field?: string;
-}
-
-export function serializeError(err: unknown): SerializedError {
-  const out: SerializedError = { name: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
-  if (err instanceof DiffractError) {
-    if (err.file !== undefined) out.file = err.file;
-    if (err.frame !== undefined) out.frame = err.frame;
-    if (err.field !== undefined) out.field = err.field;
-  }
-  return out;
-}
-
-const ERROR_CLASSES: Record<string, new (message: string, where?: ErrorLocation, options?: { cause?: unknown }) => DiffractError> = {
-  FormatError,
-  TruncatedError,
-  MissingFieldError,
-  InvalidValueError,
-  FileAccessError,
-  UsageError,
-};
-
-/** Rebuilds a worker's error as the same typed error (same message and location). */
-export function deserializeError(e: SerializedError): Error {
-  const Cls = ERROR_CLASSES[e.name];
-  if (Cls === undefined) return new Error(e.message);
-  const where: ErrorLocation = {};
-  if (e.file !== undefined) where.file = e.file;
-  if (e.frame !== undefined) where.frame = e.frame;
-  if (e.field !== undefined) where.field = e.field;
-  const prefix = new DiffractError('probe', '', where).message; // "file, frame k: " or ''
-  const bare = prefix !== '' && e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-  return new Cls(bare, where);
-}
+export { serializeError, deserializeError, type SerializedError } from '../host/cpu-threads.ts';
 
 /** Messages to a decode worker. */
 export type WorkerRequest = { type: 'decode'; id: number; index: number; frame: number };
@@ -329,19 +288,6 @@ export interface WorkerInit {
 }
 
 let bootstrap: string | undefined;
-
-/** File URL of a package export's `import` target (read from its package.json; works where import.meta.resolve does not). */
-function exportUrl(pkgName: string, subpath: string): string {
-  const req = createRequire(import.meta.url);
-  // not req.resolve(`${pkgName}/package.json`): a package's exports may not list it
-  const pkgPath = (req.resolve.paths(pkgName) ?? []).map((dir) => join(dir, pkgName, 'package.json')).find((p) => existsSync(p));
-  invariant(pkgPath !== undefined, `package ${pkgName} is installed`);
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } } | string> };
-  const e = pkg.exports?.[subpath];
-  const rel = typeof e === 'string' ? e : typeof e?.import === 'string' ? e.import : e?.import?.default;
-  invariant(rel !== undefined, `${pkgName} exports ${subpath}`);
-  return pathToFileURL(resolve(dirname(pkgPath), rel)).href;
-}
 
 /**
  * JavaScript that loads the decode worker: imports h5wasm first (plain Node:
