@@ -49,6 +49,7 @@
  * latestImage(), histogram(), ringOverlay(q); integrate() on demand.
  */
 import { FormatError, InvalidValueError, invariant } from '../errors.ts';
+import { resolveThreads } from '../host/cpu-threads.ts';
 import type { Engine } from '../host/engine.ts';
 import type { SardanaDescription } from '../io/sardana.ts';
 import type { FrameArray } from '../io/stream1.ts';
@@ -59,14 +60,14 @@ import {
   concatHits,
   cropFrames,
   photonDetectKernel,
-  type PhotonDetectResult,
   type PhotonHistogramSpec,
   type PhotonHits,
   type PhotonMode,
 } from '../kernels/photon-detect.ts';
 import { log } from '../util/log.ts';
 import { correctedAt, correctFrame, correctionDark, ImageAccumulation, type Correction } from './accumulation.ts';
-import { FrameDetector, HitColumns, type FrameDetectorSetup } from './frame-detector.ts';
+import type { FrameDetectorSetup } from './frame-detector.ts';
+import { CpuPhotonDetection, sharedFrame, type BatchDetection } from './threaded-detection.ts';
 import { buildBinMap, ringOverlay, type BinMap, type RadialUnit } from './geometry.ts';
 import { clipRoi, formatRoi, roiArea, roiEquals, type Roi } from './roi.ts';
 import type { FrameEvent, SourceEvent } from './sources.ts';
@@ -108,6 +109,8 @@ export interface PhotonSessionOptions {
   stream?: string;
   /** frames per photon-detect batch on the GPU (default 8; on the CPU at most one per thread); results do not depend on it */
   batchSize?: number;
+  /** CPU photon-detection threads (default: DIFFRACT_THREADS, else one per core); results do not depend on it */
+  threads?: number;
   /** 'reset' (default): a new shape resets the accumulation; 'error': InvalidValueError */
   onShapeChange?: 'reset' | 'error';
   /** keep each scan's hit list for the scan file (default true) */
@@ -225,9 +228,6 @@ interface OpenScan {
   pending: number[];
 }
 
-/** A batch's photon detection (frame = index in the batch; crop coordinates). */
-type BatchDetection = Omit<PhotonDetectResult, 'clean'>;
-
 const INTEGER_TYPES = new Set(['uint8', 'uint16', 'int8']);
 
 export class PhotonSession {
@@ -239,7 +239,7 @@ export class PhotonSession {
   private integrationCfg: IntegrationConfig | null;
   private readonly batchSize: number;
   /** threads of the CPU photon detection */
-  private readonly cpuThreads = 1;
+  private readonly cpuThreads: number;
   private readonly onShapeChange: 'reset' | 'error';
   private readonly keepHits: boolean;
   private streamName: string | undefined;
@@ -255,8 +255,8 @@ export class PhotonSession {
   private last: { ev: FrameEvent; corr: Correction } | null = null;
   private latest: { of: FrameEvent; image: Float32Array } | null = null;
   private binMap: { key: string; map: BinMap } | null = null;
-  /** the CPU photon detector and its hit list, kept while the detection settings stay the same */
-  private detector: { key: string; det: FrameDetector; hits: HitColumns } | null = null;
+  /** the CPU photon detection (its worker threads), made on first use */
+  private cpuDetection: CpuPhotonDetection | null = null;
 
   private scan: OpenScan | null = null;
   private scanCount = 0;
@@ -272,6 +272,7 @@ export class PhotonSession {
     this.roiSourceCfg = opts.roiSource;
     this.integrationCfg = opts.integration ?? null;
     this.batchSize = opts.batchSize ?? 8;
+    this.cpuThreads = resolveThreads(opts.threads, process.env, 'threads');
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new InvalidValueError(`batch size must be a positive integer, got ${this.batchSize}`, { field: 'batchSize' });
     this.onShapeChange = opts.onShapeChange ?? 'reset';
     this.keepHits = opts.keepHits ?? true;
@@ -647,17 +648,23 @@ export class PhotonSession {
     const perFrameMax = new Array<number>(frames.length).fill(0);
     let batchHits: PhotonHits | null = null;
     const proi = this.photonRoi;
-    if (this.photonCfg !== null && proi !== null) {
-      const p = this.photonCfg;
-      const setup = {
-        width: proi.col1 - proi.col0,
-        height: proi.row1 - proi.row0,
-        threshold: p.threshold ?? PHOTON_DEFAULTS.threshold,
-        emin: p.emin ?? PHOTON_DEFAULTS.emin,
-        mode: p.mode ?? PHOTON_DEFAULTS.mode,
-        histogram: this.histSpec(),
-      };
-      const res = this.engine.backend === 'cpu' ? this.detectOnCpu(frames, setup, proi, cols) : await this.detectOnEngine(frames, setup, proi, rows, cols);
+    const p = this.photonCfg;
+    // started first: the accumulation below runs on this thread while the detection runs (worker threads, GPU)
+    const detection = p !== null && proi !== null ? this.startDetection(frames, p, proi, rows, cols) : null;
+    detection?.catch(() => undefined); // awaited below; not unhandled if the accumulation throws first
+
+    // 3. accumulation (before the frame events, which report the accumulated frames)
+    const accBefore = this.accFrames;
+    if (this.running) {
+      for (const f of frames) {
+        this.acc ??= new ImageAccumulation(n);
+        this.acc.add(f.data, this.correction(f.type), { file: f.source, frame: f.frame });
+        this.accFrames++;
+      }
+    }
+
+    if (detection !== null && proi !== null) {
+      const res = await detection;
       const h = res.hits;
       for (let k = 0; k < h.count; k++) {
         const bf = h.frame[k] as number;
@@ -690,14 +697,8 @@ export class PhotonSession {
     const roiNames = Object.keys(this.rois);
     for (const [k, f] of frames.entries()) {
       const corr = this.correction(f.type);
-      const where = { file: f.source, frame: f.frame };
-      const dark = correctionDark(corr, n, where);
+      const dark = correctionDark(corr, n, { file: f.source, frame: f.frame });
       this.last = { ev: f, corr };
-      if (this.running) {
-        this.acc ??= new ImageAccumulation(n);
-        this.acc.add(f.data, corr, where);
-        this.accFrames++;
-      }
       const means: Record<string, number> = {};
       const hitsHere = perFrameHits[k] as number;
       for (const name of roiNames) {
@@ -747,7 +748,7 @@ export class PhotonSession {
         hits: hitsHere,
         maxEnergy: perFrameMax[k] as number,
         roiMeans: means,
-        accumulatedFrames: this.accFrames,
+        accumulatedFrames: this.running ? accBefore + k + 1 : accBefore,
         accumulating: this.running,
         step: stepIndex,
         nonFinitePixels: bad,
@@ -772,22 +773,36 @@ export class PhotonSession {
   }
 
   /**
-   * Photon detection of a batch on the CPU: the fast detector
-   * (src/photon/frame-detector.ts, bit-identical to the CPU twin) reads each
-   * frame's ROI in place, without a stacked or cropped copy.
+   * Starts the photon detection of a batch: on the CPU the fast detector
+   * (bit-identical to the CPU twin) reads each frame's ROI in place, on this
+   * thread or on the worker threads (frames moved into shared memory); on the
+   * GPU the engine's kernel.
    */
-  private detectOnCpu(frames: FrameEvent[], setup: FrameDetectorSetup, proi: Roi, cols: number): BatchDetection {
-    const key = JSON.stringify(setup);
-    if (this.detector === null || this.detector.key !== key) this.detector = { key, det: new FrameDetector(setup), hits: new HitColumns() };
-    const { det, hits } = this.detector;
-    det.histogram.fill(0);
-    det.candidates = 0;
-    const place = { offset: proi.row0 * cols + proi.col0, stride: cols };
-    const maxEnergy = new Float32Array(frames.length);
-    for (const [k, f] of frames.entries()) maxEnergy[k] = det.detect(f.data, place, k, hits);
-    return { hits: hits.take(), maxEnergy, histogram: det.histogram.slice(), candidates: det.candidates };
+  private startDetection(frames: FrameEvent[], p: PhotonConfig, proi: Roi, rows: number, cols: number): Promise<BatchDetection> {
+    const setup: FrameDetectorSetup = {
+      width: proi.col1 - proi.col0,
+      height: proi.row1 - proi.row0,
+      threshold: p.threshold ?? PHOTON_DEFAULTS.threshold,
+      emin: p.emin ?? PHOTON_DEFAULTS.emin,
+      mode: p.mode ?? PHOTON_DEFAULTS.mode,
+      histogram: this.histSpec(),
+    };
+    if (this.engine.backend !== 'cpu') return this.detectOnEngine(frames, setup, proi, rows, cols);
+    const cpu = (this.cpuDetection ??= new CpuPhotonDetection(this.cpuThreads));
+    if (cpu.threads > 1) for (const f of frames) f.data = sharedFrame(f.data);
+    return cpu.detect(
+      frames.map((f) => f.data),
+      setup,
+      { offset: proi.row0 * cols + proi.col0, stride: cols },
+    );
   }
 
+  /** Ends the CPU detection's worker threads, if any (they never keep the process alive; this frees them at once). */
+  async close(): Promise<void> {
+    const cpu = this.cpuDetection;
+    this.cpuDetection = null;
+    await cpu?.close();
+  }
 }
 
 /** Infinity or NaN values in a frame (0 at once for integer frames). */
