@@ -19,16 +19,18 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { FrameArray } from '../io/stream1.ts';
-import { PHOTON_DEFAULTS, type PhotonHistogramSpec, type PhotonHits, type PhotonMode } from '../kernels/photon-detect.ts';
+// types only: worker threads load this module, and the kernel module pulls in the GPU host code
+import type { PhotonHistogramSpec, PhotonHits, PhotonMode } from '../kernels/photon-detect.ts';
 
+/** As the kernel's parameters, every one given (the kernel's PHOTON_DEFAULTS are the caller's to apply). */
 export interface FrameDetectorSetup {
   /** crop size */
   width: number;
   height: number;
-  threshold?: number;
-  emin?: number;
-  mode?: PhotonMode;
-  histogram?: PhotonHistogramSpec;
+  threshold: number;
+  emin: number;
+  mode: PhotonMode;
+  histogram: PhotonHistogramSpec;
 }
 
 /** Where the crop lies in a frame: element index of crop (0, 0) and the frame's row length. */
@@ -121,14 +123,14 @@ export class FrameDetector {
     if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new InvalidValueError(`photon-detect: crop size ${w}×${h} is not positive integers`, { field: 'width' });
     this.width = w;
     this.height = h;
-    this.T = f(setup.threshold ?? PHOTON_DEFAULTS.threshold);
-    this.emin = f(setup.emin ?? PHOTON_DEFAULTS.emin);
+    this.T = f(setup.threshold);
+    this.emin = f(setup.emin);
     if (!Number.isFinite(this.T)) throw new InvalidValueError('photon-detect: threshold is not finite', { field: 'threshold' });
     if (!Number.isFinite(this.emin)) throw new InvalidValueError('photon-detect: emin is not finite', { field: 'emin' });
-    const mode = setup.mode ?? PHOTON_DEFAULTS.mode;
+    const mode = setup.mode;
     if (mode !== 'reference' && mode !== 'local-max') throw new InvalidValueError(`photon-detect: mode '${String(mode)}' is not reference or local-max`, { field: 'mode' });
     this.reference = mode === 'reference';
-    const hist = setup.histogram ?? PHOTON_DEFAULTS.histogram;
+    const hist = setup.histogram;
     if (!Number.isInteger(hist.bins) || hist.bins < 0 || !(hist.max > hist.min)) throw new InvalidValueError('photon-detect: histogram needs integer bins ≥ 0 and max > min', { field: 'histogram' });
     this.histogram = new Uint32Array(hist.bins);
     this.histMin = f(hist.min);

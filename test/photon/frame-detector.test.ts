@@ -6,7 +6,7 @@
  * histogram and candidate count must be identical bit for bit.
  */
 import { describe, expect, it } from 'vitest';
-import { cropFrames, photonDetectCpu, type PhotonDetectResult, type PhotonMode } from '../../src/kernels/photon-detect.ts';
+import { cropFrames, PHOTON_DEFAULTS, photonDetectCpu, type PhotonDetectResult, type PhotonMode } from '../../src/kernels/photon-detect.ts';
 import { FrameDetector, HitColumns } from '../../src/photon/frame-detector.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 
@@ -42,7 +42,7 @@ interface Fast {
 
 /** The fast path over every frame of `frames` (full frames of fh × fw, crop at row0/col0 of h × w). */
 function fast(frames: Uint16Array | Uint8Array | Float32Array, fh: number, fw: number, crop: { row0: number; col0: number; h: number; w: number }, o: { threshold: number; emin: number; mode: PhotonMode }): Fast {
-  const det = new FrameDetector({ width: crop.w, height: crop.h, ...o });
+  const det = new FrameDetector({ width: crop.w, height: crop.h, ...o, histogram: PHOTON_DEFAULTS.histogram });
   const out = new HitColumns();
   const n = frames.length / (fh * fw);
   const maxEnergy = new Float32Array(n);
@@ -120,7 +120,7 @@ describe('fast photon detector = CPU twin', () => {
   });
 
   it('refuses a crop that does not fit the frame', () => {
-    const det = new FrameDetector({ width: 10, height: 10 });
+    const det = new FrameDetector({ width: 10, height: 10, ...PHOTON_DEFAULTS });
     expect(() => det.detect(new Uint16Array(99), { offset: 0, stride: 10 }, 0, new HitColumns())).toThrow(/does not fit/);
   });
 });
