@@ -7,10 +7,13 @@
  * c = max(v − dark, 0), 0 when c < zeroBelow. The corrected frame is f32, so
  * every corrected value is rounded to f32 before it is summed.
  *
- * Memory: one f64 sum per pixel, and a per-pixel count of valid frames only
- * once a frame with an invalid pixel arrives — frames of unsigned integer
- * type (uint8/16/32: every pixel valid) are counted by one number. No
- * corrected copy of the frame is made.
+ * Memory: one sum per pixel — u32 while every corrected value added is an
+ * integer of 0…65,535 (uint8/uint16 frames, no correction or a dark level
+ * that is an integer ≥ 0) and fewer than 65,537 frames are in it (so no sum can pass 2³²;
+ * every partial sum is the f64 sum exactly), f64 from the first frame that
+ * breaks that —, and a per-pixel count of valid frames only once a frame
+ * with an invalid pixel arrives: frames of unsigned integer type (every pixel
+ * valid) are counted by one number. No corrected copy of the frame is made.
  */
 import { InvalidValueError } from '../errors.ts';
 import type { FrameArray } from '../io/stream1.ts';
@@ -27,6 +30,11 @@ function allValid(data: FrameArray): boolean {
     if (!(v >= 0) || v === Number.POSITIVE_INFINITY) return false;
   }
   return true;
+}
+
+/** A dark level that keeps integer values integers of 0…65,535. */
+function isWholeLevel(dark: number | Float32Array): boolean {
+  return typeof dark === 'number' && Number.isInteger(dark) && dark >= 0;
 }
 
 /** The dark frame or level of a CMOS correction, checked against the frame size. */
@@ -82,7 +90,7 @@ export function correctionDark(corr: Correction, n: number, where: { file: strin
 
 /** Per-pixel sums of corrected values over the frames where the pixel was valid. */
 export class ImageAccumulation {
-  readonly data: Float64Array;
+  private sums: Uint32Array | Float64Array;
   frames = 0;
   /** valid frames per pixel among the frames that had an invalid pixel (null: none had) */
   private partialValid: Uint32Array | null = null;
@@ -90,13 +98,26 @@ export class ImageAccumulation {
   private wholeFrames = 0;
 
   constructor(readonly length: number) {
-    this.data = new Float64Array(length);
+    this.sums = new Uint32Array(length);
+  }
+
+  /** The sum of pixel `i`. */
+  valueAt(i: number): number {
+    return this.sums[i] as number;
+  }
+
+  /** The sums as f64 (the array itself once f64, else a copy). */
+  toFloat64(): Float64Array {
+    return this.sums instanceof Float64Array ? this.sums : Float64Array.from(this.sums);
   }
 
   /** Adds one raw frame, corrected. */
   add(data: FrameArray, corr: Correction, where: { file: string; frame: number }): void {
     const n = this.length;
-    const acc = this.data;
+    const integral =
+      (data instanceof Uint16Array || data instanceof Uint8Array) && (corr.kind === 'none' || isWholeLevel(corr.dark ?? 100)) && this.frames < 65536;
+    if (!integral && this.sums instanceof Uint32Array) this.sums = Float64Array.from(this.sums);
+    const acc = this.sums;
     const whole = allValid(data);
     const valid = whole ? null : (this.partialValid ??= new Uint32Array(n));
     if (corr.kind === 'none') {

@@ -2,7 +2,8 @@
  * Worker entry of the threaded CPU photon detection (src/photon/
  * threaded-detection.ts): detects one frame per request with the fast detector
  * (kept between requests while the setup stays the same) and hands back that
- * frame's hits, maximum, histogram and candidate count (buffers transferred).
+ * frame's hits, maximum, histogram and candidate count, and the frame itself
+ * (buffers transferred).
  */
 import { serveWorker } from '../host/cpu-threads.ts';
 import { FrameDetector, HitColumns } from './frame-detector.ts';
@@ -19,8 +20,8 @@ serveWorker<DetectRequest, DetectAnswer>((req) => {
   const h = hits.take();
   const histogram = det.histogram.slice();
   return {
-    value: { hits: h, maxEnergy, histogram, candidates: det.candidates },
-    // fresh copies (HitColumns.take, slice): plain ArrayBuffers
-    transfer: [h.frame, h.row, h.col, h.energy, h.posRow, h.posCol, histogram].map((a) => a.buffer as ArrayBuffer),
+    value: { data: req.data, hits: h, maxEnergy, histogram, candidates: det.candidates },
+    // fresh copies (HitColumns.take, slice): plain ArrayBuffers; the frame goes back unless it is shared memory
+    transfer: [h.frame, h.row, h.col, h.energy, h.posRow, h.posCol, histogram, ...(req.data.buffer instanceof SharedArrayBuffer ? [] : [req.data])].map((a) => a.buffer as ArrayBuffer),
   };
 });

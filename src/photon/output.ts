@@ -129,7 +129,7 @@ export async function writeScanFile(dir: string, scan: ScanRecord, extras: ScanF
       const g = nxdata(entry, 'accumulated', 'data', ['.', '.'], { frames: accum.frames, title: `sum of ${accum.frames} frames (−1: never valid)` });
       // in row slabs: no whole-image copies (a 4104 × 4128 image is 135 MB as f64)
       writeRowSlabs(g, 'data', rows, cols, (n) => new Float64Array(n), (r0, out) => {
-        for (let k = 0, i = r0 * cols; k < out.length; k++, i++) out[k] = acc.validAt(i) > 0 ? (acc.data[i] as number) : -1;
+        for (let k = 0, i = r0 * cols; k < out.length; k++, i++) out[k] = acc.validAt(i) > 0 ? acc.valueAt(i) : -1;
       });
       writeRowSlabs(g, 'valid_frames', rows, cols, (n) => new Uint32Array(n), (r0, out) => acc.validInto(r0 * cols, out));
     }

@@ -67,7 +67,7 @@ import {
 import { log } from '../util/log.ts';
 import { correctedAt, correctFrame, correctionDark, ImageAccumulation, type Correction } from './accumulation.ts';
 import type { FrameDetectorSetup } from './frame-detector.ts';
-import { CpuPhotonDetection, sharedFrame, type BatchDetection } from './threaded-detection.ts';
+import { CpuPhotonDetection, type BatchDetection } from './threaded-detection.ts';
 import { buildBinMap, ringOverlay, type BinMap, type RadialUnit } from './geometry.ts';
 import { clipRoi, formatRoi, roiArea, roiEquals, type Roi } from './roi.ts';
 import type { FrameEvent, SourceEvent } from './sources.ts';
@@ -370,10 +370,10 @@ export class PhotonSession {
     return this.photonRoi;
   }
 
-  /** The accumulated corrected image: per pixel the sum over valid frames, and how many frames were valid. */
+  /** The accumulated corrected image: per pixel the sum over valid frames, and how many frames were valid (copies while the sums are held as integers: see `accumulation()`). */
   accumulatedImage(): { data: Float64Array; valid: Uint32Array; frames: number; shape: [number, number] } | null {
     if (this.acc === null || this.shape === null) return null;
-    return { data: this.acc.data, valid: this.acc.validCounts(), frames: this.accFrames, shape: this.shape };
+    return { data: this.acc.toFloat64(), valid: this.acc.validCounts(), frames: this.accFrames, shape: this.shape };
   }
 
   /** The accumulation itself (per-pixel valid counts read without a whole-image copy: the scan file's writer). */
@@ -474,21 +474,22 @@ export class PhotonSession {
     await this.flush();
     const cfg = this.integrationCfg;
     if (cfg === null) throw new InvalidValueError('azimuthal integration needs a PONI geometry (integration config)', { field: 'poni' });
-    const acc = this.accumulatedImage();
-    if (acc === null) throw new InvalidValueError('nothing accumulated to integrate', { field: 'accumulation' });
-    const map = this.binMapFor(cfg, acc.shape);
-    const n = acc.data.length;
+    const accum = this.accumulation();
+    if (accum === null) throw new InvalidValueError('nothing accumulated to integrate', { field: 'accumulation' });
+    const { acc } = accum;
+    const map = this.binMapFor(cfg, accum.shape);
+    const n = acc.length;
     const image = new Float32Array(n);
     const norm = new Float32Array(n);
     for (let k = 0; k < n; k++) {
-      const v = acc.valid[k] as number;
-      image[k] = v > 0 ? (acc.data[k] as number) : -1;
+      const v = acc.validAt(k);
+      image[k] = v > 0 ? acc.valueAt(k) : -1;
       norm[k] = Math.fround((map.normalization[k] as number) * v);
     }
     const backend = this.engine.backend;
     const r = await this.engine.run(azimuthalIntegrateKernel, { image, binIndex: map.binIndex, norm, bins: map.bins });
     const { intensity, sigma } = finishIntegration(r);
-    const out: IntegrationResult = { unit: map.unit, radial: map.centers, intensity, sigma, signal: r.signal, variance: r.variance, norm: r.norm, count: r.count, frames: acc.frames, quantum: r.quantum, backend };
+    const out: IntegrationResult = { unit: map.unit, radial: map.centers, intensity, sigma, signal: r.signal, variance: r.variance, norm: r.norm, count: r.count, frames: accum.frames, quantum: r.quantum, backend };
     this.emit('integration', out);
     return out;
   }
@@ -649,22 +650,20 @@ export class PhotonSession {
     let batchHits: PhotonHits | null = null;
     const proi = this.photonRoi;
     const p = this.photonCfg;
-    // started first: the accumulation below runs on this thread while the detection runs (worker threads, GPU)
-    const detection = p !== null && proi !== null ? this.startDetection(frames, p, proi, rows, cols) : null;
-    detection?.catch(() => undefined); // awaited below; not unhandled if the accumulation throws first
-
-    // 3. accumulation (before the frame events, which report the accumulated frames)
+    // 3. accumulation (before the frame events, which report the accumulated frames),
+    // frame by frame as the detection takes the frames (worker threads, GPU: it overlaps)
     const accBefore = this.accFrames;
-    if (this.running) {
-      for (const f of frames) {
-        this.acc ??= new ImageAccumulation(n);
-        this.acc.add(f.data, this.correction(f.type), { file: f.source, frame: f.frame });
-        this.accFrames++;
-      }
-    }
+    const accumulate = (f: FrameEvent, data: FrameArray): void => {
+      if (!this.running) return;
+      this.acc ??= new ImageAccumulation(n);
+      this.acc.add(data, this.correction(f.type), { file: f.source, frame: f.frame });
+      this.accFrames++;
+    };
+    const detection = p !== null && proi !== null ? await this.detect(frames, p, proi, rows, cols, accumulate) : null;
+    if (detection === null) for (const f of frames) accumulate(f, f.data);
 
     if (detection !== null && proi !== null) {
-      const res = await detection;
+      const res = detection;
       const h = res.hits;
       for (let k = 0; k < h.count; k++) {
         const bf = h.frame[k] as number;
@@ -773,12 +772,13 @@ export class PhotonSession {
   }
 
   /**
-   * Starts the photon detection of a batch: on the CPU the fast detector
+   * The photon detection of a batch, `visit` called once per frame before it
+   * is detected (the accumulation): on the CPU the fast detector
    * (bit-identical to the CPU twin) reads each frame's ROI in place, on this
-   * thread or on the worker threads (frames moved into shared memory); on the
-   * GPU the engine's kernel.
+   * thread or on the worker threads (frames transferred there and back); on
+   * the GPU the engine's kernel.
    */
-  private startDetection(frames: FrameEvent[], p: PhotonConfig, proi: Roi, rows: number, cols: number): Promise<BatchDetection> {
+  private async detect(frames: FrameEvent[], p: PhotonConfig, proi: Roi, rows: number, cols: number, visit: (f: FrameEvent, data: FrameArray) => void): Promise<BatchDetection> {
     const setup: FrameDetectorSetup = {
       width: proi.col1 - proi.col0,
       height: proi.row1 - proi.row0,
@@ -787,14 +787,22 @@ export class PhotonSession {
       mode: p.mode ?? PHOTON_DEFAULTS.mode,
       histogram: this.histSpec(),
     };
-    if (this.engine.backend !== 'cpu') return this.detectOnEngine(frames, setup, proi, rows, cols);
+    if (this.engine.backend !== 'cpu') {
+      const running = this.detectOnEngine(frames, setup, proi, rows, cols);
+      running.catch(() => undefined); // awaited below; not unhandled if the accumulation throws first
+      for (const f of frames) visit(f, f.data);
+      return running;
+    }
     const cpu = (this.cpuDetection ??= new CpuPhotonDetection(this.cpuThreads));
-    if (cpu.threads > 1) for (const f of frames) f.data = sharedFrame(f.data);
-    return cpu.detect(
+    const out = await cpu.detect(
       frames.map((f) => f.data),
       setup,
       { offset: proi.row0 * cols + proi.col0, stride: cols },
+      (k, data) => visit(frames[k] as FrameEvent, data),
     );
+    // the frames come back from the worker threads as new views
+    out.frames.forEach((data, k) => ((frames[k] as FrameEvent).data = data));
+    return out.detection;
   }
 
   /** Ends the CPU detection's worker threads, if any (they never keep the process alive; this frees them at once). */

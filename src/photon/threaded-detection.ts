@@ -5,9 +5,11 @@
  * frame, histograms and candidate counts summed as integers, so the result is
  * the same for every thread count (and the same as the CPU twin's).
  *
- * Frames go to the workers in SharedArrayBuffers: a frame not already in one
- * is copied once, and the frame event's `data` is replaced by the shared copy
- * (so the original can be freed and nothing holds both).
+ * Frames go to the workers by transfer, not by copy: the caller's `visit`
+ * sees each frame just before it leaves this thread (the session adds it to
+ * the accumulation there), and the worker hands the buffer back with its
+ * answer. A frame that shares its buffer with other data (a view into a
+ * message) is copied first, so only memory it owns is ever moved.
  */
 import { WorkerPool, workerUrl } from '../host/cpu-threads.ts';
 import type { FrameArray } from '../io/stream1.ts';
@@ -23,8 +25,9 @@ export interface DetectRequest {
   place: CropPlacement;
 }
 
-/** One frame's detection (hit frame numbers 0). */
+/** One frame's detection (hit frame numbers 0), and the frame handed back. */
 export interface DetectAnswer {
+  data: FrameArray;
   hits: PhotonHits;
   maxEnergy: number;
   histogram: Uint32Array;
@@ -34,14 +37,17 @@ export interface DetectAnswer {
 /** A batch's photon detection (hit frame = index in the batch; crop coordinates). */
 export type BatchDetection = Omit<PhotonDetectResult, 'clean'>;
 
-type ArrayCtor = new (buffer: SharedArrayBuffer) => FrameArray;
+/** `data` over a buffer of its own (itself when it is, or shared memory; else a copy), and what to transfer. */
+function movable(data: FrameArray): { data: FrameArray; transfer: ArrayBuffer[] } {
+  if (data.buffer instanceof SharedArrayBuffer) return { data, transfer: [] };
+  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+  return { data: own, transfer: [own.buffer as ArrayBuffer] };
+}
 
-/** `data` in a SharedArrayBuffer (itself when it already is). */
-export function sharedFrame(data: FrameArray): FrameArray {
-  if (data.buffer instanceof SharedArrayBuffer) return data;
-  const out = new (data.constructor as ArrayCtor)(new SharedArrayBuffer(data.byteLength));
-  out.set(data as ArrayLike<number> & Uint8Array);
-  return out;
+/** A batch's detection and its frames (the same values; after a round trip through a worker, new views). */
+export interface BatchOutcome {
+  detection: BatchDetection;
+  frames: FrameArray[];
 }
 
 export class CpuPhotonDetection {
@@ -55,13 +61,23 @@ export class CpuPhotonDetection {
 
   /**
    * Detects the photons of `frames` (each a whole frame; the crop at `place`).
-   * On the pool, every frame's data must be shared (`sharedFrame`).
+   * `visit(k, data)` runs once per frame, in order, before the frame is
+   * detected (on the pool: before it leaves this thread). Use the returned
+   * frames afterwards, not the ones passed in (those may be detached).
    */
-  async detect(frames: readonly FrameArray[], setup: FrameDetectorSetup, place: CropPlacement): Promise<BatchDetection> {
+  async detect(frames: readonly FrameArray[], setup: FrameDetectorSetup, place: CropPlacement, visit: (k: number, data: FrameArray) => void = () => undefined): Promise<BatchOutcome> {
     const key = JSON.stringify(setup);
     const pool = this.pool;
-    if (pool === null) return this.detectHere(frames, setup, key, place);
-    const answers = await Promise.all(frames.map((data, k) => pool.run({ key, setup, data, place }, [], k % pool.size)));
+    if (pool === null) {
+      frames.forEach((data, k) => visit(k, data));
+      return { detection: this.detectHere(frames, setup, key, place), frames: [...frames] };
+    }
+    const sent = frames.map((data, k) => {
+      visit(k, data);
+      const m = movable(data);
+      return pool.run({ key, setup, data: m.data, place }, m.transfer, k % pool.size);
+    });
+    const answers = await Promise.all(sent);
     const histogram = new Uint32Array(answers[0]?.histogram.length ?? 0);
     let candidates = 0;
     const maxEnergy = new Float32Array(frames.length);
@@ -71,7 +87,7 @@ export class CpuPhotonDetection {
       candidates += a.candidates;
       maxEnergy[k] = a.maxEnergy;
     }
-    return { hits: concatHits(answers.map((a) => a.hits)), maxEnergy, histogram, candidates };
+    return { detection: { hits: concatHits(answers.map((a) => a.hits)), maxEnergy, histogram, candidates }, frames: answers.map((a) => a.data) };
   }
 
   /** Ends the worker threads (safe twice). */

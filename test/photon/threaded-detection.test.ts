@@ -11,7 +11,7 @@ import type { FrameArray } from '../../src/io/stream1.ts';
 import { cropFrames, photonDetectCpu } from '../../src/kernels/photon-detect.ts';
 import { PhotonSession, type ScanRecord } from '../../src/photon/session.ts';
 import { arrayEvents } from '../../src/photon/sources.ts';
-import { CpuPhotonDetection, sharedFrame } from '../../src/photon/threaded-detection.ts';
+import { CpuPhotonDetection } from '../../src/photon/threaded-detection.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 
 const ROWS = 70;
@@ -57,8 +57,16 @@ describe('CPU photon detection on 1, 2 and 3 threads', () => {
     for (const threads of [1, 2, 3]) {
       const det = new CpuPhotonDetection(threads);
       try {
-        const data = frames.map((f) => (threads > 1 ? sharedFrame(f) : f));
-        const got = await det.detect(data, setup, { offset: roi.row0 * COLS + roi.col0, stride: COLS });
+        // own buffers, views into one buffer, and shared memory: all come back intact
+        const joined = stack(frames);
+        const data = frames.map((f, k) => (k % 3 === 0 ? f.slice() : k % 3 === 1 ? joined.subarray(k * ROWS * COLS, (k + 1) * ROWS * COLS) : new Uint16Array(new SharedArrayBuffer(f.byteLength)).fill(0).map((_v, i) => f[i] as number)));
+        const visited: number[] = [];
+        const { detection: got, frames: back } = await det.detect(data, setup, { offset: roi.row0 * COLS + roi.col0, stride: COLS }, (k, d) => {
+          visited.push(k);
+          expect(Array.from(d.subarray(0, 50))).toEqual(Array.from(frames[k]!.subarray(0, 50)));
+        });
+        expect(visited).toEqual([0, 1, 2, 3, 4, 5, 6]);
+        back.forEach((d, k) => expect(Buffer.from(d.buffer, d.byteOffset, d.byteLength).equals(Buffer.from(frames[k]!.buffer))).toBe(true));
         expect(got.candidates, `${threads} threads`).toBe(twin.candidates);
         for (const col of ['frame', 'row', 'col', 'energy', 'posRow', 'posCol'] as const) expect(Array.from(got.hits[col]), `${threads} threads: ${col}`).toEqual(Array.from(twin.hits[col]));
         expect(Array.from(got.maxEnergy)).toEqual(Array.from(twin.maxEnergy));
