@@ -796,6 +796,7 @@ export class PhotonSession {
     const cpu = (this.cpuDetection ??= new CpuPhotonDetection(this.cpuThreads));
     const out = await cpu.detect(
       frames.map((f) => f.data),
+      frames.map((f) => f.owned === true),
       setup,
       { offset: proi.row0 * cols + proi.col0, stride: cols },
       (k, data) => visit(frames[k] as FrameEvent, data),

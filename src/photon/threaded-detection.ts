@@ -5,11 +5,12 @@
  * frame, histograms and candidate counts summed as integers, so the result is
  * the same for every thread count (and the same as the CPU twin's).
  *
- * Frames go to the workers by transfer, not by copy: the caller's `visit`
- * sees each frame just before it leaves this thread (the session adds it to
- * the accumulation there), and the worker hands the buffer back with its
- * answer. A frame that shares its buffer with other data (a view into a
- * message) is copied first, so only memory it owns is ever moved.
+ * Frames the caller owns (`owned[k]`: read fresh from a file, held by
+ * nothing else) go to the workers by transfer, not by copy: the caller's
+ * `visit` sees each frame just before it leaves this thread (the session
+ * adds it to the accumulation there), and the worker hands the buffer back
+ * with its answer. Other frames (the caller's own arrays, views into a
+ * message) are copied first, so memory someone else holds is never moved.
  */
 import { WorkerPool, workerUrl } from '../host/cpu-threads.ts';
 import type { FrameArray } from '../io/stream1.ts';
@@ -37,10 +38,10 @@ export interface DetectAnswer {
 /** A batch's photon detection (hit frame = index in the batch; crop coordinates). */
 export type BatchDetection = Omit<PhotonDetectResult, 'clean'>;
 
-/** `data` over a buffer of its own (itself when it is, or shared memory; else a copy), and what to transfer. */
-function movable(data: FrameArray): { data: FrameArray; transfer: ArrayBuffer[] } {
+/** `data` over a buffer that may be moved (itself when `owned` and alone on its buffer, or shared memory; else a copy), and what to transfer. */
+function movable(data: FrameArray, owned: boolean): { data: FrameArray; transfer: ArrayBuffer[] } {
   if (data.buffer instanceof SharedArrayBuffer) return { data, transfer: [] };
-  const own = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
+  const own = owned && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
   return { data: own, transfer: [own.buffer as ArrayBuffer] };
 }
 
@@ -63,9 +64,9 @@ export class CpuPhotonDetection {
    * Detects the photons of `frames` (each a whole frame; the crop at `place`).
    * `visit(k, data)` runs once per frame, in order, before the frame is
    * detected (on the pool: before it leaves this thread). Use the returned
-   * frames afterwards, not the ones passed in (those may be detached).
+   * frames afterwards, not the owned ones passed in (those are detached).
    */
-  async detect(frames: readonly FrameArray[], setup: FrameDetectorSetup, place: CropPlacement, visit: (k: number, data: FrameArray) => void = () => undefined): Promise<BatchOutcome> {
+  async detect(frames: readonly FrameArray[], owned: readonly boolean[], setup: FrameDetectorSetup, place: CropPlacement, visit: (k: number, data: FrameArray) => void = () => undefined): Promise<BatchOutcome> {
     const key = JSON.stringify(setup);
     const pool = this.pool;
     if (pool === null) {
@@ -74,7 +75,7 @@ export class CpuPhotonDetection {
     }
     const sent = frames.map((data, k) => {
       visit(k, data);
-      const m = movable(data);
+      const m = movable(data, owned[k] === true);
       return pool.run({ key, setup, data: m.data, place }, m.transfer, k % pool.size);
     });
     const answers = await Promise.all(sent);
