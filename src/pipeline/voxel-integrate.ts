@@ -56,8 +56,9 @@ import { checkNdiv, subvoxelCentre, subvoxelsPerCell, unflatSub, type Ndiv } fro
 import { cellBoundsKernel, packValidBits } from '../kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyKernel, cellSetCpu } from '../kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsKernel, type FilterStats } from '../kernels/filter-stats.ts';
-import { framesPerBatch, readU64, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
+import { framesPerBatch, readU64, totalAccumulatorWords, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
 import { log } from '../util/log.ts';
+import { framesInBudget } from './batch-budget.ts';
 import { buildStaticMask, resolveCounting, type CountingOptions, type ResolvedCounting, type StaticMaskOptions, type StaticMaskReport } from './voxel-masks.ts';
 
 export const DEFAULT_NDIV: Ndiv = [3, 3, 3];
@@ -395,6 +396,32 @@ function frameBatch(frames: readonly WedgeFrame[], wedge: WedgeRange, rows: Floa
   return batch;
 }
 
+/** A wedge's sample frames binned: the accumulators, Σ of the frames' raw values, and the backend that ran. */
+export interface SampleAccumulation {
+  acc: VoxelAccumulators;
+  frameSum: number;
+  backend: 'gpu' | 'cpu';
+}
+
+/** How `integrateWedge` runs beyond its inputs (none changes the result). */
+export interface WedgeRunOptions {
+  /** bins the sample frames instead of the engine's session (the CPU threads: src/pipeline/voxel-integrate-threads.ts) */
+  sample?: (table: CellTable, rows: Float32Array) => Promise<SampleAccumulation>;
+  /** host memory budget: frames per batch from it (src/pipeline/batch-budget.ts); absent: the device limits, at most 16 */
+  budgetBytes?: number;
+}
+
+/** Frames per batch of the in-thread accumulation: the GPU's limit (≤ 16) or 4 on the CPU, and what the budget holds. */
+function batchFramesOf(engine: Engine, setup: IntegrationSetup, table: CellTable, budgetBytes: number | undefined): number {
+  if (setup.batchFrames !== undefined) return setup.batchFrames;
+  const device = framesPerBatch(engine.gpu, setup.nPixels, engine.gpu === null ? 4 : 16);
+  if (budgetBytes === undefined) return device;
+  const C = setup.channels.count;
+  // a batch holds each frame twice (the images and their copy in the batch)
+  const frames = framesInBudget({ budgetBytes, nPixels: setup.nPixels, channels: C, accumulatorBytes: 4 * totalAccumulatorWords(table, setup.maxCount, C), accumulatorSets: 1 });
+  return Math.max(1, Math.min(device, Math.floor(frames / 2)));
+}
+
 /**
  * Streams a wedge's frames through a voxel-accumulate session of the engine.
  * `reread` (the wedge's frames again) lets the engine replay the batches
@@ -409,7 +436,8 @@ async function accumulateWedge(
   frames: AsyncIterable<WedgeFrame>,
   reread: (() => AsyncIterable<WedgeFrame>) | undefined,
   withChannels = true,
-): Promise<{ acc: VoxelAccumulators; frameSum: number; backend: 'gpu' | 'cpu' }> {
+  budgetBytes?: number,
+): Promise<SampleAccumulation> {
   const n = setup.nPixels;
   pinSetup(engine, setup);
   const groups: number[][] = [];
@@ -427,7 +455,7 @@ async function accumulateWedge(
     },
     reread === undefined ? {} : { replay: (count) => replayGroups(reread(), groups.slice(0, count), wedge, rows, n) },
   );
-  const perBatch = setup.batchFrames ?? framesPerBatch(engine.gpu, n);
+  const perBatch = batchFramesOf(engine, setup, table, budgetBytes);
   const seen = new Uint8Array(wedge.count);
   let frameSum = 0;
   let pending: WedgeFrame[] = [];
@@ -478,6 +506,7 @@ export async function integrateWedge(
   wedge: WedgeRange,
   frames: AsyncIterable<WedgeFrame>,
   reread?: () => AsyncIterable<WedgeFrame>,
+  opts: WedgeRunOptions = {},
 ): Promise<WedgeResult> {
   const t0 = now();
   const offsets = Array.from({ length: wedge.count }, (_v, i) => wedge.first + i);
@@ -489,13 +518,13 @@ export async function integrateWedge(
   if (table.keys.length > 0) engine.resident(table, 'keys', table.keys, 'cell keys');
   let device: VoxelAccumulators['device'];
   try {
-    const accumulated = await accumulateWedge(engine, setup, table, wedge, rows, frames, reread);
+    const accumulated = opts.sample !== undefined ? await opts.sample(table, rows) : await accumulateWedge(engine, setup, table, wedge, rows, frames, reread, true, opts.budgetBytes);
     const { device: onDevice, ...acc } = accumulated.acc;
     device = onDevice;
     let background: VoxelAccumulators | undefined;
     if (setup.background !== undefined) {
       // binned with the same geometry, table and masks; on the backend left after the sample frames
-      background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), () => backgroundFrames(setup, wedge), false)).acc;
+      background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), () => backgroundFrames(setup, wedge), false, opts.budgetBytes)).acc;
     }
     const t2 = now();
     let stats: FilterStats | undefined;

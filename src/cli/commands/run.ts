@@ -18,7 +18,7 @@ import { collectReportData, writeReport, type ReportSummary } from '../../report
 import { loadRunConfig } from '../../run/config.ts';
 import { runPipeline, type ReportInputs, type RunSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
-import { globalOptions } from '../engine-options.ts';
+import { engineOptions, globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
 import type { CommandSpec } from '../command-spec.ts';
 
@@ -98,7 +98,16 @@ export const runCommand: CommandSpec = {
         const g = globalOptions(cmd);
         if (o.json === true && g.quiet !== true) setLogMode('json');
         const cfg = await loadRunConfig(configPath);
-        const summary = await runPipeline(cfg, { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), report: buildReport, log: CLI_LOGGER, progress: CLI_PROGRESS });
+        const e = engineOptions(g, false);
+        const summary = await runPipeline(cfg, {
+          backend: g.backend,
+          ...(g.threads !== undefined ? { threads: e.threads as number } : {}),
+          ...(e.memoryMb !== undefined ? { memoryMb: e.memoryMb } : {}),
+          ...(g.debugGpu === true ? { debugGpu: true } : {}),
+          report: buildReport,
+          log: CLI_LOGGER,
+          progress: CLI_PROGRESS,
+        });
         await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
         process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
       });
