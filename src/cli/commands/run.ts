@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { collectReportData, writeReport, type ReportSummary } from '../../report/index.ts';
 import { loadRunConfig } from '../../run/config.ts';
@@ -109,7 +110,8 @@ export const runCommand: CommandSpec = {
           progress: CLI_PROGRESS,
         });
         await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
-        process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
+        const peak = peakRssBytes();
+        process.stdout.write(o.json === true ? `${JSON.stringify({ ...summary, peakRssBytes: peak })}\n` : `${summaryLines(summary).join('\n')}\n  peak RSS ${formatMiB(peak)}\n`);
       });
   },
 };
