@@ -324,11 +324,11 @@ export function pinSetup(engine: Engine, setup: IntegrationSetup): void {
 }
 
 /** The cell table of a wedge from the two geometry passes. */
-export async function wedgeCellTable(engine: Engine, setup: IntegrationSetup, rows: Float32Array): Promise<CellTable> {
+export async function wedgeCellTable(engine: Engine, setup: IntegrationSetup, rows: Float32Array, cellSet?: WedgeRunOptions['cellSet']): Promise<CellTable> {
   const geom = { vectors: setup.vectors, valid: setup.valid, rows };
   if (engine.backend === 'cpu') {
     // one pass instead of the two kernels' twins: the same cells, so the same table
-    const set = cellSetCpu(geom);
+    const set = cellSet !== undefined ? await cellSet(setup.vectors, setup.valid, rows) : cellSetCpu(geom);
     const box = boxFromBounds(set.min, set.max);
     return box.dim[0] === 0 ? emptyCellTable(setup.ndiv) : buildCellTable(setup.ndiv, box, bitmapFromCells(box, set.cells));
   }
@@ -407,6 +407,10 @@ export interface SampleAccumulation {
 export interface WedgeRunOptions {
   /** bins the sample frames instead of the engine's session (the CPU threads: src/pipeline/voxel-integrate-threads.ts) */
   sample?: (table: CellTable, rows: Float32Array) => Promise<SampleAccumulation>;
+  /** the distinct cells of the wedge on the CPU (cellSetCpu's result; the CPU threads split the frames) */
+  cellSet?: (vectors: Float32Array, valid: Uint32Array, rows: Float32Array) => Promise<{ min: number[]; max: number[]; cells: Int32Array }>;
+  /** filter-stats on the CPU (the CPU threads split the voxels); default: the engine's kernel */
+  filterStats?: (acc: VoxelAccumulators, window: number) => Promise<FilterStats>;
   /** host memory budget: frames per batch from it (src/pipeline/batch-budget.ts); absent: the device limits, at most 16 */
   budgetBytes?: number;
 }
@@ -511,7 +515,7 @@ export async function integrateWedge(
   const t0 = now();
   const offsets = Array.from({ length: wedge.count }, (_v, i) => wedge.first + i);
   const rows = frameRows(setup.exp, offsets);
-  const table = await wedgeCellTable(engine, setup, rows);
+  const table = await wedgeCellTable(engine, setup, rows, opts.cellSet);
   const t1 = now();
   // the table's words and keys: one upload for voxel-accumulate and filter-stats
   if (table.words.length > 0) engine.resident(table, 'words', table.words, 'cell table');
@@ -531,7 +535,10 @@ export async function integrateWedge(
     let mask: FilterMask;
     if (setup.filter) {
       // the accumulators are still on the device (when the GPU ran them): filter-stats binds them there
-      stats = await engine.run(filterStatsKernel, { acc: device !== undefined ? { ...acc, device } : acc, window: setup.window });
+      stats =
+        opts.filterStats !== undefined && device === undefined
+          ? await opts.filterStats(acc, setup.window)
+          : await engine.run(filterStatsKernel, { acc: device !== undefined ? { ...acc, device } : acc, window: setup.window });
       mask = greedyPoissonFilter(acc, stats, setup.window);
       if (mask.exhausted) log('warn', `wedge ${wedge.index}: the filter removed every one of its ${mask.participants} subvoxels (no Poisson-like background to compare with)`);
     } else {

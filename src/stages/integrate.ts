@@ -36,7 +36,7 @@ import {
   type WedgeResult,
 } from '../pipeline/voxel-integrate.ts';
 import type { BeamstopShape, DetectorKind } from '../pipeline/voxel-masks.ts';
-import { accumulateWedgeThreaded } from '../pipeline/voxel-integrate-threads.ts';
+import { accumulateWedgeThreaded, shareSetup } from '../pipeline/voxel-integrate-threads.ts';
 import { AccumulatorThreads } from '../kernels/cpu/voxel-accumulate-threads.ts';
 import { defaultMemoryMb, MIB } from '../host/memory-budget.ts';
 import type { StageContext } from './context.ts';
@@ -304,6 +304,9 @@ export async function* integrateWedges(
       const run: WedgeRunOptions = { budgetBytes };
       if (threads !== null) {
         const before = done;
+        shareSetup(p.setup);
+        run.cellSet = (vectors, valid, rows) => threads.cellSet(vectors, valid, rows);
+        run.filterStats = (acc, window) => threads.filterStats(acc, window);
         run.sample = (table, rows) =>
           accumulateWedgeThreaded(p.setup, table, w, rows, {
             threads,

@@ -20,21 +20,28 @@
 import { invariant } from '../../errors.ts';
 import { WorkerPool, workerUrl } from '../../host/cpu-threads.ts';
 import type { FrameTask } from '../../io/sources/frame-task.ts';
+import { filterStatsWork, type FilterStats, type FilterStatsParams, type FilterStatsWork } from '../filter-stats.ts';
 import { channelStride, recordStride, type AccumulateSetup, type VoxelAccumulators } from '../voxel-accumulate.ts';
 
 /** Messages to a voxel-accumulate worker. */
 export type ThreadRequest =
   | { type: 'open'; setup: AccumulateSetup }
   | { type: 'frame'; row: Float32Array; offset: number; task?: FrameTask; pixels?: Int32Array }
-  | { type: 'finish' };
+  | { type: 'finish' }
+  | { type: 'cells'; vectors: Float32Array; valid: Uint32Array; rows: Float32Array }
+  | { type: 'filter'; phase: 1 | 2; params: FilterStatsParams; work: FilterStatsWork; from: number; to: number };
 
 /** Answers of a voxel-accumulate worker. */
 export type ThreadReply =
   | { type: 'opened' }
   | { type: 'added'; frameSum: number; decodeSeconds: number; binSeconds: number }
+  | { type: 'filtered' }
+  | { type: 'cells'; min: [number, number, number]; max: [number, number, number]; cells: Int32Array }
   | { type: 'finished'; acc: Uint32Array; channelSums: Uint32Array; maskedObservations: number; maskedSum: number; lost: number };
 
 type Finished = Extract<ThreadReply, { type: 'finished' }>;
+/** The distinct cells of a wedge (3 ints each) and their bounds, as cellSetCpu gives them. */
+export type CellSet = Omit<Extract<ThreadReply, { type: 'cells' }>, 'type'>;
 /** A frame binned: Σ of its raw values, and the worker's seconds reading + decoding it and binning it. */
 export type FrameDone = Omit<Extract<ThreadReply, { type: 'added' }>, 'type'>;
 
@@ -97,7 +104,7 @@ export class AccumulatorThreads {
   async open(setup: AccumulateSetup): Promise<void> {
     invariant(setup.vectors.buffer instanceof SharedArrayBuffer && setup.valid.buffer instanceof SharedArrayBuffer, 'threaded voxel-accumulate: the per-pixel arrays are shared');
     invariant(setup.channels === undefined || setup.channels.values.buffer instanceof SharedArrayBuffer, 'threaded voxel-accumulate: the channels are shared');
-    this.setup = { ...setup, keepOnDevice: false };
+    this.setup = { ...setup, keepOnDevice: false, sharedAccumulators: true };
     await this.pool.broadcast({ type: 'open', setup: this.setup });
   }
 
@@ -130,6 +137,65 @@ export class AccumulatorThreads {
     const channels = s.channels?.count ?? 0;
     invariant(first.channelSums.length === (first.acc.length / recordStride(s.maxCount)) * channelStride(channels), 'channel records match the count records');
     return { table: s.table, maxCount: s.maxCount, stride: recordStride(s.maxCount), acc: first.acc, channels, channelSums: first.channelSums, maskedObservations, maskedSum, lost };
+  }
+
+  /**
+   * The distinct cells a wedge's valid pixels reach (cellSetCpu of
+   * cell-occupancy.ts), its frames split between the workers and the sets
+   * united here: the same box and cells as one thread, so the same table.
+   */
+  async cellSet(vectors: Float32Array, valid: Uint32Array, rows: Float32Array): Promise<CellSet> {
+    invariant(vectors.buffer instanceof SharedArrayBuffer && valid.buffer instanceof SharedArrayBuffer, 'threaded cell set: the per-pixel arrays are shared');
+    const frames = rows.length / 12;
+    const parts = Math.max(1, Math.min(this.pool.size, frames));
+    const jobs: Promise<ThreadReply>[] = [];
+    for (let k = 0; k < parts; k++) {
+      const a = Math.floor((k * frames) / parts);
+      const b = Math.floor(((k + 1) * frames) / parts);
+      jobs.push(this.pool.run({ type: 'cells', vectors, valid, rows: rows.slice(12 * a, 12 * b) }));
+    }
+    const min: [number, number, number] = [2147483647, 2147483647, 2147483647];
+    const max: [number, number, number] = [-2147483648, -2147483648, -2147483648];
+    const seen = new Set<number>();
+    const out: number[] = [];
+    for (const r of await Promise.all(jobs)) {
+      invariant(r.type === 'cells', 'voxel-accumulate worker answered a cell set');
+      for (let a = 0; a < 3; a++) {
+        min[a] = Math.min(min[a] as number, r.min[a] as number);
+        max[a] = Math.max(max[a] as number, r.max[a] as number);
+      }
+      const c = r.cells;
+      for (let k = 0; k < c.length; k += 3) {
+        const key = (((c[k] as number) + 65536) * 131072 + ((c[k + 1] as number) + 65536)) * 131072 + ((c[k + 2] as number) + 65536);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        out.push(c[k] as number, c[k + 1] as number, c[k + 2] as number);
+      }
+    }
+    return { min, max, cells: Int32Array.from(out) };
+  }
+
+  /**
+   * filter-stats' CPU twin with its voxel range split between the workers
+   * (phase 1 everywhere, then phase 2): inputs and outputs in shared memory,
+   * every output element computed by the same code from the same inputs, so
+   * the same bits as one thread.
+   */
+  async filterStats(acc: VoxelAccumulators, window: number): Promise<FilterStats> {
+    const params: FilterStatsParams = { acc: { ...acc, acc: shared(acc.acc), channelSums: new Uint32Array(0) }, window };
+    const work = filterStatsWork(params, (ctor, n) => new (ctor as unknown as new (b: SharedArrayBuffer) => InstanceType<typeof ctor>)(new SharedArrayBuffer(n * (ctor as unknown as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT)));
+    // more chunks than threads: the taking-part voxels are not spread evenly
+    const chunks = Math.max(1, Math.min(4 * this.pool.size, Math.ceil(work.voxels / 4096)));
+    for (const phase of [1, 2] as const) {
+      const jobs: Promise<ThreadReply>[] = [];
+      for (let k = 0; k < chunks; k++) {
+        const from = Math.floor((k * work.voxels) / chunks);
+        const to = Math.floor(((k + 1) * work.voxels) / chunks);
+        jobs.push(this.pool.run({ type: 'filter', phase, params, work, from, to }));
+      }
+      await Promise.all(jobs);
+    }
+    return work.out;
   }
 
   /** Terminates the workers (safe twice). */

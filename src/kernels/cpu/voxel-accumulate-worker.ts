@@ -9,6 +9,8 @@
 import { InvalidValueError, invariant } from '../../errors.ts';
 import { serveWorker } from '../../host/cpu-threads.ts';
 import { decodeFrameTask } from '../../io/sources/frame-task.ts';
+import { cellSetCpu } from '../cell-occupancy.ts';
+import { filterStatsPhase1, filterStatsPhase2 } from '../filter-stats.ts';
 import { voxelAccumulateStream, type AccumulateSession } from '../voxel-accumulate.ts';
 import type { ThreadReply, ThreadRequest } from './voxel-accumulate-threads.ts';
 
@@ -43,12 +45,22 @@ serveWorker<ThreadRequest, ThreadReply>(async (req) => {
       await session.add({ rows: req.row, index: Uint32Array.of(req.offset), pixels });
       return { value: { type: 'added', frameSum, decodeSeconds: (t1 - t0) / 1000, binSeconds: (performance.now() - t1) / 1000 } };
     }
+    case 'filter': {
+      if (req.phase === 1) filterStatsPhase1(req.params, req.work, req.from, req.to);
+      else filterStatsPhase2(req.params, req.work, req.from, req.to);
+      return { value: { type: 'filtered' } };
+    }
+    case 'cells': {
+      const set = cellSetCpu({ vectors: req.vectors, valid: req.valid, rows: req.rows });
+      return { value: { type: 'cells', ...set }, transfer: [set.cells.buffer as ArrayBuffer] };
+    }
     case 'finish': {
       invariant(session !== null, 'voxel-accumulate worker: finish before open');
       const r = await session.finish();
       session = null;
       const value: ThreadReply = { type: 'finished', acc: r.acc, channelSums: r.channelSums, maskedObservations: r.maskedObservations, maskedSum: r.maskedSum, lost: r.lost };
-      return { value, transfer: [r.acc.buffer as ArrayBuffer, r.channelSums.buffer as ArrayBuffer] };
+      // shared memory: the main thread merges into it and filter-stats reads it there, no copies
+      return { value };
     }
   }
 });
