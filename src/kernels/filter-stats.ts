@@ -233,13 +233,16 @@ export function filterStatsWork(p: FilterStatsParams, alloc: Alloc = (ctor, n) =
   return { voxels, pv, part, out };
 }
 
-/** Phase 1 (λ, T, N and the pooled histogram) of voxels from…to−1. */
-export function filterStatsPhase1(p: FilterStatsParams, w: FilterStatsWork, from: number, to: number): void {
+/** What both phases read: the ball, the accumulators and their layout, ln c!. */
+function phaseInputs(p: FilterStatsParams): { ball: Int32Array; acc: Uint32Array; stride: number; K: number; table: CellTable; B: number; nb: number; lf: Float32Array } {
   const ball = ballOffsets(p.window);
   const { acc, stride, maxCount: K, table } = p.acc;
-  const B = ball.length / 3;
-  const nb = K + 1;
-  const lf = logFactorials(K);
+  return { ball, acc, stride, K, table, B: ball.length / 3, nb: K + 1, lf: logFactorials(K) };
+}
+
+/** Phase 1 (λ, T, N and the pooled histogram) of voxels from…to−1. */
+export function filterStatsPhase1(p: FilterStatsParams, w: FilterStatsWork, from: number, to: number): void {
+  const { ball, acc, stride, K, table, B, nb, lf } = phaseInputs(p);
   const { pv, part } = w;
   const { lambda, t: tArr, n: nArr, chtot } = w.out;
   const nbr = new Int32Array(B);
@@ -304,11 +307,7 @@ export function filterStatsPhase1(p: FilterStatsParams, w: FilterStatsWork, from
 
 /** Phase 2 (ΔD) of voxels from…to−1; needs phase 1 of every voxel. */
 export function filterStatsPhase2(p: FilterStatsParams, w: FilterStatsWork, from: number, to: number): void {
-  const ball = ballOffsets(p.window);
-  const { acc, stride, maxCount: K, table } = p.acc;
-  const B = ball.length / 3;
-  const nb = K + 1;
-  const lf = logFactorials(K);
+  const { ball, acc, stride, K, table, B, nb, lf } = phaseInputs(p);
   const { pv, part } = w;
   const { lambda, t: tArr, n: nArr, delta, chtot } = w.out;
   const nbr = new Int32Array(B);
