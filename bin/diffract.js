@@ -7,9 +7,9 @@ import { existsSync } from 'node:fs';
 const sources = new URL('../src/cli/main.ts', import.meta.url);
 let main;
 if (existsSync(sources)) {
-  // h5wasm's 4 MB emscripten module is plain JS: load it before tsx's hooks
-  // exist, so tsx does not rewrite it (and build a source map of it) on every
-  // start: that took 2–4 s and 600 MB of RSS per command (issue 14)
+  // h5wasm (4 MB of JavaScript) is loaded before tsx's loader is registered:
+  // through the loader it costs seconds and some 500 MiB of resident memory
+  // (its source-map handling); the sources' later imports get this instance.
   await import('h5wasm/node');
   const { register } = await import('tsx/esm/api');
   register();

@@ -48,29 +48,17 @@ import {
   UsageError,
   type ErrorLocation,
 } from '../errors.ts';
+import { threadCount } from './thread-count.ts';
 
-export const THREADS_ENV = 'DIFFRACT_THREADS';
-/** more threads than this is surely a typo */
-export const MAX_THREADS = 1024;
-
-function parseThreads(value: string | number, source: string): number {
-  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < 1 || n > MAX_THREADS) {
-    throw new UsageError(`${source} must be an integer 1…${MAX_THREADS}, got '${String(value).trim()}'`, { field: source });
-  }
-  return n;
-}
+export { MAX_THREADS, THREADS_ENV } from './thread-count.ts';
 
 /**
  * The number of CPU threads to use: `flag` (the `--threads` value or the run
- * config's `threads`), else `env.DIFFRACT_THREADS`, else the machine's
- * available parallelism.
+ * config's `threads`, named `source` in errors), else `env.DIFFRACT_THREADS`,
+ * else the machine's available parallelism.
  */
 export function resolveThreads(flag?: number | string, env: Record<string, string | undefined> = process.env, source = '--threads'): number {
-  if (flag !== undefined) return parseThreads(flag, source);
-  const fromEnv = env[THREADS_ENV];
-  if (fromEnv !== undefined && fromEnv.trim() !== '') return parseThreads(fromEnv, THREADS_ENV);
-  return Math.max(1, availableParallelism());
+  return threadCount(flag, env, availableParallelism(), source);
 }
 
 /** An error as it crosses a thread boundary. */

@@ -13,9 +13,9 @@ describe('resolveThreads', () => {
   });
   it('names the source of a bad value in one line', () => {
     expect(() => resolveThreads(0, {})).toThrow(UsageError);
-    expect(() => resolveThreads(0, {})).toThrow(/^field '--threads': --threads must be an integer 1…1024, got '0'$/);
+    expect(() => resolveThreads(0, {})).toThrow(/^field '--threads': threads must be an integer 1…1024, got '0'$/);
     expect(() => resolveThreads(1.5, {})).toThrow(/--threads/);
-    expect(() => resolveThreads(undefined, { DIFFRACT_THREADS: 'abc' })).toThrow(/DIFFRACT_THREADS must be an integer 1…1024, got 'abc'/);
+    expect(() => resolveThreads(undefined, { DIFFRACT_THREADS: 'abc' })).toThrow(/^field 'DIFFRACT_THREADS': threads must be an integer 1…1024, got 'abc'$/);
     expect(() => resolveThreads(undefined, { DIFFRACT_THREADS: '-2' })).toThrow(/DIFFRACT_THREADS/);
   });
 });

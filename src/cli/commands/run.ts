@@ -13,12 +13,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { collectReportData, writeReport, type ReportSummary } from '../../report/index.ts';
 import { loadRunConfig } from '../../run/config.ts';
 import { runPipeline, type ReportInputs, type RunSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
-import { globalOptions } from '../engine-options.ts';
+import { engineOptions, globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
 import type { CommandSpec } from '../command-spec.ts';
 
@@ -98,9 +99,19 @@ export const runCommand: CommandSpec = {
         const g = globalOptions(cmd);
         if (o.json === true && g.quiet !== true) setLogMode('json');
         const cfg = await loadRunConfig(configPath);
-        const summary = await runPipeline(cfg, { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), report: buildReport, log: CLI_LOGGER, progress: CLI_PROGRESS });
+        const e = engineOptions(g, false);
+        const summary = await runPipeline(cfg, {
+          backend: g.backend,
+          ...(g.threads !== undefined ? { threads: e.threads as number } : {}),
+          ...(e.memoryMb !== undefined ? { memoryMb: e.memoryMb } : {}),
+          ...(g.debugGpu === true ? { debugGpu: true } : {}),
+          report: buildReport,
+          log: CLI_LOGGER,
+          progress: CLI_PROGRESS,
+        });
         await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
-        process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
+        const peak = peakRssBytes();
+        process.stdout.write(o.json === true ? `${JSON.stringify({ ...summary, peakRssBytes: peak })}\n` : `${summaryLines(summary).join('\n')}\n  peak RSS ${formatMiB(peak)}\n`);
       });
   },
 };
