@@ -27,32 +27,17 @@ import { FrameDetector, HitColumns } from '../../src/photon/frame-detector.ts';
 import { buildBinMap } from '../../src/photon/geometry.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { timeMedian, type BenchRow, type BenchSection } from '../harness.ts';
-import { balorStack } from '../inputs/balor-stack.ts';
+import { BALOR_COLS, BALOR_ROWS, balorFrame, balorStack } from '../inputs/balor-stack.ts';
 
-const ROWS = 4104;
-const COLS = 4128;
+const ROWS = BALOR_ROWS;
+const COLS = BALOR_COLS;
 const DENSITIES = [0.01, 0.1];
 
-/** uint16 frames: offset 100 ± 3 and 3×3 photon clouds covering `density` of the pixels. */
+/** uint16 frames: offset 100 ± 3 and 3×3 photon clouds covering `density` of the pixels (bench/inputs/balor-stack.ts). */
 function frames(n: number, density: number, seed: number): Uint16Array {
-  const u = mulberry32(seed);
   const px = ROWS * COLS;
   const out = new Uint16Array(n * px);
-  for (let i = 0; i < out.length; i++) out[i] = 97 + ((u() * 7) | 0);
-  const photons = Math.round((density * px) / 9);
-  for (let k = 0; k < n; k++) {
-    for (let j = 0; j < photons; j++) {
-      const r = 1 + ((u() * (ROWS - 2)) | 0);
-      const c = 1 + ((u() * (COLS - 2)) | 0);
-      const peak = 350 + ((u() * 250) | 0);
-      for (let dr = -1; dr <= 1; dr++) {
-        for (let dc = -1; dc <= 1; dc++) {
-          const i = k * px + (r + dr) * COLS + c + dc;
-          out[i] = Math.min(65535, (out[i] as number) + (dr === 0 && dc === 0 ? peak : ((peak * (0.2 + 0.3 * u())) | 0)));
-        }
-      }
-    }
-  }
+  for (let k = 0; k < n; k++) balorFrame(out.subarray(k * px, (k + 1) * px), ROWS, COLS, density, seed + k);
   return out;
 }
 

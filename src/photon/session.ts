@@ -49,8 +49,8 @@
  * latestImage(), histogram(), ringOverlay(q); integrate() on demand.
  */
 import { FormatError, InvalidValueError, invariant } from '../errors.ts';
-import { resolveThreads } from '../host/cpu-threads.ts';
 import type { Engine } from '../host/engine.ts';
+import { defaultMemoryMb, MIB } from '../host/memory-budget.ts';
 import type { SardanaDescription } from '../io/sardana.ts';
 import type { FrameArray } from '../io/stream1.ts';
 import type { PoniGeometry } from '../io/poni.ts';
@@ -109,7 +109,7 @@ export interface PhotonSessionOptions {
   stream?: string;
   /** frames per photon-detect batch on the GPU (default 8; on the CPU at most one per thread); results do not depend on it */
   batchSize?: number;
-  /** CPU photon-detection threads (default: DIFFRACT_THREADS, else one per core); results do not depend on it */
+  /** CPU photon-detection threads (default: the engine's, `--threads`); results do not depend on it */
   threads?: number;
   /** 'reset' (default): a new shape resets the accumulation; 'error': InvalidValueError */
   onShapeChange?: 'reset' | 'error';
@@ -272,7 +272,8 @@ export class PhotonSession {
     this.roiSourceCfg = opts.roiSource;
     this.integrationCfg = opts.integration ?? null;
     this.batchSize = opts.batchSize ?? 8;
-    this.cpuThreads = resolveThreads(opts.threads, process.env, 'threads');
+    this.cpuThreads = opts.threads ?? this.engine.threads;
+    if (!Number.isSafeInteger(this.cpuThreads) || this.cpuThreads < 1) throw new InvalidValueError(`threads must be a positive integer, got ${this.cpuThreads}`, { field: 'threads' });
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new InvalidValueError(`batch size must be a positive integer, got ${this.batchSize}`, { field: 'batchSize' });
     this.onShapeChange = opts.onShapeChange ?? 'reset';
     this.keepHits = opts.keepHits ?? true;
@@ -498,11 +499,15 @@ export class PhotonSession {
 
   /**
    * Frames held before a batch is processed: `batchSize` on the GPU (one
-   * upload per batch); on the CPU one frame per thread, since the CPU path
-   * gains nothing from holding more frames in memory.
+   * upload per batch); on the CPU one frame per thread (the CPU path gains
+   * nothing from holding more), and no more than half the memory budget
+   * (`--memory-mb`) holds — the other half is for the per-pixel sums.
    */
   private batchLimit(): number {
-    return this.engine.backend === 'cpu' ? Math.min(this.batchSize, this.cpuThreads) : this.batchSize;
+    if (this.engine.backend !== 'cpu') return this.batchSize;
+    const frameBytes = this.batch[0]?.data.byteLength ?? 0;
+    const byBudget = frameBytes > 0 ? Math.floor(((this.engine.memoryMb ?? defaultMemoryMb()) * MIB) / 2 / frameBytes) : Infinity;
+    return Math.max(1, Math.min(this.batchSize, this.cpuThreads, byBudget));
   }
 
   private histSpec(): PhotonHistogramSpec {

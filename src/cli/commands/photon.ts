@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FileAccessError, UsageError } from '../../errors.ts';
-import { resolveThreads } from '../../host/cpu-threads.ts';
+import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
 import { readPoni } from '../../io/poni.ts';
 import type { PhotonMode } from '../../kernels/photon-detect.ts';
 import { writeScanFile } from '../../photon/output.ts';
@@ -22,7 +22,6 @@ import type { CommandSpec } from '../command-spec.ts';
 import { withEngine } from '../engine-options.ts';
 import { checkAsFlags, type FlagNames } from '../settings-flags.ts';
 import { log } from '../../util/log.ts';
-import { peakRssMiB } from '../../util/peak-rss.ts';
 import { cliContext } from '../stage-context.ts';
 
 export interface PhotonOptions {
@@ -173,8 +172,8 @@ export const photonCommand: CommandSpec = {
           // the end summary: what was done, with what, at what cost in time and memory
           const frames = result.scans.reduce((a, x) => a + x.frames, 0);
           const hits = result.scans.reduce((a, x) => a + x.hits, 0);
-          const threads = engine.backend === 'cpu' ? `, ${resolveThreads()} CPU thread(s)` : '';
-          log('notice', `photon: ${result.scans.length} scan(s), ${frames} frames, ${hits} hits in ${((performance.now() - started) / 1000).toFixed(2)} s (${engine.backend}${threads}); peak RSS ${peakRssMiB().toFixed(0)} MiB`);
+          const threads = engine.backend === 'cpu' ? `, ${engine.threads} CPU thread(s)` : '';
+          log('notice', `photon: ${result.scans.length} scan(s), ${frames} frames, ${hits} hits in ${((performance.now() - started) / 1000).toFixed(2)} s (${engine.backend}${threads}); peak RSS ${formatMiB(peakRssBytes())}`);
         });
       });
   },
