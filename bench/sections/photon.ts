@@ -12,7 +12,7 @@
  *   pixels above the threshold; an HDF5 stack generated once under
  *   bench/.cache/): wall time, µs per pixel·frame and the child's peak RSS
  *   (from its end summary) on 1, 2 and all threads (DIFFRACT_THREADS), for
- *   4 frames, and on all threads for 12 frames (peak RSS flat in the frame
+ *   4 frames, and on all threads for 8 frames (peak RSS flat in the frame
  *   count). The FemtoMAX pipeline's numpy `photonize` took 27.4 s at 0.42 GiB
  *   on the same 4 frames (issue 14, 2-core VM).
  * `size` scales the number of frames per measurement (default 1 → 2 frames).
@@ -83,12 +83,12 @@ async function photonProcess(input: string, threads: number): Promise<{ wall: nu
   }
 }
 
-/** Whole-process rows: 4 frames on 1, 2 and all threads (1 thread is the baseline), 12 frames on all threads. */
+/** Whole-process rows: 4 frames on 1, 2 and all threads (1 thread is the baseline), 8 frames on all threads. */
 async function processRows(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const all = availableParallelism();
   const runs: Array<[number, number]> = [...new Set([1, 2, all])].map((t) => [4, t] as [number, number]);
-  runs.push([12, all]);
+  runs.push([8, all]);
   let base: number | undefined;
   for (const [frames, threads] of runs) {
     const input = await balorStack(frames);

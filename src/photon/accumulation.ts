@@ -88,6 +88,11 @@ export function correctionDark(corr: Correction, n: number, where: { file: strin
   return corr.kind === 'none' ? 0 : darkOf(corr, n, where);
 }
 
+/** acc[i] += data[i] for values that f32 holds exactly. */
+function addExact(acc: Uint32Array | Float64Array, data: Uint16Array | Uint8Array | Float32Array): void {
+  for (let i = 0; i < data.length; i++) acc[i] = (acc[i] as number) + (data[i] as number);
+}
+
 /** Per-pixel sums of corrected values over the frames where the pixel was valid. */
 export class ImageAccumulation {
   private sums: Uint32Array | Float64Array;
@@ -120,7 +125,10 @@ export class ImageAccumulation {
     const acc = this.sums;
     const whole = allValid(data);
     const valid = whole ? null : (this.partialValid ??= new Uint32Array(n));
-    if (corr.kind === 'none') {
+    if (corr.kind === 'none' && valid === null && (data instanceof Uint16Array || data instanceof Uint8Array || data instanceof Float32Array)) {
+      // the common case (uint16 CMOS frames): every value valid and already an f32
+      addExact(acc, data);
+    } else if (corr.kind === 'none') {
       for (let i = 0; i < n; i++) {
         const v = data[i] as number;
         if (valid === null) acc[i] = (acc[i] as number) + f(v);
