@@ -88,6 +88,17 @@ export function correctionDark(corr: Correction, n: number, where: { file: strin
   return corr.kind === 'none' ? 0 : darkOf(corr, n, where);
 }
 
+/**
+ * counts[i] += 1 in per-pixel counts kept as u16 while they fit (half the
+ * memory of u32 for a detector-sized image): a u16 count about to pass
+ * 65,535 turns the whole array into u32 first. Returns the array to keep.
+ */
+export function addCount(counts: Uint16Array | Uint32Array, i: number): Uint16Array | Uint32Array {
+  const out = counts instanceof Uint16Array && counts[i] === 65535 ? Uint32Array.from(counts) : counts;
+  out[i] = (out[i] as number) + 1;
+  return out;
+}
+
 /** acc[i] += data[i] for values that f32 holds exactly. */
 function addExact(acc: Uint32Array | Float64Array, data: Uint16Array | Uint8Array | Float32Array): void {
   for (let i = 0; i < data.length; i++) acc[i] = (acc[i] as number) + (data[i] as number);

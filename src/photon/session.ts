@@ -65,7 +65,7 @@ import {
   type PhotonMode,
 } from '../kernels/photon-detect.ts';
 import { log } from '../util/log.ts';
-import { correctedAt, correctFrame, correctionDark, ImageAccumulation, type Correction } from './accumulation.ts';
+import { addCount, correctedAt, correctFrame, correctionDark, ImageAccumulation, type Correction } from './accumulation.ts';
 import type { FrameDetectorSetup } from './frame-detector.ts';
 import { CpuPhotonDetection, type BatchDetection } from './threaded-detection.ts';
 import { buildBinMap, ringOverlay, type BinMap, type RadialUnit } from './geometry.ts';
@@ -248,7 +248,8 @@ export class PhotonSession {
   private photonRoi: Roi | null = null;
   private acc: ImageAccumulation | null = null;
   private accFrames = 0;
-  private cleanAcc: Uint32Array | null = null;
+  /** photon counts per pixel of the ROI: u16 until a pixel reaches 65,535, then u32 */
+  private cleanAcc: Uint16Array | Uint32Array | null = null;
   private histAcc: Uint32Array;
   private running = true;
   /** the last frame and its correction; corrected into `latest` when asked for */
@@ -383,8 +384,8 @@ export class PhotonSession {
     return { acc: this.acc, frames: this.accFrames, shape: this.shape };
   }
 
-  /** The accumulated photon clean image over the photon ROI (counts per pixel). */
-  cleanImage(): { data: Uint32Array; roi: Roi; frames: number } | null {
+  /** The accumulated photon clean image over the photon ROI (counts per pixel: u16 while every count fits, then u32). */
+  cleanImage(): { data: Uint16Array | Uint32Array; roi: Roi; frames: number } | null {
     if (this.cleanAcc === null || this.photonRoi === null) return null;
     return { data: this.cleanAcc, roi: this.photonRoi, frames: this.accFrames };
   }
@@ -686,12 +687,12 @@ export class PhotonSession {
       if (this.running) {
         for (let b = 0; b < res.histogram.length; b++) this.histAcc[b] = (this.histAcc[b] as number) + (res.histogram[b] as number);
         const cw = proi.col1 - proi.col0;
-        this.cleanAcc ??= new Uint32Array(cw * (proi.row1 - proi.row0));
+        this.cleanAcc ??= new Uint16Array(cw * (proi.row1 - proi.row0));
         for (let k = 0; k < h.count; k++) {
           const r = Math.floor(h.posRow[k] as number) - proi.row0;
           const c = Math.floor(h.posCol[k] as number) - proi.col0;
           const i = r * cw + c;
-          this.cleanAcc[i] = (this.cleanAcc[i] as number) + 1;
+          this.cleanAcc = addCount(this.cleanAcc, i);
         }
       }
     }

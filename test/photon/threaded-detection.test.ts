@@ -99,7 +99,7 @@ async function sessionRecord(frames: FrameArray[], threads: number): Promise<{ r
   const acc = s.accumulatedImage();
   const clean = s.cleanImage();
   if (rec === null || acc === null || clean === null) throw new Error('the session produced no scan');
-  return { rec, acc: acc.data.slice(), valid: acc.valid.slice(), clean: clean.data.slice() };
+  return { rec, acc: acc.data.slice(), valid: acc.valid.slice(), clean: Uint32Array.from(clean.data) };
 }
 
 describe('PhotonSession on 1, 2 and 3 CPU threads', () => {
