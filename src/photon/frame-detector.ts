@@ -268,3 +268,25 @@ export class FrameDetector {
     return frameMax;
   }
 }
+
+/** One frame's detection on its own: hits (frame number 0), its maximum, histogram and candidate count. */
+export interface SingleFrameDetection {
+  hits: PhotonHits;
+  maxEnergy: number;
+  histogram: Uint32Array;
+  candidates: number;
+}
+
+/** Detects single frames, keeping one detector while the setup (named by `key`) stays the same. */
+export class SingleFrameDetector {
+  private cached: { key: string; det: FrameDetector; hits: HitColumns } | null = null;
+
+  detect(key: string, setup: FrameDetectorSetup, data: FrameArray, place: CropPlacement): SingleFrameDetection {
+    if (this.cached === null || this.cached.key !== key) this.cached = { key, det: new FrameDetector(setup), hits: new HitColumns() };
+    const { det, hits } = this.cached;
+    det.histogram.fill(0);
+    det.candidates = 0;
+    const maxEnergy = det.detect(data, place, 0, hits);
+    return { hits: hits.take(), maxEnergy, histogram: det.histogram.slice(), candidates: det.candidates };
+  }
+}

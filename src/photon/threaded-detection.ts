@@ -1,7 +1,6 @@
 /**
- * CPU photon detection of a batch of frames, on this thread (one thread) or
- * on a pool of worker threads (src/host/cpu-threads.ts), one frame per
- * request. The merge is exact and in frame order: hits concatenated frame by
+ * CPU photon detection of a batch of frames, on this thread and `threads` − 1
+ * worker threads (src/host/cpu-threads.ts), one frame per request. The merge is exact and in frame order: hits concatenated frame by
  * frame, histograms and candidate counts summed as integers, so the result is
  * the same for every thread count (and the same as the CPU twin's).
  *
@@ -14,8 +13,9 @@
  */
 import { WorkerPool, workerUrl } from '../host/cpu-threads.ts';
 import type { FrameArray } from '../io/stream1.ts';
-import { concatHits, type PhotonDetectResult, type PhotonHits } from '../kernels/photon-detect.ts';
-import { FrameDetector, HitColumns, type CropPlacement, type FrameDetectorSetup } from './frame-detector.ts';
+import { invariant } from '../errors.ts';
+import { concatHits, type PhotonDetectResult } from '../kernels/photon-detect.ts';
+import { SingleFrameDetector, type CropPlacement, type FrameDetectorSetup, type SingleFrameDetection } from './frame-detector.ts';
 
 /** One frame for a worker. */
 export interface DetectRequest {
@@ -27,12 +27,8 @@ export interface DetectRequest {
 }
 
 /** One frame's detection (hit frame numbers 0), and the frame handed back. */
-export interface DetectAnswer {
+export interface DetectAnswer extends SingleFrameDetection {
   data: FrameArray;
-  hits: PhotonHits;
-  maxEnergy: number;
-  histogram: Uint32Array;
-  candidates: number;
 }
 
 /** A batch's photon detection (hit frame = index in the batch; crop coordinates). */
@@ -51,44 +47,61 @@ export interface BatchOutcome {
   frames: FrameArray[];
 }
 
+/**
+ * The CPU photon detection of a session: `threads` − 1 worker threads and
+ * this thread, which detects its share of every batch after handing the rest
+ * out (one thread: no workers at all).
+ */
 export class CpuPhotonDetection {
-  private local: { key: string; det: FrameDetector; hits: HitColumns } | null = null;
+  private readonly here = new SingleFrameDetector();
   private pool: WorkerPool<DetectRequest, DetectAnswer> | null = null;
 
   /** `threads` ≥ 2 starts the worker pool at once (its start-up overlaps the reading of the first frames). */
   constructor(readonly threads: number) {
-    if (threads > 1) this.pool = new WorkerPool<DetectRequest, DetectAnswer>(workerUrl(import.meta.url, 'detect-worker'), { size: threads, name: 'photon detection' });
+    if (threads > 1) this.pool = new WorkerPool<DetectRequest, DetectAnswer>(workerUrl(import.meta.url, 'detect-worker'), { size: threads - 1, name: 'photon detection' });
   }
 
   /**
-   * Detects the photons of `frames` (each a whole frame; the crop at `place`).
+   * Detects the photons of `frames` (each a whole frame; the crop at `place`):
+   * frame k goes to worker k mod `threads` (the last share stays here).
    * `visit(k, data)` runs once per frame, in order, before the frame is
-   * detected (on the pool: before it leaves this thread). Use the returned
-   * frames afterwards, not the owned ones passed in (those are detached).
+   * detected (for a worker's frame: before it leaves this thread). Use the
+   * returned frames afterwards, not the owned ones passed in (those are
+   * detached).
    */
   async detect(frames: readonly FrameArray[], owned: readonly boolean[], setup: FrameDetectorSetup, place: CropPlacement, visit: (k: number, data: FrameArray) => void = () => undefined): Promise<BatchOutcome> {
     const key = JSON.stringify(setup);
     const pool = this.pool;
-    if (pool === null) {
-      frames.forEach((data, k) => visit(k, data));
-      return { detection: this.detectHere(frames, setup, key, place), frames: [...frames] };
-    }
-    const sent = frames.map((data, k) => {
+    const mine: number[] = [];
+    const sent = frames.map((data, k): Promise<DetectAnswer> | null => {
       visit(k, data);
+      if (pool === null || k % this.threads === this.threads - 1) {
+        mine.push(k);
+        return null;
+      }
       const m = movable(data, owned[k] === true);
-      return pool.run({ key, setup, data: m.data, place }, m.transfer, k % pool.size);
+      return pool.run({ key, setup, data: m.data, place }, m.transfer, k % this.threads);
     });
-    const answers = await Promise.all(sent);
-    const histogram = new Uint32Array(answers[0]?.histogram.length ?? 0);
+    const answers: Array<DetectAnswer | null> = frames.map(() => null);
+    for (const k of mine) {
+      const data = frames[k] as FrameArray;
+      answers[k] = { ...this.here.detect(key, setup, data, place), data };
+    }
+    for (const [k, p] of sent.entries()) if (p !== null) answers[k] = await p;
+    const done = answers.map((a) => {
+      invariant(a !== null, 'every frame of the batch is detected');
+      return a;
+    });
+    const histogram = new Uint32Array(done[0]?.histogram.length ?? 0);
     let candidates = 0;
     const maxEnergy = new Float32Array(frames.length);
-    for (const [k, a] of answers.entries()) {
+    for (const [k, a] of done.entries()) {
       a.hits.frame.fill(k);
       for (let b = 0; b < histogram.length; b++) histogram[b] = (histogram[b] as number) + (a.histogram[b] as number);
       candidates += a.candidates;
       maxEnergy[k] = a.maxEnergy;
     }
-    return { detection: { hits: concatHits(answers.map((a) => a.hits)), maxEnergy, histogram, candidates }, frames: answers.map((a) => a.data) };
+    return { detection: { hits: concatHits(done.map((a) => a.hits)), maxEnergy, histogram, candidates }, frames: done.map((a) => a.data) };
   }
 
   /** Ends the worker threads (safe twice). */
@@ -96,15 +109,5 @@ export class CpuPhotonDetection {
     const p = this.pool;
     this.pool = null;
     await p?.destroy();
-  }
-
-  private detectHere(frames: readonly FrameArray[], setup: FrameDetectorSetup, key: string, place: CropPlacement): BatchDetection {
-    if (this.local === null || this.local.key !== key) this.local = { key, det: new FrameDetector(setup), hits: new HitColumns() };
-    const { det, hits } = this.local;
-    det.histogram.fill(0);
-    det.candidates = 0;
-    const maxEnergy = new Float32Array(frames.length);
-    for (const [k, data] of frames.entries()) maxEnergy[k] = det.detect(data, place, k, hits);
-    return { hits: hits.take(), maxEnergy, histogram: det.histogram.slice(), candidates: det.candidates };
   }
 }
