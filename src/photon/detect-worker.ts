@@ -3,15 +3,16 @@
  * threaded-detection.ts): detects one frame per request with the fast detector
  * (kept between requests while the setup stays the same) and hands back that
  * frame's hits, maximum, histogram and candidate count, and the frame itself
- * (buffers transferred).
+ * (buffers transferred). A ping is answered null (the pool is up).
  */
 import { serveWorker } from '../host/cpu-threads.ts';
 import { SingleFrameDetector } from './frame-detector.ts';
-import type { DetectAnswer, DetectRequest } from './threaded-detection.ts';
+import type { DetectAnswer, WorkerRequest } from './threaded-detection.ts';
 
 const detector = new SingleFrameDetector();
 
-serveWorker<DetectRequest, DetectAnswer>((req) => {
+serveWorker<WorkerRequest, DetectAnswer | null>((req) => {
+  if ('ping' in req) return { value: null };
   const r = detector.detect(req.key, req.setup, req.data, req.place);
   const h = r.hits;
   return {

@@ -279,6 +279,8 @@ export class PhotonSession {
     this.onShapeChange = opts.onShapeChange ?? 'reset';
     this.keepHits = opts.keepHits ?? true;
     this.streamName = opts.stream;
+    // the worker threads start now, while the source opens and the first frames are read
+    if (this.engine.backend === 'cpu' && this.cpuThreads > 1 && this.photonCfg !== null) this.cpuDetection = new CpuPhotonDetection(this.cpuThreads);
     this.histAcc = new Uint32Array(this.histSpec().bins);
   }
 
@@ -810,6 +812,11 @@ export class PhotonSession {
     // the frames come back from the worker threads as new views
     out.frames.forEach((data, k) => ((frames[k] as FrameEvent).data = data));
     return out.detection;
+  }
+
+  /** Resolves once the CPU detection's worker threads are up (until then frames are detected on this thread; nothing needs to wait). */
+  async threadsStarted(): Promise<void> {
+    await this.cpuDetection?.started;
   }
 
   /** Ends the CPU detection's worker threads, if any (they never keep the process alive; this frees them at once). */

@@ -17,6 +17,9 @@ import { invariant } from '../errors.ts';
 import { concatHits, type PhotonDetectResult } from '../kernels/photon-detect.ts';
 import { SingleFrameDetector, type CropPlacement, type FrameDetectorSetup, type SingleFrameDetection } from './frame-detector.ts';
 
+/** One frame for a worker, or a ping (answered null once the worker is up). */
+export type WorkerRequest = DetectRequest | { ping: true };
+
 /** One frame for a worker. */
 export interface DetectRequest {
   /** names the setup: the worker keeps its detector while this stays the same */
@@ -54,16 +57,36 @@ export interface BatchOutcome {
  */
 export class CpuPhotonDetection {
   private readonly here = new SingleFrameDetector();
-  private pool: WorkerPool<DetectRequest, DetectAnswer> | null = null;
+  private pool: WorkerPool<WorkerRequest, DetectAnswer | null> | null = null;
+  /** whether every worker has answered its first ping (until then this thread detects every frame itself) */
+  private ready = false;
+  /** resolves once the workers are up (at once without workers; tests wait on it to exercise them) */
+  readonly started: Promise<void>;
 
-  /** `threads` ≥ 2 starts the worker pool at once (its start-up overlaps the reading of the first frames). */
+  /**
+   * `threads` ≥ 2 starts the worker pool at once: its start-up (seconds under
+   * tsx) overlaps the reading of the first frames, which this thread detects
+   * itself until the workers are up.
+   */
   constructor(readonly threads: number) {
-    if (threads > 1) this.pool = new WorkerPool<DetectRequest, DetectAnswer>(workerUrl(import.meta.url, 'detect-worker'), { size: threads - 1, name: 'photon detection' });
+    if (threads > 1) {
+      const pool = new WorkerPool<WorkerRequest, DetectAnswer | null>(workerUrl(import.meta.url, 'detect-worker'), { size: threads - 1, name: 'photon detection' });
+      this.pool = pool;
+      this.started = pool.broadcast({ ping: true }).then(
+        () => {
+          this.ready = true;
+        },
+        () => undefined, // a failed pool fails the next batch sent to it
+      );
+    } else {
+      this.started = Promise.resolve();
+    }
   }
 
   /**
    * Detects the photons of `frames` (each a whole frame; the crop at `place`):
-   * frame k goes to worker k mod `threads` (the last share stays here).
+   * frame k goes to worker k mod `threads` (the last share stays here; all
+   * of them while the workers are starting).
    * `visit(k, data)` runs once per frame, in order, before the frame is
    * detected (for a worker's frame: before it leaves this thread). Use the
    * returned frames afterwards, not the owned ones passed in (those are
@@ -71,9 +94,9 @@ export class CpuPhotonDetection {
    */
   async detect(frames: readonly FrameArray[], owned: readonly boolean[], setup: FrameDetectorSetup, place: CropPlacement, visit: (k: number, data: FrameArray) => void = () => undefined): Promise<BatchOutcome> {
     const key = JSON.stringify(setup);
-    const pool = this.pool;
+    const pool = this.ready ? this.pool : null;
     const mine: number[] = [];
-    const sent = frames.map((data, k): Promise<DetectAnswer> | null => {
+    const sent = frames.map((data, k): Promise<DetectAnswer | null> | null => {
       visit(k, data);
       if (pool === null || k % this.threads === this.threads - 1) {
         mine.push(k);

@@ -57,6 +57,7 @@ describe('CPU photon detection on 1, 2 and 3 threads', () => {
     for (const threads of [1, 2, 3]) {
       const det = new CpuPhotonDetection(threads);
       try {
+        await det.started; // else this thread detects every frame while the workers start
         // own buffers (moved or copied), views into one buffer, and shared memory: all come back intact
         const joined = stack(frames);
         const data = frames.map((f, k) => (k % 3 === 0 ? f.slice() : k % 3 === 1 ? joined.subarray(k * ROWS * COLS, (k + 1) * ROWS * COLS) : new Uint16Array(new SharedArrayBuffer(f.byteLength)).fill(0).map((_v, i) => f[i] as number)));
@@ -91,6 +92,7 @@ async function sessionRecord(frames: FrameArray[], threads: number): Promise<{ r
   let rec: ScanRecord | null = null;
   s.on('scan-end', (r) => (rec = r));
   try {
+    await s.threadsStarted(); // the workers take their share from the first frame on
     for await (const ev of arrayEvents(frames, [ROWS, COLS])) await s.handle(ev);
     await s.finish();
   } finally {
