@@ -20,6 +20,8 @@ export function buildProgram(): Command {
   program
     .description('X-ray diffraction image reduction on WebGPU, with a CPU path that gives the same answers')
     .option('--backend <name>', 'compute backend: auto | gpu | cpu (env DIFFRACT_BACKEND overrides)', 'auto')
+    .option('--threads <n>', 'CPU threads (default: DIFFRACT_THREADS, else one per core)')
+    .option('--memory-mb <n>', 'host memory budget in MiB for frame batches and per-thread accumulators (default: ¼ of the memory, at most 2048)')
     .option('--debug-gpu', 'wrap every GPU dispatch in a validation error scope that names the kernel')
     .option('-q, --quiet', 'no progress output')
     .showHelpAfterError()

@@ -335,3 +335,24 @@ export function writeTableGroup(parent: H5Group | H5File, name: string, columns:
   setAttributes(g, { NX_class: 'NXcollection', nrows: Math.max(0, nrows), ...attrs });
   return g;
 }
+
+/**
+ * Creates a rows × cols dataset and writes it in slabs of whole rows, each
+ * filled by `fill(row0, out)` (`out` holds `out.length / cols` rows; the last
+ * slab may be shorter): the data never exists whole, neither in JavaScript
+ * nor in the HDF5 heap. The dataset is chunked by slab (about 2 MiB each).
+ */
+export function writeRowSlabs<T extends Float64Array | Uint32Array>(group: H5Group, name: string, rows: number, cols: number, make: (n: number) => T, fill: (row0: number, out: T) => void): H5Dataset {
+  const bytes = make(0).BYTES_PER_ELEMENT;
+  const slabRows = Math.max(1, Math.min(rows, Math.floor((2 << 20) / (bytes * cols))));
+  const d = group.create_dataset({ name, data: make(0), shape: [0, cols], maxshape: [rows, cols], chunks: [slabRows, cols] });
+  d.resize([rows, cols]);
+  const slab = make(slabRows * cols);
+  for (let r0 = 0; r0 < rows; r0 += slabRows) {
+    const n = Math.min(slabRows, rows - r0);
+    const out = n === slabRows ? slab : (slab.subarray(0, n * cols) as T);
+    fill(r0, out);
+    d.write_slice([[r0, r0 + n], [0, cols]], out);
+  }
+  return d;
+}

@@ -95,6 +95,8 @@ export interface AccumulateSetup {
    * (`VoxelAccumulators.device`, for filter-stats); the caller destroys them
    */
   keepOnDevice?: boolean;
+  /** CPU: the accumulators in shared memory (SharedArrayBuffer), for the worker threads of src/kernels/cpu/ */
+  sharedAccumulators?: boolean;
 }
 
 /** A batch of frames. */
@@ -227,8 +229,9 @@ class CpuSession implements AccumulateSession {
     this.n = checkSetup(s);
     this.stride = recordStride(s.maxCount);
     this.nsub = subvoxelsPerCell(s.table.ndiv);
-    this.acc = new Uint32Array(accumulatorWords(s.table, s.maxCount));
-    this.chanAcc = new Uint32Array(s.table.cells * this.nsub * channelStride(channelCount(s)));
+    const words = (n: number): Uint32Array => (s.sharedAccumulators === true ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n));
+    this.acc = words(accumulatorWords(s.table, s.maxCount));
+    this.chanAcc = words(s.table.cells * this.nsub * channelStride(channelCount(s)));
   }
 
   private add64(i: number, v: number, acc = this.acc): void {

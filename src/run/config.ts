@@ -406,6 +406,8 @@ interface RawConfig {
   output?: string;
   space_group?: string | number | null;
   report?: boolean;
+  threads?: number | null;
+  memory_mb?: number | null;
   sweeps: RawSweep[];
   mask?: {
     edge?: number;
@@ -665,5 +667,7 @@ function build(doc: RawConfig, path: string): RunConfig {
     absolute,
     export: exp,
     report: doc.report ?? true,
+    threads: doc.threads ?? null,
+    memoryMb: doc.memory_mb ?? null,
   };
 }

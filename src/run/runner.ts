@@ -52,6 +52,7 @@ import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
 import { sourceDate } from '../util/source-date.ts';
+import { resolveThreads } from '../host/cpu-threads.ts';
 import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, outputProblem, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import { describeTask, putShardRecord, readShardRecords, startShardRecord, summariseShardTasks, type ShardTaskRecord, type ShardTasksSummary } from './shard-records.ts';
@@ -63,6 +64,10 @@ import { openSweepSource, type SweepSource } from './sources.ts';
 export interface RunnerOptions {
   backend: string;
   debugGpu?: boolean;
+  /** CPU threads (the --threads flag; wins over the config's `threads`) */
+  threads?: number;
+  /** host memory budget in MiB (the --memory-mb flag; wins over the config's `memory_mb`) */
+  memoryMb?: number;
   /** worker threads decoding compressed HDF5 frames ahead (default: one per spare core, at most 4) */
   decodeWorkers?: number;
   /** an engine to use instead of creating one from `backend` (the caller keeps and destroys it) */
@@ -158,7 +163,9 @@ async function engineOf(ctx: Ctx): Promise<Engine> {
   if (ctx.opts.engine !== undefined) return ctx.opts.engine;
   const first = ctx.opts.engines?.[0];
   if (first !== undefined) return first;
-  ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
+  const threads = ctx.opts.threads ?? resolveThreads(ctx.cfg.threads ?? undefined, process.env, 'threads');
+  const memoryMb = ctx.opts.memoryMb ?? ctx.cfg.memoryMb ?? undefined;
+  ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, threads, ...(memoryMb !== undefined ? { memoryMb } : {}), ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
   return ctx.engine;
 }
 
