@@ -3,7 +3,8 @@
  * (`integrateWedge`'s `sample` hook): the frames go to the voxel-accumulate
  * workers (src/kernels/cpu/voxel-accumulate-threads.ts) as decode tasks where
  * the source has them (CBF/SMV: read and decoded in the workers), else decoded
- * here and handed over. At most `framesInBudget` frames are in flight. The
+ * here and handed over. At most one frame per worker is in flight (and no
+ * more than `framesInBudget` allows). The
  * result is bit-identical to the single-thread path (integer sums).
  */
 import { InvalidValueError, invariant } from '../errors.ts';
@@ -36,8 +37,9 @@ export interface ThreadedWedgeOptions {
 export async function accumulateWedgeThreaded(setup: IntegrationSetup, table: CellTable, wedge: WedgeRange, rows: Float32Array, o: ThreadedWedgeOptions): Promise<SampleAccumulation> {
   const n = setup.nPixels;
   shareSetup(setup);
+  // one frame per worker: the next is posted as soon as one is binned (a message round trip, far below a frame's time)
   const inFlightMax = Math.min(
-    2 * o.threads.threads,
+    o.threads.threads,
     framesInBudget({
       budgetBytes: o.budgetBytes,
       nPixels: n,

@@ -189,9 +189,10 @@ export function integrationOptions(s: IntegrateSettings, exp: Experiment, backgr
   const co = correctionOptions(s.corrections);
   let efficiencyKnown = true;
   if (co !== undefined) {
-    const c = pixelCorrections(exp, co);
+    // only κ and d³s: the factor columns would add 40 bytes per pixel to the peak
+    const c = pixelCorrections(exp, { ...co, columns: 'weights' });
     options.pixelWeights = { kappa: c.kappa, d3s: c.d3s };
-    efficiencyKnown = co.efficiency === false || c.efficiency.some((v) => v !== 1);
+    efficiencyKnown = co.efficiency === false || c.efficiencyApplied;
   }
   return { options, corrections: correctionsDescription(co, efficiencyKnown) };
 }

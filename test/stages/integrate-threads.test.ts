@@ -101,7 +101,6 @@ describe('CPU threads (issue 14)', () => {
     expect((tight as Error).message).toMatch(/^field '--memory-mb': the memory budget of 1 MiB cannot hold one frame .* raise it to at least \d+ MiB/);
     const least = Number(/at least (\d+) MiB/.exec((tight as Error).message)![1]);
     expect(await wedgeFingerprints(Engine.cpu({ threads: 3, memoryMb: least }), source, settings()), `budget ${least} MiB`).toEqual(ref);
-    expect(await wedgeFingerprints(Engine.cpu({ threads: 1, memoryMb: least + 2 }), source, settings()), `1 thread, budget ${least + 2} MiB`).toEqual(ref);
   }, 240_000);
 
   it('integrateStage.run gives the same result at 1, 2 and 3 threads', async () => {

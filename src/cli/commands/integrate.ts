@@ -26,7 +26,8 @@ import { openExperimentFrames } from '../../io/sources/experiment.ts';
 import type { BeamstopShape, DetectorKind } from '../../pipeline/voxel-masks.ts';
 import { integrateAttributes, integrateDefaults, integrateWedges, INTEGRATE_DEFAULTS, prepareIntegrate, validateIntegrateSettings, wedgeTotals, type IntegratedWedge, type IntegrateSettings } from '../../stages/integrate.ts';
 import type { CommandSpec } from '../command-spec.ts';
-import { withEngine } from '../engine-options.ts';
+import { globalOptions, withEngine } from '../engine-options.ts';
+import { resolveThreads } from '../../host/cpu-threads.ts';
 import { checkAsFlags, flagNumber, flagNumbers, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
 
@@ -251,7 +252,9 @@ export async function runVoxelCommand(command: 'integrate' | 'filter', expt: str
   if (!/^\d+$/.test(o.experiment)) throw new UsageError(`--experiment must be a non-negative integer, got '${o.experiment}'`, { field: '--experiment' });
   const exp = pickExperiment(await loadExperiments(expt), Number(o.experiment));
   const settings = voxelSettings(o, cmd);
-  const frames = await openExperimentFrames(exp, expt, o.images);
+  // HDF5 frames are decoded in decode workers, one per CPU thread (when there are several): never on the main thread
+  const cpuThreads = resolveThreads(globalOptions(cmd).threads);
+  const frames = await openExperimentFrames(exp, expt, o.images, cpuThreads > 1 ? { workers: Math.min(cpuThreads, 64) } : {});
   const background = await backgroundFrames(exp, expt, o.background);
   const prepared = checkAsFlags(VOXEL_FLAGS, () => prepareIntegrate({ experiment: exp, exptPath: expt, frames, ...(background !== undefined ? { background } : {}) }, settings));
   const rows: WedgeSummary[] = [];
