@@ -91,6 +91,7 @@ describe('diffract run --shard: shards in one folder, then the combine', () => {
     expect(s.shards?.retried).toEqual([]);
     expect(differing(join(root, 'out'))).toEqual([]);
     expect(readFileSync(join(root, 'out', 'report.html'), 'utf8')).toMatch(/shard tasks.*3 of 3 task\(s\) on /);
+    expect(readFileSync(join(root, 'out', 'report.html'), 'utf8')).toMatch(/shard task times.*shard 0: \d+\.\d s on .*shard 2: \d+\.\d s on /s);
     expect(reportData(join(root, 'out'))).toBe(referenceReport);
     renameSync(join(root, 'out'), join(root, 'out-concurrent'));
   }, 600_000);

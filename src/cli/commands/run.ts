@@ -61,6 +61,11 @@ export function summaryLines(s: RunSummary): string[] {
   return lines;
 }
 
+/** How long each shard task took, where and on which attempt (the report's 'shard task times' row). */
+function shardTimesLine(t: NonNullable<RunSummary['shards']>): string {
+  return t.tasks.map((k) => `shard ${k.shard}: ${k.seconds.toFixed(1)} s on ${k.host}${k.attempt > 1 ? ` (attempt ${k.attempt})` : ''}`).join('; ');
+}
+
 /** The end-of-task summary of one shard. */
 export function shardLines(r: ShardSummary): string[] {
   return [
@@ -96,7 +101,7 @@ export async function buildReport(inputs: ReportInputs): Promise<void> {
     maskedFractions: masked,
     cchalf: { diffuse: s.cchalf, bragg: s.cchalfBragg },
     scaleFactor: s.scaleFactor,
-    ...(s.shards !== null ? { extra: { 'shard tasks': shardTasksLine(s.shards) } } : {}),
+    ...(s.shards !== null ? { extra: { 'shard tasks': shardTasksLine(s.shards), 'shard task times': shardTimesLine(s.shards) } } : {}),
   };
   const nexus = `${inputs.mapPrefix}.nxs`;
   const data = await collectReportData({
