@@ -8,13 +8,8 @@
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { GpuContext } from '../src/host/context.ts';
-import type { BenchRow, BenchSection } from './harness.ts';
+import { benchArg as arg, type BenchRow, type BenchSection } from './harness.ts';
 import { SECTIONS } from './sections/index.ts';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
@@ -60,9 +55,10 @@ async function main(): Promise<void> {
 
   console.log(`diffract bench — adapter: ${adapter}; CPU: ${cpus()[0]?.model ?? '?'} × ${cpus().length}; node ${process.version}; size ${size}`);
   console.log('');
-  console.log(`${'section'.padEnd(12)} ${'backend'.padEnd(7)} ${'value'.padStart(10)} ${'unit'.padEnd(16)} what`);
+  const sw = Math.max(12, ...rows.map((r) => r.section.length));
+  console.log(`${'section'.padEnd(sw)} ${'backend'.padEnd(7)} ${'value'.padStart(10)} ${'unit'.padEnd(16)} what`);
   for (const r of rows) {
-    console.log(`${r.section.padEnd(12)} ${r.backend.padEnd(7)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(16)} ${r.name}${r.note ? ` (${r.note})` : ''}`);
+    console.log(`${r.section.padEnd(sw)} ${r.backend.padEnd(7)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(16)} ${r.name}${r.note ? ` (${r.note})` : ''}`);
   }
   // GPU/CPU ratios for rate rows of the same workload (the name without its
   // trailing "(…)" variant) and the same unit, measured in this run

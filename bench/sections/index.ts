@@ -2,10 +2,11 @@
 import type { BenchSection } from '../harness.ts';
 import { filterSection } from './filter.ts';
 import { hklSection } from './hkl.ts';
+import { integrateThroughputSection } from './integrate-throughput.ts';
 import { mergeSection } from './merge.ts';
 import { photonSection } from './photon.ts';
 import { pipelineSection } from './pipeline.ts';
 import { scalingSection } from './scaling.ts';
 import { spotsSection } from './spots.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, integrateThroughputSection];
