@@ -22,7 +22,8 @@
  * few % of the pixels read above 20 counts (the ring and the spots), as on a
  * real Pilatus frame with a ring. Frame i draws from its own seeded stream, so
  * frames are the same whatever the frame count, and every set of n frames is the
- * first n of a longer one. About 40 ns per pixel on one core.
+ * first n of a longer one. About 70 ns of CPU per pixel (the 200-frame 1024²
+ * set: 15 s; the 20-frame 6M set: 8 s).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

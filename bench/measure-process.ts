@@ -1,10 +1,11 @@
 /**
  * Runs a command as a child process and measures it from the outside: wall
- * time, and peak resident memory read from `/proc/<pid>/status` (`VmHWM`, the
- * kernel's high-water mark of the process's RSS, worker threads included),
- * polled while the child lives. Needs nothing installed; where /proc is absent
- * the peak is `null`. A peak reached in the last poll interval before exit can
- * be missed; callers that also get the child's own figure take the larger.
+ * time, peak resident memory read from `/proc/<pid>/status` (`VmHWM`, the
+ * kernel's high-water mark of the process's RSS, worker threads included) and
+ * CPU time from `/proc/<pid>/stat` (user + system, all threads), polled while
+ * the child lives. Needs nothing installed; where /proc is absent both are
+ * `null`. What happens in the last poll interval before exit can be missed;
+ * callers that also get the child's own figure take the larger.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ export interface ProcessMeasurement {
   wallSeconds: number;
   /** VmHWM in bytes, null where /proc cannot be read */
   peakRssBytes: number | null;
+  /** user + system CPU seconds of all the child's threads, null where /proc cannot be read */
+  cpuSeconds: number | null;
   stdout: string;
   stderr: string;
 }
@@ -28,6 +31,23 @@ export function readPeakRss(pid: number): number | null {
   }
 }
 
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on every Linux port Node supports). */
+const USER_HZ = 100;
+
+/** User + system CPU seconds of a live process (all threads), or null. */
+export function readCpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // fields after the parenthesised command name (which may hold blanks): state is field 3, utime 14, stime 15
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(rest[11]);
+    const stime = Number(rest[12]);
+    return Number.isFinite(utime) && Number.isFinite(stime) ? (utime + stime) / USER_HZ : null;
+  } catch {
+    return null;
+  }
+}
+
 export function measureProcess(command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; pollMs?: number } = {}): Promise<ProcessMeasurement> {
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
@@ -35,10 +55,13 @@ export function measureProcess(command: string, args: readonly string[], options
     let stdout = '';
     let stderr = '';
     let peak: number | null = null;
+    let cpu: number | null = null;
     const poll = (): void => {
       if (child.pid === undefined) return;
       const v = readPeakRss(child.pid);
       if (v !== null) peak = Math.max(peak ?? 0, v);
+      const c = readCpuSeconds(child.pid);
+      if (c !== null) cpu = Math.max(cpu ?? 0, c);
     };
     const timer = setInterval(poll, options.pollMs ?? 20);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -51,7 +74,7 @@ export function measureProcess(command: string, args: readonly string[], options
     child.on('exit', poll);
     child.on('close', (code) => {
       clearInterval(timer);
-      resolvePromise({ code: code ?? -1, wallSeconds: (performance.now() - t0) / 1000, peakRssBytes: peak, stdout, stderr });
+      resolvePromise({ code: code ?? -1, wallSeconds: (performance.now() - t0) / 1000, peakRssBytes: peak, cpuSeconds: cpu, stdout, stderr });
     });
   });
 }

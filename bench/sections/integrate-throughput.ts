@@ -1,8 +1,12 @@
 /**
  * `integrate-throughput`: the whole `diffract integrate` process on realistic
- * frames (issue 14), run as a child process (`node bin/diffract.js --backend
- * cpu integrate …`) so that start-up, decoding, binning, the filter and the
- * HDF5 write all count, as a user sees them.
+ * frames (issue 14), run as a child process (`diffract --backend cpu integrate
+ * …`) so that start-up, decoding, binning, the filter and the HDF5 write all
+ * count, as a user sees them. The command is the compiled one (dist/, as the
+ * published package runs; built first when src/ is newer: `--cli dist`, the
+ * default) or the checkout's `bin/diffract.js`, which runs the sources through
+ * tsx (`--cli checkout`). A first row measures the start-up of both
+ * (`diffract integrate --help`).
  *
  * Frame sets (generated once, cached under `bench/.cache/`, see
  * `bench/integrate-frames.ts`):
@@ -12,7 +16,8 @@
  *
  * For `--no-filter` and the default filter, with 1, 2 and all threads
  * (`--threads N` and `DIFFRACT_THREADS`), it reports µs per pixel·frame
- * (all pixels of the panel × frames) of the whole process and of each phase
+ * (all pixels of the panel × frames) of the whole process (wall; the CPU
+ * seconds of all its threads in the note) and of each phase
  * (decode, bin, filter, write, from the child's `--timings FILE`; '–' where
  * this build does not write them), the peak RSS (the larger of `VmHWM` polled
  * from outside and the child's own figure), speed-ups against the 1-thread
@@ -24,10 +29,11 @@
  * `--size S` below 1 shrinks the panels (side × √S, modules of the 6M layout
  * likewise) and the frame counts (× √S, at least 4), for a quick check;
  * above 1 it multiplies the frame counts. `--parts throughput,memory` picks
- * the parts (default both).
+ * the parts (default both). Other processes on the machine slow the wall
+ * times: the load average before the runs is printed.
  */
-import { readFileSync, rmSync, mkdtempSync, readdirSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuContext } from '../../src/host/context.ts';
@@ -61,6 +67,8 @@ function isTimings(v: unknown): v is IntegrateTimings {
 }
 
 interface Capabilities {
+  /** node arguments that start the diffract command */
+  entry: string[];
   threadsFlag: boolean;
   timingsFlag: boolean;
 }
@@ -73,6 +81,7 @@ interface Run {
   frames: number;
   pixelFrames: number;
   wallSeconds: number;
+  cpuSeconds: number | null;
   peakRssBytes: number | null;
   timings: IntegrateTimings | null;
   error?: string;
@@ -87,9 +96,45 @@ const childEnv = (threads: number): NodeJS.ProcessEnv => {
   return env;
 };
 
-async function capabilities(): Promise<Capabilities> {
-  const r = await measureProcess(process.execPath, [join(REPO, 'bin', 'diffract.js'), 'integrate', '--help'], { env: childEnv(1) });
-  return { threadsFlag: /--threads\b/.test(r.stdout), timingsFlag: /--timings\b/.test(r.stdout) };
+const CHECKOUT_ENTRY = [join(REPO, 'bin', 'diffract.js')];
+const DIST_ENTRY = [join(REPO, 'bench', 'diffract-dist.mjs')];
+
+/** Newest modification time (ms) of the files under `dir`. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const f of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+    if (f.isFile()) newest = Math.max(newest, statSync(join(f.parentPath, f.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ (`npm run build`) unless it is newer than every source file. */
+async function ensureDist(): Promise<void> {
+  const main = join(REPO, 'dist', 'cli', 'main.js');
+  if (existsSync(main) && statSync(main).mtimeMs > newestMtime(join(REPO, 'src'))) return;
+  log('building dist/ (npm run build) …');
+  const r = await measureProcess(process.execPath, [join(REPO, 'scripts', 'build.mjs')], { cwd: REPO });
+  if (r.code !== 0) throw new Error(`npm run build failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+async function capabilities(cli: string): Promise<Capabilities> {
+  if (cli !== 'dist' && cli !== 'checkout') throw new Error(`--cli must be dist or checkout, not '${cli}'`);
+  if (cli === 'dist') await ensureDist();
+  const entry = cli === 'dist' ? DIST_ENTRY : CHECKOUT_ENTRY;
+  const r = await measureProcess(process.execPath, [...entry, 'integrate', '--help'], { env: childEnv(1) });
+  return { entry, threadsFlag: /--threads\b/.test(r.stdout), timingsFlag: /--timings\b/.test(r.stdout) };
+}
+
+/** Start-up of both commands: `diffract integrate --help` (dist/ only when built). */
+async function startupRows(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const entries: [string, string[]][] = [['checkout (tsx)', CHECKOUT_ENTRY]];
+  if (existsSync(join(REPO, 'dist', 'cli', 'main.js'))) entries.push(['dist', DIST_ENTRY]);
+  for (const [label, entry] of entries) {
+    const m = await measureProcess(process.execPath, [...entry, 'integrate', '--help'], { env: childEnv(1) });
+    rows.push({ section: SECTION, name: `start-up: diffract integrate --help, ${label}`, backend: 'host', value: m.wallSeconds, unit: 's', note: `CPU ${cpuWord(m.cpuSeconds)}; peak RSS ${mib(m.peakRssBytes)}` });
+  }
+  return rows;
 }
 
 /** Reads every frame once so that no run pays for a cold page cache. */
@@ -101,7 +146,7 @@ async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: str
   const expt = await set.expt(frames);
   const work = mkdtempSync(join(tmpdir(), 'diffract-bench-integrate-'));
   const timingsFile = join(work, 'timings.json');
-  const args = [join(REPO, 'bin', 'diffract.js'), '--backend', backend, '-q', 'integrate', expt, '--out', join(work, 'out.h5')];
+  const args = [...caps.entry, '--backend', backend, '-q', 'integrate', expt, '--out', join(work, 'out.h5')];
   if (!filter) args.push('--no-filter');
   if (caps.threadsFlag) args.push('--threads', String(threads));
   if (caps.timingsFlag) args.push('--timings', timingsFile);
@@ -116,7 +161,7 @@ async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: str
       // no timings file: this build has no --timings
     }
     const peaks = [m.peakRssBytes, timings?.peakRssBytes ?? null].filter((v): v is number => v !== null);
-    const run: Run = { set: label, filter, threads, backend, frames, pixelFrames, wallSeconds: m.wallSeconds, peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : null, timings };
+    const run: Run = { set: label, filter, threads, backend, frames, pixelFrames, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : null, timings };
     if (m.code !== 0) run.error = (m.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit code ${m.code}`;
     return run;
   } finally {
@@ -127,17 +172,18 @@ async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: str
 const us = (seconds: number, pixelFrames: number): number => (seconds * 1e6) / pixelFrames;
 const fmtUs = (v: number | undefined): string => (v === undefined ? '–' : v.toPrecision(2));
 const mib = (b: number | null): string => (b === null ? '–' : `${(b / MIB).toFixed(0)} MiB`);
+const cpuWord = (s: number | null): string => (s === null ? '–' : `${s.toFixed(1)} s`);
 const threadWord = (n: number): string => `${n} thread${n === 1 ? '' : 's'}`;
 const filterWord = (filter: boolean): string => (filter ? 'filter' : 'no filter');
 
 function runRow(r: Run, baseline: Run | undefined): BenchRow {
   const phases = PHASES.map((k) => `${k.replace('_s', '')} ${fmtUs(r.timings === null ? undefined : us(r.timings.phases[k], r.pixelFrames))}`).join(' · ');
-  const notes = [`${r.wallSeconds.toFixed(1)} s`, phases, `peak RSS ${mib(r.peakRssBytes)}`];
+  const notes = [`${r.wallSeconds.toFixed(1)} s, CPU ${cpuWord(r.cpuSeconds)}`, phases, `peak RSS ${mib(r.peakRssBytes)}`];
   if (baseline !== undefined && baseline !== r && baseline.error === undefined) notes.push(`${(baseline.wallSeconds / r.wallSeconds).toFixed(2)}× the 1-thread speed`);
   if (r.error !== undefined) notes.push(`FAILED: ${r.error}`);
   return {
     section: SECTION,
-    name: `${r.set} × ${r.frames}, ${filterWord(r.filter)}, ${threadWord(r.threads)}${r.backend === 'gpu' ? `, GPU ${adapter?.name ?? ''}` : ''}`,
+    name: `${r.set} × ${r.frames}, ${filterWord(r.filter)}, ${threadWord(r.threads)}${r.backend === 'gpu' ? ', --backend gpu' : ''}`,
     backend: r.backend,
     value: r.error === undefined ? us(r.wallSeconds, r.pixelFrames) : Number.NaN,
     unit: 'µs/pixel·frame',
@@ -201,7 +247,6 @@ async function throughput(caps: Capabilities, size: number): Promise<BenchRow[]>
       }
     }
   }
-  if (!caps.threadsFlag) rows.push({ section: SECTION, name: 'this build has no --threads: DIFFRACT_THREADS only', backend: 'host', value: Number.NaN, unit: '' });
   return rows;
 }
 
@@ -222,7 +267,7 @@ async function memory(caps: Capabilities, size: number): Promise<BenchRow[]> {
     backend: 'cpu',
     value: r.peakRssBytes === null || r.error !== undefined ? Number.NaN : r.peakRssBytes / MIB,
     unit: 'MiB',
-    note: `${r.wallSeconds.toFixed(1)} s, ${fmtUs(us(r.wallSeconds, r.pixelFrames))} µs/pixel·frame${r.error !== undefined ? `; FAILED: ${r.error}` : ''}`,
+    note: `${r.wallSeconds.toFixed(1)} s, CPU ${cpuWord(r.cpuSeconds)}, ${fmtUs(us(r.wallSeconds, r.pixelFrames))} µs/pixel·frame${r.error !== undefined ? `; FAILED: ${r.error}` : ''}`,
   }));
   const [a, b] = runs;
   if (a?.peakRssBytes != null && b?.peakRssBytes != null) {
@@ -242,8 +287,12 @@ export const integrateThroughputSection: BenchSection = {
   },
   async cpu(size: number) {
     const parts = (benchArg('--parts') ?? 'throughput,memory').split(',');
-    const caps = await capabilities();
-    const rows: BenchRow[] = [];
+    const load = loadavg()[0] ?? 0;
+    const caps = await capabilities(benchArg('--cli') ?? 'dist');
+    const rows: BenchRow[] = [
+      { section: SECTION, name: `load average before the runs (${availableParallelism()} cores)`, backend: 'host', value: load, unit: '', note: `command: ${caps.entry.map((e) => e.replace(REPO, '')).join(' ')}${caps.threadsFlag ? '' : '; this build has no --threads: DIFFRACT_THREADS set'}${caps.timingsFlag ? '' : '; no --timings: phases –'}` },
+      ...(await startupRows()),
+    ];
     if (parts.includes('throughput')) rows.push(...(await throughput(caps, size)));
     if (parts.includes('memory')) rows.push(...(await memory(caps, size)));
     return rows;
