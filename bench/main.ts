@@ -1,13 +1,17 @@
 /**
- * `npm run bench [-- --size S] [--only NAME] [--json FILE]`: every section's GPU
- * part first, then the device is destroyed (dawn.node busy-polls a core while a
- * device lives, which would slow the CPU path), then every CPU part. Prints one
- * table with the adapter named, and GPU/CPU ratios for rates measured in the
- * same run.
+ * `npm run bench [-- --size S] [--only NAME[,NAME…]] [--gpu-only] [--json FILE]`:
+ * every section's GPU part first, then the device is destroyed (dawn.node
+ * busy-polls a core while a device lives, which would slow the CPU path), then
+ * every CPU part (none with `--gpu-only`: bench/device.sh on a GPU machine).
+ * Prints one table with the adapter named, and GPU/CPU ratios for rates
+ * measured in the same run. Progress goes to stderr with the elapsed time.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { softwareAdapterReason } from '../src/host/adapter-kind.ts';
 import { GpuContext } from '../src/host/context.ts';
+import * as nodeHost from '../src/host/node-gpu.ts';
+import { provideNodeHost } from '../src/host/platform.ts';
 import { benchArg as arg, type BenchRow, type BenchSection } from './harness.ts';
 import { SECTIONS } from './sections/index.ts';
 
@@ -22,8 +26,13 @@ function fmt(v: number): string {
 
 async function main(): Promise<void> {
   const size = Number(arg('--size') ?? '1');
-  const only = arg('--only');
-  const sections: BenchSection[] = SECTIONS.filter((s) => only === undefined || s.name === only);
+  const only = arg('--only')?.split(',');
+  const gpuOnly = process.argv.includes('--gpu-only');
+  const sections: BenchSection[] = SECTIONS.filter((s) => only === undefined || only.includes(s.name));
+  // the Node host given statically, so that a bundle of this file (bench/device-prepare.sh) carries it
+  provideNodeHost(nodeHost);
+  const t0 = performance.now();
+  const elapsed = (): string => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
   const rows: BenchRow[] = [];
   let adapter = 'none (CPU only)';
 
@@ -32,7 +41,9 @@ async function main(): Promise<void> {
     let ctx: GpuContext | null = null;
     try {
       ctx = await GpuContext.create();
-      adapter = `${ctx.name} (vendor ${ctx.adapter.vendor})`;
+      const soft = softwareAdapterReason(ctx.adapter);
+      adapter = `${ctx.name} (vendor ${ctx.adapter.vendor}, architecture ${ctx.adapter.architecture || '-'}${soft !== null ? `; a software adapter: ${soft}` : ''})`;
+      console.error(`bench: adapter ${adapter}`);
     } catch (err) {
       console.error(`bench: no GPU adapter (${err instanceof Error ? err.message : String(err)}); GPU rows omitted`);
     }
@@ -40,7 +51,7 @@ async function main(): Promise<void> {
       try {
         for (const s of sections) {
           if (s.gpu === undefined) continue;
-          console.error(`bench: ${s.name} on GPU …`);
+          console.error(`bench: ${s.name} on GPU … (${elapsed()})`);
           rows.push(...(await s.gpu(ctx, size)));
         }
       } finally {
@@ -48,11 +59,12 @@ async function main(): Promise<void> {
       }
     }
   }
-  for (const s of sections) {
-    console.error(`bench: ${s.name} on CPU …`);
+  for (const s of gpuOnly ? [] : sections) {
+    console.error(`bench: ${s.name} on CPU … (${elapsed()})`);
     rows.push(...(await s.cpu(size)));
   }
 
+  console.error(`bench: done (${elapsed()})`);
   console.log(`diffract bench — adapter: ${adapter}; CPU: ${cpus()[0]?.model ?? '?'} × ${cpus().length}; node ${process.version}; size ${size}`);
   console.log('');
   const sw = Math.max(12, ...rows.map((r) => r.section.length));

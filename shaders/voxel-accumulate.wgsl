@@ -28,6 +28,13 @@
 // Compile-time defines:
 //   WG        workgroup size along x (256)
 //   CHANNELS  C, u32 values per pixel in `chan` (0 … 16; 0 binds a dummy buffer)
+//   PACKED16  true: `pixels` holds two u16 per word (element k in the low half
+//             of word k/2 when k is even), each the low 16 bits of the raw
+//             value; with params.pixel_base the batch's minimum, raw =
+//             ((low16 − pixel_base) mod 2^16) + pixel_base (the host packs a
+//             batch this way when its values span at most 65535, −1/−2
+//             markers and an integrating detector's negative values
+//             included); false: one i32 per value
 //
 // Bindings (group 0):
 //   0 uniform  params (see struct Params; zero must be 0)
@@ -36,6 +43,7 @@
 //   3 storage, read        frames:     array<vec4u>, 4 per frame: rows of M_f as
 //                                      f32 bits (3 vec4), then (frame index, 0, 0, 0)
 //   4 storage, read        pixels:     array<i32>, n_pixels per frame, frame-major
+//                                      (PACKED16: u16 pairs, see above)
 //   5 storage, read        cell_table: array<vec2u>, (bits, rank) per 32 box cells
 //   6 storage, read_write  acc:        array<atomic<u32>>, stride words per subvoxel
 //   7 storage, read_write  tally:      array<atomic<u32>, 8>: [0,1] masked pixel·frames
@@ -72,7 +80,7 @@ struct Params {
   inv_gain: f32,
   pedestal: f32,
   chan_base: u32,
-  _pad1: u32,
+  pixel_base: i32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -105,6 +113,17 @@ fn acc_add64(idx: u32, v: u32) {
   }
 }
 
+// The raw value of element idx of the batch (frame-major).
+fn pixel_value(idx: u32) -> i32 {
+#if ${PACKED16}
+  let word = bitcast<u32>(pixels[idx >> 1u]);
+  let low16 = (word >> ((idx & 1u) << 4u)) & 0xffffu;
+  return i32((low16 - bitcast<u32>(params.pixel_base)) & 0xffffu) + params.pixel_base;
+#else
+  return pixels[idx];
+#endif
+}
+
 @compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_index) lid: u32) {
   exact_zero = params.zero;
@@ -118,7 +137,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_ind
   let i = gid.x + gid.y * params.row_threads;
   let f = gid.z;
   if (i < params.n_pixels && f < params.n_frames) {
-    let raw = pixels[f * params.n_pixels + i];
+    let raw = pixel_value(f * params.n_pixels + i);
     var ok = ((valid[i >> 5u] >> (i & 31u)) & 1u) == 1u;
     ok = ok && raw >= params.trusted_lo && raw <= params.trusted_hi;
     ok = ok && !(params.markers != 0u && (raw == -1 || raw == -2));

@@ -101,3 +101,10 @@ export class DeviceLostError extends DiffractError {
     super('device-lost', message, where, options);
   }
 }
+
+/** The shards of a sharded run left units of work undone (a task failed, was killed, or never ran): the combine step names them. */
+export class IncompleteShardsError extends DiffractError {
+  constructor(message: string, where: ErrorLocation = {}, options?: { cause?: unknown }) {
+    super('incomplete-shards', message, where, options);
+  }
+}

@@ -29,7 +29,7 @@ import { timeMedian, type BenchRow, type BenchSection } from '../harness.ts';
 
 const SECTION = 'filter';
 
-interface Workload {
+export interface Workload {
   setupBase: Omit<AccumulateSetup, 'table'>;
   geometry: { vectors: Float32Array; valid: Uint32Array; rows: Float32Array };
   batch: FrameBatch;
@@ -37,7 +37,8 @@ interface Workload {
   label: string;
 }
 
-function workload(size: number): Workload {
+/** A wedge of 8·size simulated 2M frames with the pipeline's 5 channels (also the transfer section's). */
+export function workload(size: number): Workload {
   const spec = sizedSpec('large', 1);
   const exp = buildExperiment(spec);
   const frames = Math.max(1, Math.round(8 * size));

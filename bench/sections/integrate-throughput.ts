@@ -36,6 +36,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { softwareAdapterReason } from '../../src/host/adapter-kind.ts';
 import type { GpuContext } from '../../src/host/context.ts';
 import { benchArg, type BenchRow, type BenchSection } from '../harness.ts';
 import { ensureFrameSet, PILATUS_6M_MODULES, squareModules, type CachedFrameSet, type FrameSetLayout } from '../integrate-frames.ts';
@@ -280,9 +281,7 @@ export const integrateThroughputSection: BenchSection = {
   name: SECTION,
   // the runs are child processes started after the bench's device is gone; here only the adapter is noted
   gpu(ctx: GpuContext) {
-    const a = ctx.adapter;
-    const text = `${ctx.name} ${a.vendor} ${a.architecture} ${a.device} ${a.description}`;
-    adapter = { name: ctx.name, software: /llvmpipe|lavapipe|swiftshader|software/i.test(text) };
+    adapter = { name: ctx.name, software: softwareAdapterReason(ctx.adapter) !== null };
     return Promise.resolve([]);
   },
   async cpu(size: number) {

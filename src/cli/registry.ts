@@ -20,6 +20,8 @@ import { runCommand } from './commands/run.ts';
 import { scaleCommand } from './commands/scale.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { spotsCommand } from './commands/spots.ts';
+import { stillsImportCommand } from './commands/stills-import.ts';
+import { submitCommand } from './commands/submit.ts';
 import { viewCommand } from './commands/view.ts';
 
 export type { CommandSpec } from './command-spec.ts';
@@ -42,5 +44,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   scaleCommand,
   simulateCommand,
   spotsCommand,
+  stillsImportCommand,
+  submitCommand,
   viewCommand,
 ];

@@ -45,18 +45,24 @@
  * - Crystal: A = inverse of the matrix whose rows are real_space_a, b, c (so the
  *   columns of A are a*, b*, c*); `A_at_scan_points` (row-major 3×3 each) when
  *   present.
+ *   Stills crystals may carry `ML_domain_size_ang` / `ML_half_mosaicity_deg`
+ *   (kept as `mosaicity`).
+ * - Profile: an `ellipsoid` profile model (stills integrated by
+ *   `dials.ssx_integrate`) is kept as `EllipsoidProfile`; other kinds are ignored.
+ * - ImageSet: `template` or `images`, and for stills taken from a multi-image
+ *   file `single_file_indices` (0-based index of each image in that file).
  *
  * Every missing or wrong-typed required field raises MissingFieldError or
  * InvalidValueError naming the file and the JSON path (e.g.
  * `detector[0].panels[0].pixel_size`).
  */
-import { readFile } from 'node:fs/promises';
-import { FileAccessError, FormatError, InvalidValueError, MissingFieldError } from '../errors.ts';
+import { FormatError, InvalidValueError, MissingFieldError } from '../errors.ts';
 import { IDENTITY, cross, det, fromColumns, inverse, mulMM, norm, normalize, rotationAbout } from './linalg.ts';
 import type {
   Beam,
   Crystal,
   Detector,
+  EllipsoidProfile,
   Experiment,
   ExperimentList,
   Goniometer,
@@ -69,6 +75,7 @@ import type {
   Vec3,
 } from './model.ts';
 import { unitCellFromRealSpace } from './setting.ts';
+import { readTextFile } from '../util/read-text.ts';
 
 /** Most pixels one panel may have (2^27, about 134 million: six times an Eiger2 16M). */
 export const MAX_PANEL_PIXELS = 2 ** 27;
@@ -503,6 +510,14 @@ function parseCrystal(f: Fields, value: unknown, path: string): Crystal {
     unitCell: unitCellFromRealSpace(a, b, c),
     spaceGroupHall: f.string(f.required(o, 'space_group_hall_symbol', path), `${path}.space_group_hall_symbol`),
   };
+  const domain = f.optional(o, 'ML_domain_size_ang');
+  const halfMosaicity = f.optional(o, 'ML_half_mosaicity_deg');
+  if (domain !== undefined && halfMosaicity !== undefined) {
+    crystal.mosaicity = {
+      domainSizeA: f.positive(domain, `${path}.ML_domain_size_ang`),
+      halfMosaicityDeg: f.number(halfMosaicity, `${path}.ML_half_mosaicity_deg`),
+    };
+  }
   const aAt = f.optional(o, 'A_at_scan_points');
   if (aAt !== undefined) {
     const p = `${path}.A_at_scan_points`;
@@ -520,6 +535,10 @@ function parseImageSet(f: Fields, value: unknown, path: string): ImageSetRef {
   if (template !== undefined) ref.template = f.string(template, `${path}.template`);
   const images = f.optional(o, 'images');
   if (images !== undefined) ref.images = f.array(images, `${path}.images`).map((s, i) => f.string(s, `${path}.images[${i}]`));
+  const indices = f.optional(o, 'single_file_indices');
+  if (indices !== undefined) {
+    ref.singleFileIndices = f.array(indices, `${path}.single_file_indices`).map((v, i) => f.index(v, `${path}.single_file_indices[${i}]`));
+  }
   const mask = f.optional(o, 'mask');
   if (mask !== undefined) {
     const m = f.string(mask, `${path}.mask`);
@@ -528,6 +547,19 @@ function parseImageSet(f: Fields, value: unknown, path: string): ImageSetRef {
   const kind = f.optional(o, '__id__');
   if ((kind === 'ImageSequence' || kind === 'ImageSweep') && ref.template === undefined) throw f.missing(`${path}.template`);
   return ref;
+}
+
+// ---------------------------------------------------------------------------- profile
+
+/** An ellipsoid profile model; other profile kinds (e.g. gaussian_rs) are not kept (undefined). */
+function parseProfile(f: Fields, value: unknown, path: string): EllipsoidProfile | undefined {
+  const o = f.object(value, path);
+  if (o.__id__ !== 'ellipsoid') return undefined;
+  const rows = f.array(f.required(o, 'sigma', path), `${path}.sigma`);
+  if (rows.length !== 3) throw f.invalid(`${path}.sigma`, `expected a 3×3 matrix, found ${rows.length} rows`);
+  const m = rows.flatMap((r, i) => f.numbers(r, `${path}.sigma[${i}]`, 3));
+  const p = f.optional(o, 'parameterisation');
+  return { parameterisation: p === undefined ? '' : f.string(p, `${path}.parameterisation`), sigma: m as unknown as Mat3 };
 }
 
 // ---------------------------------------------------------------------------- list
@@ -579,6 +611,7 @@ export function parseExperimentList(json: unknown, source: string): ExperimentLi
   const scans = new ModelTable(f, root, 'scan', parseScan);
   const crystals = new ModelTable(f, root, 'crystal', parseCrystal);
   const imagesets = new ModelTable(f, root, 'imageset', parseImageSet);
+  const profiles = new ModelTable(f, root, 'profile', parseProfile);
 
   const rawExperiments = f.array(f.required(root, 'experiment', ''), 'experiment');
   const experiments = rawExperiments.map((raw, i): Experiment => {
@@ -607,6 +640,8 @@ export function parseExperimentList(json: unknown, source: string): ExperimentLi
     if (crystal !== undefined) exp.crystal = crystal;
     const imageset = ref('imageset', imagesets);
     if (imageset !== undefined) exp.imageset = imageset;
+    const profile = ref('profile', profiles);
+    if (profile !== undefined) exp.profile = profile;
     return exp;
   });
   return { source, experiments };
@@ -614,19 +649,12 @@ export function parseExperimentList(json: unknown, source: string): ExperimentLi
 
 /** Read and parse a DIALS ExperimentList file (`.expt` / `.json`). */
 export async function readExperimentList(path: string): Promise<ExperimentList> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read the file (${code ?? String(err)})`;
-    throw new FileAccessError(why, { file: path }, { cause: err });
-  }
+  const text = await readTextFile(path);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new FormatError(`not valid JSON: ${(err as Error).message}`, { file: path }, { cause: err });
+    throw new FormatError(`not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`, { file: path }, { cause: err });
   }
   return parseExperimentList(json, path);
 }

@@ -126,6 +126,11 @@ export interface Crystal {
   spaceGroupHall: string;
   /** scan-varying A, one per scan point (n_images + 1 points at image boundaries), when the file has it */
   AAtScanPoints?: readonly Mat3[];
+  /**
+   * stills spot model (Sauter et al. 2014, dxtbx `MosaicCrystalSauter2014`), when the file has it:
+   * `ML_domain_size_ang` (Å) and `ML_half_mosaicity_deg` (degrees)
+   */
+  mosaicity?: { domainSizeA: number; halfMosaicityDeg: number };
 }
 
 export interface ImageSetRef {
@@ -133,8 +138,25 @@ export interface ImageSetRef {
   template?: string;
   /** explicit image file list (ImageSet / stills) */
   images?: readonly string[];
+  /**
+   * for an ImageSet that takes some images of a multi-image file (e.g. an HDF5 stack):
+   * the 0-based index into the file of each image of the set (dxtbx `single_file_indices`)
+   */
+  singleFileIndices?: readonly number[];
   /** optional mask file named by the image set */
   mask?: string;
+}
+
+/**
+ * DIALS ellipsoid profile model (`dials.ssx_integrate`, `profile[i]` with `__id__`
+ * 'ellipsoid'): the covariance Σ (Å⁻², row-major) of the reciprocal-lattice point's
+ * Gaussian, and the name of its parameterisation ('simple1', 'simple6', 'angular2',
+ * 'angular4'). For the angular ones Σ is in the reflection's own frame
+ * (e1 = unit(r × s0), e2 = unit(r × e1), e3 = unit(r)); see stills/predict.ts.
+ */
+export interface EllipsoidProfile {
+  parameterisation: string;
+  sigma: Mat3;
 }
 
 export interface Experiment {
@@ -148,6 +170,8 @@ export interface Experiment {
   /** absent before indexing */
   crystal?: Crystal;
   imageset?: ImageSetRef;
+  /** the ellipsoid profile model, when the file has one for this experiment */
+  profile?: EllipsoidProfile;
 }
 
 export interface ExperimentList {

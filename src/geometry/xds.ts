@@ -77,12 +77,12 @@
  *
  * Errors name the file and the keyword (XDS.INP) or line (XPARM).
  */
-import { readFile } from 'node:fs/promises';
-import { FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError } from '../errors.ts';
+import { FormatError, InvalidValueError, MissingFieldError, TruncatedError } from '../errors.ts';
 import { cross, det, dot, inverse, mulMM, mulMV, norm, normalize, sub } from './linalg.ts';
 import type { Crystal, Experiment, ExperimentList, Mat3, MaskRect, Panel, Vec3 } from './model.ts';
-import { CELL_EDGE_RANGE_A, WAVELENGTH_RANGE_A, outsideRange } from './expt.ts';
+import { CELL_EDGE_RANGE_A, MAX_PANEL_PIXELS, WAVELENGTH_RANGE_A, outsideRange } from './expt.ts';
 import { s0Vector, unitCellFromRealSpace } from './setting.ts';
+import { readTextFile } from '../util/read-text.ts';
 
 // ---------------------------------------------------------------------------- space groups
 
@@ -411,6 +411,8 @@ export function xdsToExperimentList(inp: XdsInp, xparm: Xparm, inpFile: string, 
   }
   if (!(xp.qx > 0 && xp.qy > 0)) throw bad(at.detectorSize, `pixel size must be positive, found ${xp.qx} ${xp.qy}`);
   if (!(xp.nx > 0 && xp.ny > 0)) throw bad(at.detectorSize, `image size must be positive, found ${xp.nx} ${xp.ny}`);
+  // the image size sizes pixel buffers: bounded as a DIALS panel's is
+  if (xp.nx * xp.ny > MAX_PANEL_PIXELS) throw bad(at.detectorSize, `image size ${xp.nx}×${xp.ny} is more than ${MAX_PANEL_PIXELS} pixels`);
   if (!(norm(cross(xp.xAxis, xp.yAxis)) > 0)) throw bad(at.detectorAxes, 'detector X and Y axes are zero or parallel');
 
   const B = normalize([-xp.beam[0], -xp.beam[1], -xp.beam[2]]);
@@ -503,19 +505,9 @@ export function xdsToExperimentList(inp: XdsInp, xparm: Xparm, inpFile: string, 
   return { source: xparmFile, experiments: [experiment] };
 }
 
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a file' : `cannot read the file (${code ?? String(err)})`;
-    throw new FileAccessError(why, { file: path }, { cause: err });
-  }
-}
-
 /** Read XDS.INP and (G)XPARM.XDS into a one-experiment list in the DIALS frame. */
 export async function readXds(xdsInpPath: string, xparmPath: string): Promise<ExperimentList> {
-  const [inpText, xparmText] = await Promise.all([readText(xdsInpPath), readText(xparmPath)]);
+  const [inpText, xparmText] = await Promise.all([readTextFile(xdsInpPath), readTextFile(xparmPath)]);
   return xdsToExperimentList(parseXdsInpText(inpText), parseXparmText(xparmText, xparmPath), xdsInpPath, xparmPath);
 }
 

@@ -1,6 +1,8 @@
 /**
- * Backend choice: `auto` (GPU when an adapter exists, else the CPU path with
- * one notice), `gpu` (a GPU is required: no adapter is an error), `cpu`.
+ * Backend choice: `auto` (GPU when a hardware adapter exists, else the CPU
+ * path with one notice: a software adapter such as lavapipe is slower than the
+ * CPU path), `gpu` (a GPU is required, a software adapter will do: no adapter
+ * is an error), `cpu`.
  * The CLI's `--backend` sets it; the environment variable DIFFRACT_BACKEND
  * overrides it, so a site can pin a backend without changing scripts.
  * Host core: the environment is passed in (Node's `process.env`, read by the

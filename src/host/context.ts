@@ -28,6 +28,7 @@
  */
 import { DeviceLostError, GpuError, UsageError } from '../errors.ts';
 import { log } from '../util/log.ts';
+import { adapterIsFallback, softwareAdapterReason } from './adapter-kind.ts';
 import { BufferPool, type PoolStats } from './buffer-pool.ts';
 import type { DeviceArray } from './device-array.ts';
 import { PipelineCache } from './pipeline-cache.ts';
@@ -41,6 +42,8 @@ export interface AdapterDescription {
   architecture: string;
   device: string;
   description: string;
+  /** the adapter says it is a fallback adapter (`GPUAdapterInfo.isFallbackAdapter`) */
+  fallback?: boolean;
 }
 
 export interface GpuLimitsSummary {
@@ -64,6 +67,12 @@ export interface GpuContextOptions {
 export interface GpuCreateOptions extends GpuContextOptions {
   /** under Node: where unset options and DIFFRACT_DAWN_FLAGS come from (default `process.env`); unused in a browser */
   env?: Environment;
+  /**
+   * refuse a software adapter (llvmpipe, SwiftShader, a fallback adapter: see
+   * adapter-kind.ts) with a GpuError before any device is made; `--backend
+   * auto` asks this, since the CPU path is faster (default false)
+   */
+  skipSoftware?: boolean;
 }
 
 export interface GpuWrapOptions extends GpuContextOptions {
@@ -103,18 +112,31 @@ const LIMIT_NAMES: readonly (keyof GpuLimitsSummary)[] = [
 ];
 
 export function describeAdapter(adapter: GPUAdapter): AdapterDescription {
-  return describeAdapterInfo(adapter.info);
+  const d = describeAdapterInfo(adapter.info);
+  return adapterIsFallback(adapter) ? { ...d, fallback: true } : d;
+}
+
+/**
+ * A GpuError when `skipSoftware` is asked and `adapter` is a software adapter
+ * (the caller then runs on the CPU path); nothing otherwise.
+ */
+export function refuseSoftwareAdapter(adapter: GPUAdapter, skipSoftware: boolean | undefined): void {
+  if (skipSoftware !== true) return;
+  const a = describeAdapter(adapter);
+  const why = softwareAdapterReason(a);
+  if (why !== null) throw new GpuError(`the WebGPU adapter ${adapterName(a)} is a software renderer (${why}), slower than the CPU path; --backend gpu uses it`);
 }
 
 /** An adapter description from a `GPUAdapterInfo` (`adapter.info`, `device.adapterInfo`); blank when absent. */
 export function describeAdapterInfo(info: GPUAdapterInfo | undefined): AdapterDescription {
   if (info === undefined) return { vendor: 'unknown vendor', architecture: '', device: '', description: '' };
-  return {
+  const d: AdapterDescription = {
     vendor: info.vendor || 'unknown vendor',
     architecture: info.architecture || '',
     device: info.device || '',
     description: info.description || '',
   };
+  return (info as Partial<GPUAdapterInfo>).isFallbackAdapter === true ? { ...d, fallback: true } : d;
 }
 
 export function adapterName(a: AdapterDescription): string {
@@ -145,6 +167,9 @@ export class GpuContext {
   /** buffers owned by device arrays: `release` leaves them alone */
   private readonly residentBuffers = new Set<GPUBuffer>();
   private readonly residents = new ResidentStore(this);
+  /** the open command batch (`batch`): one encoder for its clears, dispatches and readback copies */
+  private recording: { label: string; encoder: GPUCommandEncoder | null; deferred: GPUBuffer[] } | null = null;
+  private submits = 0;
 
   private constructor(device: GPUDevice, adapter: AdapterDescription, limits: GpuLimitsSummary, opts: GpuContextOptions, ownsDevice: boolean) {
     this.device = device;
@@ -182,7 +207,8 @@ export class GpuContext {
       throw new GpuError(`requestAdapter failed: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
     }
     if (adapter === null) throw new GpuError('navigator.gpu has no adapter');
-    const { env: _env, ...ctxOpts } = opts;
+    refuseSoftwareAdapter(adapter, opts.skipSoftware);
+    const { env: _env, skipSoftware: _skip, ...ctxOpts } = opts;
     return GpuContext.fromAdapter(adapter, ctxOpts);
   }
 
@@ -309,17 +335,55 @@ export class GpuContext {
     return this.upload(label, data, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   }
 
-  /** Fills `bytes` bytes of `buffer` with zeros. */
+  /** Fills `bytes` bytes of `buffer` with zeros (recorded into the open batch, if any). */
   clear(buffer: GPUBuffer, bytes: number = buffer.size): void {
     this.ensureAlive();
-    const enc = this.device.createCommandEncoder({ label: `clear ${buffer.label}` });
+    const rec = this.recording;
+    const enc = rec !== null ? this.batchEncoder(rec) : this.device.createCommandEncoder({ label: `clear ${buffer.label}` });
     enc.clearBuffer(buffer, 0, Math.ceil(bytes / 4) * 4);
-    this.device.queue.submit([enc.finish()]);
+    if (rec === null) this.submit(enc);
   }
 
-  /** Returns pooled buffers (device arrays' buffers are left to their `destroy`). */
+  /**
+   * Returns pooled buffers (device arrays' buffers are left to their
+   * `destroy`). Inside a batch they go back to the pool when it is submitted:
+   * a buffer a recorded command still reads must not be handed out and
+   * rewritten before that.
+   */
   release(...buffers: GPUBuffer[]): void {
-    for (const b of buffers) if (!this.residentBuffers.has(b)) this.pool.release(b);
+    for (const b of buffers) {
+      if (this.residentBuffers.has(b)) continue;
+      if (this.recording !== null) this.recording.deferred.push(b);
+      else this.pool.release(b);
+    }
+  }
+
+  /**
+   * Runs `fn` with the GPU work it asks for recorded into ONE command encoder
+   * and submitted once: every `clear`, dispatch (`run`) and readback copy
+   * (`read`, `readMany`) in it, in call order. A read submits what was
+   * recorded so far together with its copy (then waits for it); the rest is
+   * submitted when `fn` ends. Uploads (`upload`, `uniform`) take fresh pooled
+   * buffers and are written at once, which is safe because buffers released
+   * inside the batch return to the pool only after its submit. A batch inside
+   * a batch joins the outer one. In debug mode every dispatch keeps its own
+   * submit, so that an error scope can name its kernel.
+   */
+  async batch<T>(label: string, fn: () => Promise<T>): Promise<T> {
+    if (this.debug || this.recording !== null) return fn();
+    const rec = { label, encoder: null, deferred: [] };
+    this.recording = rec;
+    try {
+      return await fn();
+    } finally {
+      if (this.recording === rec) this.recording = null;
+      this.flushBatch(rec);
+    }
+  }
+
+  /** Command buffers submitted since creation (tests and benches: `batch` makes fewer). */
+  get submitCount(): number {
+    return this.submits;
   }
 
   /**
@@ -361,13 +425,14 @@ export class GpuContext {
       layout: pipeline.getBindGroupLayout(0),
       entries,
     });
-    const encoder = this.device.createCommandEncoder({ label: `${name} encoder` });
+    const rec = this.recording;
+    const encoder = rec !== null ? this.batchEncoder(rec) : this.device.createCommandEncoder({ label: `${name} encoder` });
     const pass = encoder.beginComputePass({ label: `${name} pass` });
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
     pass.end();
-    this.device.queue.submit([encoder.finish()]);
+    if (rec === null) this.submit(encoder);
     if (this.debug) {
       const validation = await this.device.popErrorScope();
       const oom = await this.device.popErrorScope();
@@ -378,32 +443,77 @@ export class GpuContext {
 
   /** Copies `bytes` bytes of `buffer` back to the host. */
   async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const [out] = await this.readMany([{ buffer, bytes, offset }]);
+    return out as ArrayBuffer;
+  }
+
+  /**
+   * Copies several buffer ranges back to the host with one submit and one
+   * map (a wedge's results at once); with an open batch, its recorded work
+   * goes in the same submit, before the copies.
+   */
+  async readMany(parts: ReadonlyArray<{ buffer: GPUBuffer; bytes: number; offset?: number }>): Promise<ArrayBuffer[]> {
     this.ensureAlive();
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.pool.acquire(`readback of ${buffer.label}`, size, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
+    const sizes = parts.map((p) => Math.ceil(p.bytes / 4) * 4);
+    const at: number[] = [];
+    let total = 0;
+    for (const sz of sizes) {
+      at.push(total);
+      total += sz;
+    }
+    if (total === 0) return parts.map(() => new ArrayBuffer(0));
+    const names = parts.map((p) => p.buffer.label).join(', ');
+    const staging = this.pool.acquire(`readback of ${names}`, total, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST);
     try {
-      const enc = this.device.createCommandEncoder({ label: `readback ${buffer.label}` });
-      enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
-      this.device.queue.submit([enc.finish()]);
+      const rec = this.recording;
+      const enc = rec !== null ? this.batchEncoder(rec) : this.device.createCommandEncoder({ label: `readback ${names}` });
+      parts.forEach((p, k) => {
+        if ((sizes[k] as number) > 0) enc.copyBufferToBuffer(p.buffer, p.offset ?? 0, staging, at[k] as number, sizes[k] as number);
+      });
+      if (rec !== null) this.flushBatch(rec);
+      else this.submit(enc);
       try {
-        await staging.mapAsync(GPUMapMode.READ, 0, size);
+        await staging.mapAsync(GPUMapMode.READ, 0, total);
       } catch (err) {
         this.ensureAlive();
-        throw new GpuError(`reading back ${buffer.label} failed: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
+        throw new GpuError(`reading back ${names} failed: ${err instanceof Error ? err.message : String(err)}`, {}, { cause: err });
       }
-      const copy = staging.getMappedRange(0, size).slice(0, bytes);
+      const mapped = staging.getMappedRange(0, total);
+      const out = parts.map((p, k) => mapped.slice(at[k] as number, (at[k] as number) + p.bytes));
       staging.unmap();
-      return copy;
+      return out;
     } finally {
       this.pool.release(staging);
     }
   }
 
-  /** Waits until the queue has finished the work submitted so far. */
+  /** Waits until the queue has finished the work submitted so far (an open batch's recorded work is submitted first). */
   async finish(): Promise<void> {
     this.ensureAlive();
+    if (this.recording !== null) this.flushBatch(this.recording);
     await this.device.queue.onSubmittedWorkDone();
     this.ensureAlive();
+  }
+
+  /** The open batch's encoder (made on first use). */
+  private batchEncoder(rec: { label: string; encoder: GPUCommandEncoder | null }): GPUCommandEncoder {
+    rec.encoder ??= this.device.createCommandEncoder({ label: `${rec.label} encoder` });
+    return rec.encoder;
+  }
+
+  /** Submits what the batch recorded so far and returns its released buffers to the pool; it stays open. */
+  private flushBatch(rec: { encoder: GPUCommandEncoder | null; deferred: GPUBuffer[] }): void {
+    const enc = rec.encoder;
+    rec.encoder = null;
+    const deferred = rec.deferred.splice(0);
+    if (this.destroyed || this.lostMessage !== undefined) return;
+    if (enc !== null) this.submit(enc);
+    for (const b of deferred) this.pool.release(b);
+  }
+
+  private submit(enc: GPUCommandEncoder): void {
+    this.device.queue.submit([enc.finish()]);
+    this.submits++;
   }
 
   /** Workgroup counts covering `n` invocations of `wgSize`, folded into y when x would pass the limit. */

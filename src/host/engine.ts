@@ -2,7 +2,8 @@
  * The engine: picks the backend for each kernel and steps down from GPU to CPU.
  *
  * Like pyFAI's method registry, `auto` tries the GPU and degrades to the CPU
- * twin with one log line: when no adapter exists (one notice at start), or when
+ * twin with one log line: when no adapter exists, or only a software one
+ * (llvmpipe, SwiftShader: slower than the CPU path; one notice), or when
  * the device is lost mid-run (one warning; the remaining work continues on the
  * CPU path, including the call that hit the loss).
  *
@@ -52,7 +53,8 @@ export class Engine {
     if (choice === 'cpu') return new Engine(choice, null);
     try {
       const { backend: _backend, ...ctxOpts } = opts;
-      const ctx = await GpuContext.create({ ...ctxOpts, env });
+      // auto passes software adapters by (lavapipe, SwiftShader): the CPU path is faster than they are
+      const ctx = await GpuContext.create({ ...ctxOpts, env, skipSoftware: choice === 'auto' });
       log('debug', `GPU adapter: ${ctx.name}`);
       return new Engine(choice, ctx);
     } catch (err) {

@@ -12,8 +12,9 @@
  */
 import { GpuError, UsageError } from '../errors.ts';
 import { log } from '../util/log.ts';
-import { GpuContext, MIB, type GpuContextOptions } from './context.ts';
+import { GpuContext, MIB, refuseSoftwareAdapter, type GpuContextOptions } from './context.ts';
 import { loadDawn } from './dawn.ts';
+import { softwareVulkanOnly } from './node-vulkan.ts';
 import type { Environment } from './platform.ts';
 
 export const GPU_DEBUG_ENV = 'DIFFRACT_GPU_DEBUG';
@@ -23,6 +24,8 @@ export const DAWN_FLAGS_ENV = 'DIFFRACT_DAWN_FLAGS';
 export interface NodeContextOptions extends GpuContextOptions {
   /** where unset options come from (default `process.env`) */
   env?: Environment;
+  /** refuse a software adapter (see GpuCreateOptions.skipSoftware) */
+  skipSoftware?: boolean;
 }
 
 /** This process's environment. */
@@ -63,9 +66,15 @@ export async function requestNodeAdapter(env: Environment = process.env): Promis
 /** A context on a new Dawn device; options unset in `opts` come from `opts.env` (default `process.env`). */
 export async function createNodeContext(opts: NodeContextOptions = {}): Promise<GpuContext> {
   const env = opts.env ?? process.env;
-  const { env: _env, ...rest } = opts;
+  const { env: _env, skipSoftware, ...rest } = opts;
   const ctxOpts = contextOptionsFromEnv(rest, env);
+  if (skipSoftware === true) {
+    // only CPU Vulkan drivers installed: say so without loading Dawn (which prints native warnings for lavapipe)
+    const soft = softwareVulkanOnly(env);
+    if (soft !== null) throw new GpuError(`${soft}, slower than the CPU path; --backend gpu uses them`);
+  }
   const adapter = await requestNodeAdapter(env);
   if (adapter === null) throw new GpuError('no WebGPU adapter found (no GPU driver or Vulkan ICD on this machine)');
+  refuseSoftwareAdapter(adapter, skipSoftware);
   return GpuContext.fromAdapter(adapter, ctxOpts);
 }

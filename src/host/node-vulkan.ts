@@ -11,9 +11,9 @@
  * otherwise `vulkan/icd.d` under XDG_CONFIG_DIRS, /etc, XDG_DATA_HOME and
  * XDG_DATA_DIRS.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 function manifestsIn(path: string): string[] {
   try {
@@ -41,4 +41,52 @@ export function vulkanDriverManifests(env: Readonly<Record<string, string | unde
     ...listed(env.XDG_DATA_DIRS ?? '/usr/local/share:/usr/share'),
   ].map((d) => join(d, 'vulkan', 'icd.d'));
   return [...dirs.filter((d) => existsSync(d)).flatMap(manifestsIn), ...add];
+}
+
+/** The driver library a manifest names (`ICD.library_path`), or null when unreadable. */
+function manifestLibrary(path: string): string | null {
+  try {
+    const m = JSON.parse(readFileSync(path, 'utf8')) as { ICD?: { library_path?: unknown } };
+    const lib = m.ICD?.library_path;
+    return typeof lib === 'string' ? lib : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU renderers among Vulkan drivers: Mesa lavapipe (libvulkan_lvp), SwiftShader (libvk_swiftshader). */
+const SOFTWARE_DRIVER = /vulkan_lvp|lavapipe|swiftshader/i;
+
+/** Device nodes through which a Linux GPU driver reaches its hardware (DRM, NVIDIA, WSL, ROCm). */
+const GPU_DEVICE_NODES: ReadonlyArray<{ dir: string; name: RegExp }> = [
+  { dir: '/dev/dri', name: /^(renderD|card)\d+$/ },
+  { dir: '/dev', name: /^(nvidia\d+|dxg|kfd)$/ },
+];
+
+/** Whether this Linux machine has a GPU device node (true elsewhere: no such test there). */
+export function hasGpuDeviceNode(): boolean {
+  if (process.platform !== 'linux') return true;
+  return GPU_DEVICE_NODES.some(({ dir, name }) => {
+    try {
+      return readdirSync(dir).some((f) => name.test(f));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Why Vulkan can offer no hardware adapter here, only a software one: every
+ * ICD manifest under `env` names a software renderer (lavapipe, SwiftShader),
+ * or (Linux) the hardware drivers have no GPU device node to open. Null when
+ * there is no driver at all, or a hardware adapter might exist.
+ */
+export function softwareVulkanOnly(env: Readonly<Record<string, string | undefined>>, gpuNode: () => boolean = hasGpuDeviceNode): string | null {
+  const manifests = vulkanDriverManifests(env);
+  const libs = manifests.map((m) => manifestLibrary(m));
+  const soft = [...new Set(libs.filter((l): l is string => l !== null && SOFTWARE_DRIVER.test(l)).map((l) => basename(l)))];
+  if (soft.length === 0) return null;
+  if (soft.length === libs.length) return `the only Vulkan drivers are software renderers (${soft.join(', ')})`;
+  if (!gpuNode()) return `no GPU device node (/dev/dri, /dev/nvidia*): only the software Vulkan drivers (${soft.join(', ')}) can run`;
+  return null;
 }

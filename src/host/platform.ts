@@ -28,6 +28,15 @@ export function isNodeRuntime(): boolean {
 
 let nodeHost: Promise<NodeHost> | null = null;
 
+/**
+ * Gives the Node host module directly (a Node program that imports
+ * node-gpu.ts statically, e.g. a single-file bundle, where the computed import
+ * below would find no file beside it).
+ */
+export function provideNodeHost(host: NodeHost): void {
+  nodeHost = Promise.resolve(host);
+}
+
 /** Loads src/host/node-gpu.ts (Node only; a GpuError elsewhere). */
 export function loadNodeHost(): Promise<NodeHost> {
   if (!isNodeRuntime()) return Promise.reject(new GpuError('the Dawn host needs Node: in a browser, wrap a navigator.gpu device with GpuContext.wrap'));

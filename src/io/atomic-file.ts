@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 
@@ -36,9 +37,26 @@ export function simulatedShortWrite(path: string, tmp: string): void {
   truncateSync(tmp, Math.floor(statSync(tmp).size / 2));
 }
 
-/** A hidden temporary name beside `path`, unique to this process and call. */
+/**
+ * This host's name as it appears in temporary file names: letters, digits and
+ * '-' only (anything else becomes '_'), so that processes on different hosts
+ * writing into one shared folder (the shards of `diffract run --shard`) never
+ * pick the same temporary name even when their process ids are equal.
+ */
+export function hostTag(): string {
+  return hostname().replace(/[^A-Za-z0-9-]/g, '_') || 'host';
+}
+
+/** A hidden temporary name beside `path`, unique to this host, process and call: `.<name>~<host>.<pid>-<8 hex>.tmp`. */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}~${hostTag()}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+}
+
+/** The host and process that wrote a temporary file of `tempPathFor` (host null: the older `.<name>.<pid>-<hex>.tmp` form), or null when `name` is not one. */
+export function tempFileOwner(name: string): { host: string | null; pid: number } | null {
+  const m = /^\..+?(?:~([A-Za-z0-9_-]+))?\.(\d+)-[0-9a-f]{8}\.tmp$/.exec(name);
+  if (m === null) return null;
+  return { host: m[1] ?? null, pid: Number(m[2]) };
 }
 
 function writeError(path: string, err: unknown): FileAccessError {

@@ -51,6 +51,8 @@ export type BitshuffleElemSize = 1 | 2 | 4 | 8;
 
 /** Largest output a decoder allocates unless the caller says otherwise (bytes). */
 export const DEFAULT_MAX_OUTPUT_BYTES = 2 ** 31 - 1;
+/** Upper bound of LZ4's output per input byte, rounded up (a length-extension byte adds at most 255). */
+const LZ4_MAX_RATIO = 256;
 
 /** The bitshuffle default block (bytes) used when a header stores block size 0. */
 const BSHUF_TARGET_BLOCK_BYTES = 8192;
@@ -170,6 +172,11 @@ export interface DecodeOptions {
  */
 export function lz4DecompressBlock(input: Uint8Array, expectedBytes: number, where: ErrorLocation = {}): Uint8Array {
   if (!Number.isInteger(expectedBytes) || expectedBytes < 0) throw new FormatError(`LZ4: expected size ${expectedBytes} is not a byte count`, where);
+  if (expectedBytes > DEFAULT_MAX_OUTPUT_BYTES) throw new FormatError(`LZ4: ${expectedBytes} uncompressed bytes expected, more than the limit of ${DEFAULT_MAX_OUTPUT_BYTES}`, where);
+  // checked before allocating: each LZ4 input byte gives at most 255 output bytes (a match-length extension byte)
+  if (expectedBytes > LZ4_MAX_RATIO * input.length + 32) {
+    throw new TruncatedError(`LZ4: ${input.length} compressed bytes cannot give the ${expectedBytes} bytes expected (at most ${LZ4_MAX_RATIO} per byte)`, where);
+  }
   const out = new Uint8Array(expectedBytes);
   let n: number;
   try {

@@ -524,6 +524,14 @@ export function decodeCbf(bytes: Uint8Array, file: string, frame?: number, optio
     }
   }
 
+  if (count > size) {
+    // byte-offset spends at least one byte per element: checked before allocating, so a
+    // header claiming a huge image cannot allocate more than 4 × the data it brings
+    throw new TruncatedError(
+      `the dimensions ${width}×${height} make ${count} elements but the compressed data (X-Binary-Size) are only ${size} bytes, at least one byte per element`,
+      locate(file, frame),
+    );
+  }
   const pixels = new Int32Array(count);
   const result = decompressByteOffset(bytes, dataStart, dataEnd, pixels);
   if (result.decoded < count) {

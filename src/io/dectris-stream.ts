@@ -118,7 +118,7 @@ function jsonPart(part: Uint8Array | undefined, what: string, where: ErrorLocati
   try {
     v = JSON.parse(Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('utf8'));
   } catch (err) {
-    throw new FormatError(`Dectris ${what} part is not JSON: ${(err as Error).message}`, where, { cause: err });
+    throw new FormatError(`Dectris ${what} part is not JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`, where, { cause: err });
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FormatError(`Dectris ${what} part is not a JSON object`, where);
   return v as Record<string, unknown>;

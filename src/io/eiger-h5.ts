@@ -58,7 +58,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { install_local_plugins } from 'h5wasm-plugins';
 import { DiffractError, FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError, UsageError, invariant, type ErrorLocation } from '../errors.ts';
-import { h5Plugins } from './hdf5.ts';
+import { h5Guard, h5Plugins } from './hdf5.ts';
 import { DEFAULT_DATASET, errMessage, openH5, resolveHdf5Layout, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
 import { checkExpectedSize, type DetectorImage, type ImageHeader } from './image.ts';
 import { readNexusHeader, type NexusHeaderInfo } from './nexus-geometry.ts';
@@ -589,6 +589,7 @@ function readNexusHeaderSafe(file: string): NexusHeaderInfo {
   try {
     return readNexusHeader(f, file);
   } finally {
-    f.close();
+    // closing a corrupt file can abort inside HDF5: a FormatError naming it
+    h5Guard(file, () => f.close());
   }
 }

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import h5wasm, { Dataset, ExternalLink, Group } from 'h5wasm/node';
 import { FileAccessError, FormatError, MissingFieldError, invariant } from '../errors.ts';
-import { checkHdf5File, type H5File } from './hdf5.ts';
+import { checkHdf5File, h5Guard, type H5File } from './hdf5.ts';
 
 /** The dataset read when none is named and the file has no `/entry/data/data_NNNNNN` entries. */
 export const DEFAULT_DATASET = '/entry/data/data';
@@ -146,6 +146,10 @@ function resolveEntry(master: H5File, masterPath: string, path: string): { block
  * Needs `h5Plugins()` resolved to decode frames later, not to read the layout.
  */
 export function resolveHdf5Layout(file: string, dataset?: string, candidates: readonly string[] = [DEFAULT_DATASET]): Hdf5Layout {
+  return h5Guard(file, () => resolveLayout(file, dataset, candidates));
+}
+
+function resolveLayout(file: string, dataset: string | undefined, candidates: readonly string[]): Hdf5Layout {
   const master = openH5(file);
   try {
     let paths: string[];

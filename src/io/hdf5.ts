@@ -191,7 +191,34 @@ export function checkHdf5File(path: string): void {
   }
 }
 
-/** Opens `path` read-only, runs `fn`, closes. */
+/**
+ * True for an error raised by h5wasm when a file's structure is corrupt: a plain
+ * `Error` from its C++ layer (e.g. 'error - name not defined!'), or the
+ * WebAssembly RuntimeError of an HDF5 `abort()` (seen when freeing the strings of
+ * a corrupt attribute; the module stays usable afterwards), as opposed to a
+ * TypeError/RangeError or an invariant of diffract's code.
+ */
+export function isH5wasmError(err: unknown): err is Error {
+  if (err instanceof Error && err.name === 'RuntimeError' && err.message.startsWith('Aborted(')) return true;
+  return err instanceof Error && Object.getPrototypeOf(err) === Error.prototype && !err.message.startsWith('internal invariant failed');
+}
+
+/** The FormatError naming `file` for h5wasm error `err` (one line). */
+export function corruptHdf5(file: string, err: Error): FormatError {
+  return new FormatError(`corrupt HDF5 file (h5wasm: ${err.message.replace(/\s+/g, ' ').trim()})`, { file }, { cause: err });
+}
+
+/** `fn()`, with h5wasm's own errors on a corrupt file turned into a FormatError naming `file`. */
+export function h5Guard<T>(file: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (isH5wasmError(err)) throw corruptHdf5(file, err);
+    throw err;
+  }
+}
+
+/** Opens `path` read-only, runs `fn`, closes. h5wasm's own errors on a corrupt file become a FormatError naming it. */
 export async function readHdf5<T>(path: string, fn: (file: H5File) => T | Promise<T>): Promise<T> {
   await h5Ready();
   checkHdf5File(path);
@@ -203,8 +230,11 @@ export async function readHdf5<T>(path: string, fn: (file: H5File) => T | Promis
   }
   try {
     return await fn(file);
+  } catch (err) {
+    if (isH5wasmError(err)) throw corruptHdf5(path, err);
+    throw err;
   } finally {
-    file.close();
+    h5Guard(path, () => file.close());
   }
 }
 

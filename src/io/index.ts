@@ -1,7 +1,8 @@
 /**
  * The `./io` entry (Node): frame sources for every image format, the image
- * codecs, DIALS reflection tables, PONI files, NumPy arrays, and the HDF5
- * stage-file layouts the stages read and write.
+ * codecs, DIALS reflection tables, PONI files, NumPy arrays, the HDF5
+ * stage-file layouts the stages read and write, and the serial-stills imports
+ * (DIALS stills `.expt`/`.refl`, CrystFEL `.stream`; docs/stills.md).
  *
  *   const frames = await openFrameSource('master.h5');          // or CBF/SMV files, a template, a recording
  *   for await (const { offset, image } of frames.range(0, frames.length)) …
@@ -20,6 +21,36 @@ export { decodeCbf, encodeCbf, readCbf, writeCbf, type CbfDecodeOptions, type Cb
 export { decodeSmv, encodeSmv, readSmv, writeSmv, type SmvDecodeOptions, type SmvImageInput } from './smv.ts';
 export { writeNexusSeries, type NexusSeriesSpec, type NexusSeriesWritten } from './nexus-write.ts';
 export { decodeReflectionTable, getColumn, hasColumn, readReflectionTable, type ReflectionTable } from './dials-refl.ts';
+export {
+  parseCrystfelStream,
+  readCrystfelStream,
+  type CrystfelCell,
+  type CrystfelGeometry,
+  type CrystfelPanel,
+  type CrystfelStream,
+  type StreamChunk,
+  type StreamCrystal,
+  type StreamReflections,
+} from './crystfel-stream.ts';
+export { readDialsStills, stillReflectionsFromTable, stillsFromExperimentList } from '../stills/dials.ts';
+export { crystfelToDials, readCrystfelStills, stillsFromStream } from '../stills/crystfel.ts';
+export type { ShotBeamSpread, ShotImage, SpotModel, StillReflections, StillShot, StillsDataset, StillsRayMethod } from '../stills/model.ts';
+export { StillPredictor, defaultRayMethod, type StillPrediction } from '../stills/predict.ts';
+export { computePartialities, partialities, spotRadius, PARTIALITY_MODELS, type PartialityModel, type PartialitySettings } from '../stills/partiality.ts';
+export { ShotImages, shotLabel, type ShotImagesOptions } from '../stills/images.ts';
+export { shotHkl, shotHklParams, ShotVectorCache, type ShotHkl } from '../stills/geometry.ts';
+export {
+  stillBraggMask,
+  validateStillsMaskSettings,
+  STILLS_MASK_DEFAULTS,
+  MASK_PREDICTED,
+  MASK_BBOX,
+  MASK_OUTLIER,
+  type StillsMaskSettings,
+  type ShotMask,
+  type StillMaskInputs,
+} from '../stills/mask.ts';
+export { maskedFractions, formatMaskRows, type ShotMaskRow, type MaskReportOptions } from '../stills/mask-report.ts';
 export { formatPoni, parsePoni, readPoni, type PoniGeometry } from './poni.ts';
 export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from './npy.ts';
 

@@ -57,7 +57,7 @@ import { InvalidValueError, MissingFieldError } from '../errors.ts';
 import { IDENTITY, norm, normalize } from '../geometry/linalg.ts';
 import type { Experiment, ExperimentList, Panel, Vec3 } from '../geometry/model.ts';
 import { openH5, resolveHdf5Layout } from './hdf5-layout.ts';
-import { h5Plugins, type H5File } from './hdf5.ts';
+import { h5Guard, h5Plugins, type H5File } from './hdf5.ts';
 import type { ImageHeader } from './image.ts';
 
 type H5Node = ReturnType<H5File['get']>;
@@ -408,9 +408,9 @@ export async function experimentFromNexus(path: string): Promise<ExperimentList>
   const f = openH5(path);
   let v: NxmxValues;
   try {
-    v = readNxmxValues(f, path, true);
+    v = h5Guard(path, () => readNxmxValues(f, path, true));
   } finally {
-    f.close();
+    h5Guard(path, () => f.close());
   }
   const req = <T>(value: T | undefined, field: string, what: string): T => {
     if (value === undefined) throw new MissingFieldError(`NXmx field missing: ${what}`, { file: path, field });

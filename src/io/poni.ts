@@ -60,6 +60,16 @@ const RANGES: Record<string, [number, number, string]> = {
   pixelsize2: [1e-8, 0.1, ' m'],
 };
 
+/** Most pixels a PONI `max_shape` may give (2^27, as the DIALS panel limit: six times an Eiger2 16M). */
+const MAX_SHAPE_PIXELS = 2 ** 27;
+
+/** A Detector_config pixel size (m), checked against the PixelSize range. */
+function configPixel(v: number, key: 'pixel1' | 'pixel2', file: string | undefined): number {
+  const [lo, hi, unit] = RANGES.pixelsize1!;
+  if (!(Number.isFinite(v) && v >= lo && v <= hi)) throw new InvalidValueError(`PONI Detector_config ${key} = ${v} is outside ${lo}…${hi}${unit}`, { file, field: key });
+  return v;
+}
+
 export function parsePoni(text: string, file?: string): PoniGeometry {
   const kv = new Map<string, string>();
   for (const line of text.split(/\r?\n/)) {
@@ -94,9 +104,15 @@ export function parsePoni(text: string, file?: string): PoniGeometry {
     }
     if (cfg === null || typeof cfg !== 'object') throw new FormatError('PONI Detector_config is not a JSON object', { file, field: 'detector_config' });
     const c = cfg as Record<string, unknown>;
-    if (typeof c.pixel1 === 'number') pixel1 = c.pixel1;
-    if (typeof c.pixel2 === 'number') pixel2 = c.pixel2;
-    if (Array.isArray(c.max_shape) && c.max_shape.length === 2 && c.max_shape.every((x) => typeof x === 'number')) maxShape = [c.max_shape[0] as number, c.max_shape[1] as number];
+    if (typeof c.pixel1 === 'number') pixel1 = configPixel(c.pixel1, 'pixel1', file);
+    if (typeof c.pixel2 === 'number') pixel2 = configPixel(c.pixel2, 'pixel2', file);
+    if (Array.isArray(c.max_shape) && c.max_shape.length === 2 && c.max_shape.every((x) => typeof x === 'number')) {
+      maxShape = [c.max_shape[0] as number, c.max_shape[1] as number];
+      // a shape sizes image buffers: positive integers, at most MAX_SHAPE_PIXELS in all
+      if (!maxShape.every((n) => Number.isSafeInteger(n) && n > 0) || maxShape[0] * maxShape[1] > MAX_SHAPE_PIXELS) {
+        throw new InvalidValueError(`PONI Detector_config max_shape [${maxShape.join(', ')}] is not two positive integers of at most ${MAX_SHAPE_PIXELS} pixels in all`, { file, field: 'max_shape' });
+      }
+    }
     if (c.orientation !== undefined && c.orientation !== 3) {
       throw new InvalidValueError(`PONI detector orientation ${String(c.orientation)} is not supported (only 3, pyFAI's default)`, { file, field: 'orientation' });
     }

@@ -51,7 +51,7 @@ export function parseSardana(parts: readonly Uint8Array[], where: ErrorLocation 
   try {
     v = JSON.parse(Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString('utf8'));
   } catch (err) {
-    throw new FormatError(`sardana message is not JSON: ${(err as Error).message}`, where, { cause: err });
+    throw new FormatError(`sardana message is not JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`, where, { cause: err });
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FormatError('sardana message is not a JSON object', where);
   const raw = v as Record<string, unknown>;

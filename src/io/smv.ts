@@ -119,7 +119,7 @@ export function decodeSmv(bytes: Uint8Array, file: string, frame?: number, optio
   }
   const raw = new Map<string, string>();
   const lines: string[] = [];
-  for (const entry of buf.toString('latin1', 1, close).replace(/\0/g, '').split(';')) {
+  for (const entry of buf.toString('latin1', 1, close).replace(/\0/g, '').split(/[;\r\n]/)) {
     const t = entry.trim();
     const eq = t.indexOf('=');
     if (eq <= 0) continue;

@@ -72,7 +72,7 @@ function parseJsonPart(part: Uint8Array, where: ErrorLocation): Record<string, u
   try {
     v = JSON.parse(Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('utf8'));
   } catch (err) {
-    throw new FormatError(`stream1 message part is not JSON: ${(err as Error).message}`, where, { cause: err });
+    throw new FormatError(`stream1 message part is not JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`, where, { cause: err });
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FormatError('stream1 message part is not a JSON object', where);
   return v as Record<string, unknown>;

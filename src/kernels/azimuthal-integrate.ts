@@ -168,14 +168,18 @@ export async function azimuthalIntegrateGpu(ctx: GpuContext, p: AzimuthalIntegra
   const acc = ctx.buffer('azimuthal-integrate accumulators', accBytes);
   const vr = p.variance !== undefined ? ctx.input('azimuthal-integrate variance', p.variance) : undefined;
   try {
-    ctx.clear(acc, accBytes);
-    await ctx.run(azimuthalIntegrateProgram, {
-      defines: { WG, VARIANCE: vr !== undefined },
-      uniforms: { n_pixels: n, n_bins: p.bins, row_threads: gx * WG, scale_signal: 2 ** bits[0], scale_variance: 2 ** bits[1], scale_norm: 2 ** bits[2] },
-      bindings: vr !== undefined ? { image: img, bin_index: idx, norm: nrm, acc, variance: vr } : { image: img, bin_index: idx, norm: nrm, acc },
-      workgroups: [gx, gy, 1],
+    // clear, kernel and readback: one encoder, one submit
+    const sums = await ctx.batch('azimuthal-integrate', async () => {
+      ctx.clear(acc, accBytes);
+      await ctx.run(azimuthalIntegrateProgram, {
+        defines: { WG, VARIANCE: vr !== undefined },
+        uniforms: { n_pixels: n, n_bins: p.bins, row_threads: gx * WG, scale_signal: 2 ** bits[0], scale_variance: 2 ** bits[1], scale_norm: 2 ** bits[2] },
+        bindings: vr !== undefined ? { image: img, bin_index: idx, norm: nrm, acc, variance: vr } : { image: img, bin_index: idx, norm: nrm, acc },
+        workgroups: [gx, gy, 1],
+      });
+      return ctx.read(acc, accBytes);
     });
-    return finish(new Uint32Array(await ctx.read(acc, accBytes)), p.bins, bits);
+    return finish(new Uint32Array(sums), p.bins, bits);
   } finally {
     ctx.release(img, idx, nrm, acc);
     if (vr !== undefined) ctx.release(vr);

@@ -157,18 +157,23 @@ export async function cellOccupancyGpu(ctx: GpuContext, p: CellOccupancyParams):
   const rows = ctx.upload('cell-occupancy rows', p.rows);
   const bitmap = ctx.buffer('cell-occupancy bitmap', 4 * words);
   const missed = ctx.buffer('cell-occupancy missed', 4);
-  ctx.clear(bitmap, 4 * words);
-  ctx.clear(missed, 4);
   try {
-    await ctx.run(cellOccupancyProgram, {
-      defines: { WG },
-      uniforms: { n_pixels: n, n_frames: frames, row_threads: gx * WG, zero: 0, lo: p.box.lo, dim: p.box.dim },
-      bindings: { vectors: vec, valid, rows, bitmap, missed },
-      workgroups: [gx, gy, frames],
+    // clears, kernel and readback: one encoder, one submit, one map
+    const [bits, m] = await ctx.batch('cell-occupancy', async () => {
+      ctx.clear(bitmap, 4 * words);
+      ctx.clear(missed, 4);
+      await ctx.run(cellOccupancyProgram, {
+        defines: { WG },
+        uniforms: { n_pixels: n, n_frames: frames, row_threads: gx * WG, zero: 0, lo: p.box.lo, dim: p.box.dim },
+        bindings: { vectors: vec, valid, rows, bitmap, missed },
+        workgroups: [gx, gy, frames],
+      });
+      return ctx.readMany([
+        { buffer: bitmap, bytes: 4 * words },
+        { buffer: missed, bytes: 4 },
+      ]);
     });
-    const bits = new Uint32Array(await ctx.read(bitmap, 4 * words));
-    const m = new Uint32Array(await ctx.read(missed, 4));
-    return { bitmap: bits, missed: m[0] as number };
+    return { bitmap: new Uint32Array(bits as ArrayBuffer), missed: new Uint32Array(m as ArrayBuffer)[0] as number };
   } finally {
     ctx.release(vec, valid, rows, bitmap, missed);
   }

@@ -375,11 +375,19 @@ export async function filterStatsGpu(ctx: GpuContext, p: FilterStatsParams): Pro
   };
   const bindings = { consts, cell_table: tableBuf, keys, acc, stats, chtot };
   try {
-    await ctx.run(filterStatsProgram, { defines: { WG, BALL: B, NBINS: nb, PHASE2: false }, uniforms, bindings, workgroups: [gx, gy, 1] });
-    await ctx.run(filterStatsProgram, { defines: { WG, BALL: B, NBINS: nb, PHASE2: true }, uniforms, bindings: { ...bindings, delta }, workgroups: [gx, gy, 1] });
-    const st = new Uint32Array(await ctx.read(stats, 16 * voxels));
-    const ch = new Uint32Array(await ctx.read(chtot, 4 * voxels * nb));
-    const dl = new Float32Array(await ctx.read(delta, 4 * voxels));
+    // both passes and the readback of the three results: one encoder, one submit, one map
+    const [stBytes, chBytes, dlBytes] = await ctx.batch('filter-stats', async () => {
+      await ctx.run(filterStatsProgram, { defines: { WG, BALL: B, NBINS: nb, PHASE2: false }, uniforms, bindings, workgroups: [gx, gy, 1] });
+      await ctx.run(filterStatsProgram, { defines: { WG, BALL: B, NBINS: nb, PHASE2: true }, uniforms, bindings: { ...bindings, delta }, workgroups: [gx, gy, 1] });
+      return ctx.readMany([
+        { buffer: stats, bytes: 16 * voxels },
+        { buffer: chtot, bytes: 4 * voxels * nb },
+        { buffer: delta, bytes: 4 * voxels },
+      ]);
+    });
+    const st = new Uint32Array(stBytes as ArrayBuffer);
+    const ch = new Uint32Array(chBytes as ArrayBuffer);
+    const dl = new Float32Array(dlBytes as ArrayBuffer);
     const lambda = new Float32Array(voxels);
     const tt = new Float32Array(voxels);
     const n = new Uint32Array(voxels);

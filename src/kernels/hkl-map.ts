@@ -135,13 +135,17 @@ export async function hklMapGpu(ctx: GpuContext, p: HklMapParams): Promise<HklMa
       const matBuf = ctx.upload('hkl-map matrices', packMatrices(p.matrices, first, count));
       const outBuf = ctx.buffer('hkl-map output', 12 * n * count);
       try {
-        await ctx.run(hklMapProgram, {
-          defines: { WG, POINTS: false },
-          uniforms: { n_vectors: n, n_matrices: count, row_threads },
-          bindings: { vectors: vecBuf, matrices: matBuf, hkl: outBuf },
-          workgroups: [gx, gy, count],
+        // kernel and readback: one encoder, one submit
+        const hkl = await ctx.batch('hkl-map', async () => {
+          await ctx.run(hklMapProgram, {
+            defines: { WG, POINTS: false },
+            uniforms: { n_vectors: n, n_matrices: count, row_threads },
+            bindings: { vectors: vecBuf, matrices: matBuf, hkl: outBuf },
+            workgroups: [gx, gy, count],
+          });
+          return ctx.read(outBuf, 12 * n * count);
         });
-        out.set(new Float32Array(await ctx.read(outBuf, 12 * n * count)), 3 * n * first);
+        out.set(new Float32Array(hkl), 3 * n * first);
       } finally {
         ctx.release(matBuf, outBuf);
       }

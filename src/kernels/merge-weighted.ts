@@ -356,19 +356,23 @@ export async function mergeWeightedGpu(ctx: GpuContext, p: MergeWeightedParams):
     const sgr = ctx.upload('merge-weighted segment shift', segK);
     const res = ctx.buffer('merge-weighted result', 32 * nS);
     try {
-      await ctx.run(mergePass1Program, {
-        defines: { WG },
-        uniforms: { n_items: nChunks, row_threads: gx1 * WG, zero: 0 },
-        bindings: { values: vals, sigmas: sigs, include_bits: incl, chunk_rows: chr, chunk_shift: chs, partial: part },
-        workgroups: [gx1, gy1, 1],
+      // both passes and the readback: one encoder, one submit
+      const slab = await ctx.batch('merge-weighted', async () => {
+        await ctx.run(mergePass1Program, {
+          defines: { WG },
+          uniforms: { n_items: nChunks, row_threads: gx1 * WG, zero: 0 },
+          bindings: { values: vals, sigmas: sigs, include_bits: incl, chunk_rows: chr, chunk_shift: chs, partial: part },
+          workgroups: [gx1, gy1, 1],
+        });
+        await ctx.run(mergePass2Program, {
+          defines: { WG },
+          uniforms: { n_items: nS, row_threads: gx2 * WG, zero: 0 },
+          bindings: { partial: part, seg_chunks: sgc, values: vals, seg_shift: sgr, result: res },
+          workgroups: [gx2, gy2, 1],
+        });
+        return ctx.read(res, 32 * nS);
       });
-      await ctx.run(mergePass2Program, {
-        defines: { WG },
-        uniforms: { n_items: nS, row_threads: gx2 * WG, zero: 0 },
-        bindings: { partial: part, seg_chunks: sgc, values: vals, seg_shift: sgr, result: res },
-        workgroups: [gx2, gy2, 1],
-      });
-      words.set(new Uint32Array(await ctx.read(res, 32 * nS)), 8 * s0);
+      words.set(new Uint32Array(slab), 8 * s0);
     } finally {
       ctx.release(vals, sigs, incl, chr, chs, part, sgc, sgr, res);
     }

@@ -426,38 +426,41 @@ class GpuPhotonSession implements KernelSession<Float32Array | Uint16Array, Phot
       })() : view;
       const frameBuf = ctx.upload('photon-detect frames', data);
       const statsBuf = ctx.buffer('photon-detect stats', 4 * (2 + count));
-      ctx.clear(statsBuf, 4 * (2 + count));
       let hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
       try {
-        await ctx.run(photonDetectProgram, {
-          defines: { ...defines, CLEAN: this.cleanBuf !== null, STATS: true },
-          uniforms: photonUniforms(R, count, capacity),
-          bindings: this.cleanBuf !== null ? { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: this.histBuf, clean: this.cleanBuf } : { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: this.histBuf },
-          workgroups: [grid[0], grid[1], count],
-        });
-        const stats = new Uint32Array(await ctx.read(statsBuf, 4 * (2 + count)));
-        const accepted = stats[0] as number;
-        if (accepted > capacity) {
-          // records past the capacity were dropped; histogram, maxima and clean
-          // image are complete, so re-run for the records only
-          if (accepted > maxCapacity) {
-            throw new InvalidValueError(`photon-detect: ${accepted} hits in ${count} frame(s) exceed one storage binding; the frames are not sparse (check the threshold)`, { field: 'threshold' });
-          }
-          ctx.release(hitBuf);
-          capacity = this.capacity = accepted;
-          hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
-          ctx.clear(statsBuf, 4);
+        // clear, kernel and the stats' readback in one submit; the records' readback in a second
+        await ctx.batch('photon-detect', async () => {
+          ctx.clear(statsBuf, 4 * (2 + count));
           await ctx.run(photonDetectProgram, {
-            defines: { ...defines, CLEAN: false, STATS: false },
+            defines: { ...defines, CLEAN: this.cleanBuf !== null, STATS: true },
             uniforms: photonUniforms(R, count, capacity),
-            bindings: { frames: frameBuf, hits: hitBuf, stats: statsBuf },
+            bindings: this.cleanBuf !== null ? { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: this.histBuf, clean: this.cleanBuf } : { frames: frameBuf, hits: hitBuf, stats: statsBuf, hist: this.histBuf },
             workgroups: [grid[0], grid[1], count],
           });
-          const again = new Uint32Array(await ctx.read(statsBuf, 4))[0] as number;
-          invariant(again === accepted, 'photon-detect re-run finds the same number of hits');
-        }
-        const records = accepted > 0 ? await ctx.read(hitBuf, HIT_BYTES * accepted) : new ArrayBuffer(0);
-        this.merged.add(sortedHits(records, accepted, this.merged.frames), new Float32Array(stats.buffer, 8, count).slice(), stats[1] as number);
+          const stats = new Uint32Array(await ctx.read(statsBuf, 4 * (2 + count)));
+          const accepted = stats[0] as number;
+          if (accepted > capacity) {
+            // records past the capacity were dropped; histogram, maxima and clean
+            // image are complete, so re-run for the records only
+            if (accepted > maxCapacity) {
+              throw new InvalidValueError(`photon-detect: ${accepted} hits in ${count} frame(s) exceed one storage binding; the frames are not sparse (check the threshold)`, { field: 'threshold' });
+            }
+            ctx.release(hitBuf);
+            capacity = this.capacity = accepted;
+            hitBuf = ctx.buffer('photon-detect hits', HIT_BYTES * capacity);
+            ctx.clear(statsBuf, 4);
+            await ctx.run(photonDetectProgram, {
+              defines: { ...defines, CLEAN: false, STATS: false },
+              uniforms: photonUniforms(R, count, capacity),
+              bindings: { frames: frameBuf, hits: hitBuf, stats: statsBuf },
+              workgroups: [grid[0], grid[1], count],
+            });
+            const again = new Uint32Array(await ctx.read(statsBuf, 4))[0] as number;
+            invariant(again === accepted, 'photon-detect re-run finds the same number of hits');
+          }
+          const records = accepted > 0 ? await ctx.read(hitBuf, HIT_BYTES * accepted) : new ArrayBuffer(0);
+          this.merged.add(sortedHits(records, accepted, this.merged.frames), new Float32Array(stats.buffer, 8, count).slice(), stats[1] as number);
+        });
       } finally {
         ctx.release(frameBuf, statsBuf, hitBuf);
       }

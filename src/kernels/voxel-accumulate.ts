@@ -29,10 +29,15 @@
  * Streaming: the session form (`voxelAccumulateStream`, opened through
  * `Engine.open`, which owns the fall-back to the CPU on device loss) takes
  * batches of frames and keeps the accumulators resident (on the GPU: one
- * device array, at most two batches in flight, so the host reads and decodes
- * the next batch while the kernel runs on this one). With `keepOnDevice` the
+ * device array, at most two batches in flight, each with its own frame
+ * buffers, so the host reads, decodes and uploads the next batch while the
+ * kernel runs on this one). With `keepOnDevice` the
  * accumulators stay on the device after `finish` (`VoxelAccumulators.device`)
- * for filter-stats to bind. The per-pixel inputs and the cell table are bound
+ * for filter-stats to bind. A batch's frames travel as u16 offsets from its
+ * minimum when its values span at most 65535 (`packPixels`: half the bytes of
+ * the copy, markers and negative ADU values included), else as i32; the
+ * kernel's PACKED16 define selects the unpacking, and both give the CPU twin's
+ * result bit for bit. The per-pixel inputs and the cell table are bound
  * from their resident copies when the caller pinned them (GpuContext.input).
  * The Kernel object is the one-shot form the case tables use. Sums are
  * integers, so the result does not depend on the batch size or the frame
@@ -364,7 +369,7 @@ const WG = 256;
 
 export const voxelAccumulateProgram = defineProgram({
   name: 'voxel-accumulate',
-  defines: { WG: 'number', CHANNELS: 'number' },
+  defines: { WG: 'number', CHANNELS: 'number', PACKED16: 'boolean' },
   bindings: {
     params: 'uniform',
     vectors: 'read',
@@ -394,9 +399,50 @@ export const voxelAccumulateProgram = defineProgram({
     inv_gain: 'f32',
     pedestal: 'f32',
     chan_base: 'u32',
-    _pad1: 'u32',
+    pixel_base: 'i32',
   },
 });
+
+/**
+ * A batch's pixel values as they go to the device: their low 16 bits when the
+ * values span at most 65535 (half the bytes of the copy; −1/−2 markers and an
+ * integrating detector's negative values included), else the i32 values as
+ * they are. With `base` the batch's minimum, v = ((low16 − base) mod 2^16) +
+ * base for every value of the batch: the kernel decodes it so, and both forms
+ * give the same raw values.
+ */
+export interface PackedPixels {
+  packed16: boolean;
+  /** the batch's minimum (0 for the wide form) */
+  base: number;
+  /** what is uploaded: u16 values (length rounded up to even) or the i32 values */
+  data: Uint16Array | Int32Array;
+}
+
+/** A value of a packed batch, as the kernel decodes it. */
+export function unpackPixel(p: PackedPixels, i: number): number {
+  const v = p.data[i] as number;
+  return p.packed16 ? ((v - p.base) & 0xffff) + p.base : v;
+}
+
+export function packPixels(pixels: Int32Array): PackedPixels {
+  const n = pixels.length;
+  let lo = 0;
+  let hi = 0;
+  if (n > 0) {
+    lo = pixels[0] as number;
+    hi = lo;
+    for (let i = 1; i < n; i++) {
+      const v = pixels[i] as number;
+      if (v < lo) lo = v;
+      else if (v > hi) hi = v;
+    }
+  }
+  if (hi - lo > 0xffff) return { packed16: false, base: 0, data: pixels };
+  const out = new Uint16Array(n + (n & 1));
+  out.set(pixels); // the low 16 bits of each value (a native conversion)
+  return { packed16: true, base: lo, data: out };
+}
 
 /** Frame records: 3 rows of M as f32 bits, then (frame index, 0, 0, 0). */
 function frameRecords(b: FrameBatch, frames: number): Uint32Array {
@@ -432,7 +478,8 @@ class GpuSession implements AccumulateSession {
   private readonly tally: GPUBuffer;
   private readonly gx: number;
   private readonly gy: number;
-  private inFlight: Promise<void>[] = [];
+  /** batches submitted and not known done, with the frame buffers they read (double buffering) */
+  private inFlight: Array<{ done: Promise<void>; buffers: GPUBuffer[] }> = [];
   private disposed = false;
   private keep = false;
 
@@ -475,14 +522,18 @@ class GpuSession implements AccumulateSession {
     if (frames === 0 || this.n === 0) return;
     const ctx = this.ctx;
     if (frames > ctx.limits.maxComputeWorkgroupsPerDimension) throw new InvalidValueError(`voxel-accumulate: ${frames} frames in one batch exceed the dispatch limit`, { field: 'batch' });
-    // at most two batches in flight: the host prepares the next while the GPU works on this one
-    while (this.inFlight.length >= 2) await this.inFlight.shift();
-    const px = ctx.upload('voxel-accumulate pixels', batch.pixels);
+    // at most two batches in flight, each with its own frame buffers (double
+    // buffering): the host packs and uploads the next batch into the other
+    // buffer while the GPU works on this one
+    while (this.inFlight.length >= 2) await this.retireOldest();
+    const packed = packPixels(batch.pixels);
+    const px = ctx.upload(packed.packed16 ? 'voxel-accumulate pixels (u16)' : 'voxel-accumulate pixels (i32)', packed.data);
     const fr = ctx.upload('voxel-accumulate frames', frameRecords(batch, frames));
     const { table: t, counting: c } = this.s;
+    let submitted = false;
     try {
       await ctx.run(voxelAccumulateProgram, {
-        defines: { WG, CHANNELS: channelCount(this.s) },
+        defines: { WG, CHANNELS: channelCount(this.s), PACKED16: packed.packed16 },
         uniforms: {
           n_pixels: this.n,
           n_frames: frames,
@@ -501,23 +552,40 @@ class GpuSession implements AccumulateSession {
           inv_gain: c.integrating?.invGain ?? 1,
           pedestal: c.integrating?.pedestal ?? 0,
           chan_base: this.countWords, // the channel records follow the count records
+          pixel_base: packed.base,
         },
         bindings: { vectors: this.vec, valid: this.valid, frames: fr, pixels: px, cell_table: this.table, acc: this.acc, tally: this.tally, chan: this.chan },
         workgroups: [this.gx, this.gy, frames],
       });
+      submitted = true;
     } finally {
-      // queue order makes reuse safe: a later writeBuffer into these runs after this dispatch
-      ctx.release(px, fr);
+      // kept until the batch is done, so the next batch uploads into other buffers; released at once if nothing ran
+      if (!submitted) ctx.release(px, fr);
     }
-    this.inFlight.push(ctx.device.queue.onSubmittedWorkDone());
+    this.inFlight.push({ done: ctx.device.queue.onSubmittedWorkDone(), buffers: [px, fr] });
+  }
+
+  /** Waits for the oldest batch in flight and returns its frame buffers to the pool. */
+  private async retireOldest(): Promise<void> {
+    const b = this.inFlight.shift();
+    if (b === undefined) return;
+    try {
+      await b.done;
+    } finally {
+      this.ctx.release(...b.buffers);
+    }
   }
 
   async finish(): Promise<VoxelAccumulators> {
     try {
-      await Promise.all(this.inFlight);
-      this.inFlight = [];
-      const all = this.words > 0 ? await this.acc.read() : new Uint32Array(0);
-      const t = new Uint32Array(await this.ctx.read(this.tally, 32));
+      while (this.inFlight.length > 0) await this.retireOldest();
+      // the wedge's accumulators and tally: one copy submit and one map
+      const [accBytes, tallyBytes] = await this.ctx.readMany([
+        { buffer: this.acc.buffer, bytes: 4 * this.words },
+        { buffer: this.tally, bytes: 32 },
+      ]);
+      const all = new Uint32Array(accBytes as ArrayBuffer);
+      const t = new Uint32Array(tallyBytes as ArrayBuffer);
       const out: VoxelAccumulators = {
         table: this.s.table,
         maxCount: this.s.maxCount,
@@ -542,7 +610,8 @@ class GpuSession implements AccumulateSession {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.tally);
+    this.ctx.release(this.vec, this.chan, this.valid, this.table, this.tally, ...this.inFlight.flatMap((b) => b.buffers));
+    this.inFlight = [];
     if (!this.keep) this.acc.destroy();
   }
 }

@@ -23,10 +23,10 @@
  *   checked (`wedgeFileProblem`, src/io/integrate-file.ts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileAccessError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic-file.ts';
+import { hostTag, tempFileOwner, writeFileAtomic } from '../io/atomic-file.ts';
 import { checkHdf5File } from '../io/hdf5.ts';
 
 /** JSON with object keys sorted (equal values → equal text). */
@@ -119,17 +119,52 @@ export function outputProblem(file: string): string | null {
   }
 }
 
-/** Removes temporary files (`.name.pid-xxxx.tmp`) left in `dir` by a killed run; returns how many. */
+/** A temporary file of another host older than this is taken as abandoned (its writer cannot be asked whether it still runs). */
+const FOREIGN_TEMPORARY_AGE_MS = 24 * 3600 * 1000;
+
+/** Whether process `pid` of this host still runs. */
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporary files (`.name~host.pid-xxxx.tmp`, src/io/atomic-file.ts)
+ * left in `dir` by a killed run; returns how many. Shards of one run may write
+ * into the folder at the same time, from this host and others, so only what
+ * is certainly abandoned goes: this host's files whose process is gone, and
+ * other hosts' files older than a day.
+ */
 export function sweepTemporaries(dir: string): number {
   if (!existsSync(dir)) return 0;
+  const me = hostTag();
   let n = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
-    if (entry.isDirectory()) n += sweepTemporaries(p);
-    else if (/^\..+\.\d+-[0-9a-f]{8}\.tmp$/.test(entry.name)) {
+    if (entry.isDirectory()) {
+      n += sweepTemporaries(p);
+      continue;
+    }
+    const owner = tempFileOwner(entry.name);
+    if (owner === null) continue;
+    const abandoned = owner.host === null || owner.host === me ? !processAlive(owner.pid) : ageMs(p) > FOREIGN_TEMPORARY_AGE_MS;
+    if (abandoned) {
       rmSync(p, { force: true });
       n++;
     }
   }
   return n;
+}
+
+function ageMs(path: string): number {
+  try {
+    return Date.now() - statSync(path).mtimeMs;
+  } catch {
+    return 0; // gone already (renamed into place by its writer)
+  }
 }

@@ -19,6 +19,11 @@
  *   map.nxs, map.ccp4, map_h0.png, map_k0.png, map_l0.png, report.html
  *                                          the results, published together at the end
  *   summary.json                           counts, CC½, scale factor, times
+ *   shards/shard-<I>-of-<N>.json           the record of each shard task (`runShard`)
+ *
+ * Shards (`runShard`, `--shard I/N`, docs/scale-out.md): the wedges of every
+ * sweep are the units of work; shard I of N integrates only its units
+ * (src/run/shards.ts) and stops, and `runPipeline` then finds them done.
  *
  * Each result is written atomically under a name holding its key, so a run
  * killed at any moment resumes where it stopped, a changed setting recomputes
@@ -28,7 +33,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { FileAccessError, MissingFieldError } from '../errors.ts';
+import { FileAccessError, IncompleteShardsError, MissingFieldError } from '../errors.ts';
 import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { Engine } from '../host/engine.ts';
@@ -42,12 +47,14 @@ import { combineStage, COMBINE_DEFAULTS } from '../stages/combine.ts';
 import { SILENT_PROGRESS, type ProgressSink, type StageContext, type StageLogger } from '../stages/context.ts';
 import { correctStage, type CorrectSettings } from '../stages/correct.ts';
 import { EXPORT_DEFAULTS, exportStage, type ExportSettings } from '../stages/export.ts';
-import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateSettings } from '../stages/integrate.ts';
+import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateSettings, type PreparedIntegration } from '../stages/integrate.ts';
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
 import { prepareOutputFolder } from './output-folder.ts';
-import { CheckpointStore, contentHash, hashKey, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
+import { CheckpointStore, contentHash, hashKey, outputProblem, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
+import { describeTask, putShardRecord, readShardRecords, startShardRecord, summariseShardTasks, type ShardTaskRecord, type ShardTasksSummary } from './shard-records.ts';
+import { assignShards, shardOfUnits, type ShardSpec, type WorkUnit } from './shards.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
 import { openSweepSource, type SweepSource } from './sources.ts';
 
@@ -59,12 +66,16 @@ export interface RunnerOptions {
   decodeWorkers?: number;
   /** an engine to use instead of creating one from `backend` (the caller keeps and destroys it) */
   engine?: Engine;
+  /** several devices (`--devices`, src/host/devices.ts): the wedges are spread over them; the first also runs the other stages (the caller destroys them) */
+  engines?: Engine[];
   /** builds report.html from the run's stage files (src/report); absent: no report */
   report?: (inputs: ReportInputs) => Promise<void>;
   /** where the run's and the stages' messages go (default: the process logger, src/util/log.ts) */
   log?: StageLogger;
   /** progress of long stages (default: none; the CLI draws bars) */
   progress?: ProgressSink;
+  /** every unit must have been computed by the shards (`--require-shards`): a missing one is an error naming it, not computed here */
+  requireShards?: boolean;
 }
 
 /** The process logger (src/util/log.ts) as a stage logger. */
@@ -122,6 +133,8 @@ export interface RunSummary {
   outputs: string[];
   /** the stage files this run's results come from (combine, scale, merge, absolute), by stage */
   stageFiles: Record<string, string>;
+  /** the shard tasks that computed the units (`--shard`), from their records in shards/; null when none */
+  shards: ShardTasksSummary | null;
   seconds: number;
 }
 
@@ -142,6 +155,8 @@ function log(ctx: Ctx, level: 'info' | 'warn', message: string, fields: Record<s
 
 async function engineOf(ctx: Ctx): Promise<Engine> {
   if (ctx.opts.engine !== undefined) return ctx.opts.engine;
+  const first = ctx.opts.engines?.[0];
+  if (first !== undefined) return first;
   ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
   return ctx.engine;
 }
@@ -249,43 +264,109 @@ async function dropUnusableWedges(ctx: Ctx, stageName: string, wedgeFiles: reado
   }
 }
 
-/** filter + integrate of one sweep, wedge by wedge, then the wedges into one integrate file. */
-async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSweep> {
-  const { cfg } = ctx;
+/** One wedge of a sweep: a unit of work, one file named by its key. */
+interface WedgeUnit {
+  w: PreparedIntegration['wedges'][number];
+  key: string;
+  file: string;
+  /** the unit id for shards: `<sweep>/w0003` */
+  id: string;
+}
+
+/** A sweep ready to integrate: its prepared setup, its wedges and their keys (nothing computed yet). */
+interface SweepPlan {
+  sw: ImportedSweep;
+  dir: string;
+  prepared: PreparedIntegration;
+  maskKey: string;
+  maskedPixelFraction: number;
+  wedges: WedgeUnit[];
+  integratedKey: string;
+  stageName: string;
+}
+
+/** The static mask, the wedges and every key of one sweep. */
+function planSweep(ctx: Ctx, sw: ImportedSweep): SweepPlan {
   const dir = join(ctx.stagesDir, sw.cfg.name);
   const wedgeDir = join(dir, 'wedges');
   mkdirSync(wedgeDir, { recursive: true });
-  const settings = integrateSettingsOf(cfg);
+  const settings = integrateSettingsOf(ctx.cfg);
   const prepared = prepareIntegrate(
     { experiment: sw.exp, exptPath: sw.cfg.expt, frames: sw.source, ...(sw.background !== null ? { background: sw.background } : {}) },
     settings,
   );
   const setup = prepared.setup;
-  const stageName = `integrate.${sw.cfg.name}`;
-
-  // mask: the static mask of the detector, written for inspection
   const maskSettings = { mask: settings.mask, detector: settings.detector, maskFile: settings.mask.file === null ? null : contentHash(settings.mask.file) };
   const maskKey = hashKey({ import: sw.key, ...maskSettings });
   const usable = setup.staticMask.valid.reduce((s, v) => s + v, 0);
-  const maskedPixelFraction = 1 - usable / setup.staticMask.valid.length;
-  await stage(ctx, `mask.${sw.cfg.name}`, maskKey, async () => {
-    const p = join(dir, `mask-${shortKey(maskKey)}.npy`);
-    const panel = sw.exp.detector.panels[0];
-    const shape = sw.exp.detector.panels.length === 1 && panel !== undefined ? [panel.imageSize[1], panel.imageSize[0]] : [setup.staticMask.valid.length];
-    const tmp = tempPathFor(p);
-    writeNpy(tmp, Uint8Array.from(setup.staticMask.valid), shape);
-    renameSync(tmp, p);
-    return { outputs: [p], summary: { maskedPixelFraction, usablePixels: usable } };
-  });
-
   // the wedge key: the settings that change results (the batch size does not)
   const g = settings.grid;
   const wedgeSettings = { mask: maskKey, ndiv: g.ndiv, wedgeDeg: g.wedgeDeg, wedgeFrames: g.wedgeFrames, filter: settings.filter, corrections: settings.corrections, detector: settings.detector };
-  const wedgeFiles = prepared.wedges.map((w) => {
+  const wedges = prepared.wedges.map((w) => {
     const key = hashKey({ integrate: wedgeSettings, wedge: w, wedgeFrames: setup.wedgeFrames });
-    return { w, key, file: join(wedgeDir, `w${String(w.index).padStart(4, '0')}-${shortKey(key)}.h5`) };
+    const name = `w${String(w.index).padStart(4, '0')}`;
+    return { w, key, file: join(wedgeDir, `${name}-${shortKey(key)}.h5`), id: `${sw.cfg.name}/${name}` };
   });
-  const integratedKey = hashKey({ stage: 'integrate', wedges: wedgeFiles.map((w) => w.key) });
+  const integratedKey = hashKey({ stage: 'integrate', wedges: wedges.map((w) => w.key) });
+  return { sw, dir, prepared, maskKey, maskedPixelFraction: 1 - usable / setup.staticMask.valid.length, wedges, integratedKey, stageName: `integrate.${sw.cfg.name}` };
+}
+
+/** mask: the static mask of the detector, written for inspection. */
+async function maskStage(ctx: Ctx, plan: SweepPlan): Promise<void> {
+  const { sw, prepared } = plan;
+  const valid = prepared.setup.staticMask.valid;
+  await stage(ctx, `mask.${sw.cfg.name}`, plan.maskKey, async () => {
+    const p = join(plan.dir, `mask-${shortKey(plan.maskKey)}.npy`);
+    const panel = sw.exp.detector.panels[0];
+    const shape = sw.exp.detector.panels.length === 1 && panel !== undefined ? [panel.imageSize[1], panel.imageSize[0]] : [valid.length];
+    const tmp = tempPathFor(p);
+    writeNpy(tmp, Uint8Array.from(valid), shape);
+    renameSync(tmp, p);
+    return { outputs: [p], summary: { maskedPixelFraction: plan.maskedPixelFraction, usablePixels: valid.reduce((s, v) => s + v, 0) } };
+  });
+}
+
+/**
+ * Integrates `units` (wedges of `plan`) and writes each wedge file as it
+ * comes; returns the frames done. With several devices (`opts.engines`) the
+ * units are spread over them by frames (as shards are) and integrated at the
+ * same time; each wedge's result does not depend on the device.
+ */
+async function computeWedges(ctx: Ctx, plan: SweepPlan, units: readonly WedgeUnit[]): Promise<number> {
+  if (units.length === 0) return 0;
+  const engines = ctx.opts.engines ?? [];
+  if (engines.length <= 1) return computeWedgesOn(ctx, await stageContext(ctx), plan, units, null);
+  const groups = assignShards(units.map((u) => ({ id: u.id, frames: u.w.count })), engines.length);
+  const frames = await Promise.all(
+    groups.map((ids, k) => {
+      const mine = units.filter((u) => ids.includes(u.id));
+      return computeWedgesOn(ctx, { engine: engines[k]!, log: ctx.logger, progress: ctx.opts.progress ?? SILENT_PROGRESS }, plan, mine, k);
+    }),
+  );
+  return frames.reduce((a, b) => a + b, 0);
+}
+
+async function computeWedgesOn(ctx: Ctx, sc: StageContext, plan: SweepPlan, units: readonly WedgeUnit[], device: number | null): Promise<number> {
+  if (units.length === 0) return 0;
+  const name = plan.sw.cfg.name;
+  const byIndex = new Map(units.map((wf) => [wf.w.index, wf]));
+  const on = device === null ? '' : ` on device ${device}`;
+  let frames = 0;
+  for await (const w of integrateWedges(sc, plan.prepared, { wedges: units.map((wf) => wf.w), label: `integrate ${name}${on}` })) {
+    const wf = byIndex.get(w.result.wedge.index)!;
+    await writeWedgeFile(wf.file, w.included, w.excluded, w.row, integrateAttributes(plan.prepared, 'integrate', w.result.backend));
+    frames += wf.w.count;
+    log(ctx, 'info', `integrate ${name}: wedge ${wf.w.index} (frames ${wf.w.first}…${wf.w.first + wf.w.count - 1}) written${on}`, { stage: plan.stageName, wedge: wf.w.index, ...(device !== null ? { device } : {}) });
+  }
+  return frames;
+}
+
+/** filter + integrate of one sweep, wedge by wedge, then the wedges into one integrate file. */
+async function integrateSweep(ctx: Ctx, plan: SweepPlan): Promise<IntegratedSweep> {
+  const { sw, stageName, integratedKey, maskedPixelFraction } = plan;
+  const wedgeFiles = plan.wedges;
+  const dir = plan.dir;
+  await maskStage(ctx, plan);
   const t0 = performance.now();
   const assembled = ctx.store.done(stageName, integratedKey);
   if (assembled === null) await dropUnusableWedges(ctx, stageName, wedgeFiles);
@@ -299,13 +380,7 @@ async function integrateSweep(ctx: Ctx, sw: ImportedSweep): Promise<IntegratedSw
         reusedWedges: reused,
       });
     }
-    const byIndex = new Map(todo.map((wf) => [wf.w.index, wf]));
-    for await (const w of integrateWedges(await stageContext(ctx), prepared, { wedges: todo.map((wf) => wf.w), label: `integrate ${sw.cfg.name}` })) {
-      const wf = byIndex.get(w.result.wedge.index)!;
-      await writeWedgeFile(wf.file, w.included, w.excluded, w.row, integrateAttributes(prepared, 'integrate', w.result.backend));
-      framesDone += wf.w.count;
-      log(ctx, 'info', `integrate ${sw.cfg.name}: wedge ${wf.w.index} (frames ${wf.w.first}…${wf.w.first + wf.w.count - 1}) written`, { stage: stageName, wedge: wf.w.index });
-    }
+    framesDone = await computeWedges(ctx, plan, todo);
   }
   const rec = await stage(ctx, stageName, integratedKey, async () => {
     const out = join(dir, `integrated-${shortKey(integratedKey)}.h5`);
@@ -408,9 +483,8 @@ function collectGarbage(dir: string, keep: ReadonlySet<string>): number {
   return n;
 }
 
-/** Runs the pipeline of `cfg`; returns the summary (also written to summary.json by the caller). */
-export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<RunSummary> {
-  const t0 = performance.now();
+/** Makes the output folder ready, removes abandoned temporaries, and sets up the run's context. */
+function openRun(cfg: RunConfig, opts: RunnerOptions): Ctx {
   const stagesDir = join(cfg.output, 'stages');
   prepareOutputFolder(cfg.output);
   try {
@@ -421,20 +495,135 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
   }
   const swept = sweepTemporaries(cfg.output);
   if (swept > 0) (opts.log ?? PROCESS_LOGGER).log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
-  const ctx: Ctx = { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
+  return { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
+}
+
+/** import every sweep first (missing files and inconsistent frame counts stop the run before any work), then plan each. */
+async function importAndPlan(ctx: Ctx, imported: ImportedSweep[]): Promise<SweepPlan[]> {
+  const { cfg } = ctx;
+  const ti = performance.now();
+  for (let i = 0; i < cfg.sweeps.length; i++) imported.push(await importSweep(ctx, i, cfg.sweeps[i]!));
+  ctx.times.push({ stage: 'import', seconds: (performance.now() - ti) / 1000, skipped: false });
+  log(ctx, 'info', `import: ${imported.map((s) => `${s.cfg.name} ${s.source.length} frames`).join(', ')}`);
+  return imported.map((sw) => planSweep(ctx, sw));
+}
+
+async function closeRun(ctx: Ctx, imported: readonly ImportedSweep[]): Promise<void> {
+  for (const s of imported) {
+    await s.source.close();
+    await s.background?.close();
+  }
+  ctx.engine?.destroy();
+}
+
+/** The units of work of a run (every wedge of every sweep), for shards. */
+function unitsOf(plans: readonly SweepPlan[]): WorkUnit[] {
+  return plans.flatMap((p) => p.wedges.map((w) => ({ id: w.id, frames: w.w.count })));
+}
+
+/** The plan key of a run: every unit's key (shard records of other settings are ignored). */
+function planKeyOf(plans: readonly SweepPlan[]): string {
+  return hashKey(plans.map((p) => p.wedges.map((w) => w.key)));
+}
+
+/** What one shard task did (also its record in `<output>/shards/`). */
+export type ShardSummary = ShardTaskRecord;
+
+/**
+ * `diffract run CONFIG --shard I/N`: integrates only the wedges assigned to
+ * shard I of N (src/run/shards.ts) that are not done yet, writes each as its
+ * checkpoint file into the shared output folder, and stops; `runPipeline`
+ * (no shard) then finds them done and runs correct → … → report. Shards may
+ * run at the same time on several hosts over one shared folder.
+ */
+export async function runShard(cfg: RunConfig, opts: RunnerOptions, shard: ShardSpec): Promise<ShardSummary> {
+  const t0 = performance.now();
+  const ctx = openRun(cfg, opts);
+  const imported: ImportedSweep[] = [];
+  let rec: ShardTaskRecord | null = null;
+  try {
+    const plans = await importAndPlan(ctx, imported);
+    const mine = new Set(assignShards(unitsOf(plans), shard.count)[shard.index]);
+    rec = await startShardRecord(cfg.output, shard, planKeyOf(plans), opts.backend);
+    log(ctx, 'info', `shard ${shard.index} of ${shard.count} (attempt ${rec.attempt}) on ${rec.host}: ${mine.size} of ${unitsOf(plans).length} units`, { shard: shard.index, shards: shard.count, units: mine.size });
+    for (const plan of plans) {
+      const units = plan.wedges.filter((w) => mine.has(w.id));
+      if (units.length === 0) continue;
+      await maskStage(ctx, plan);
+      if (ctx.store.done(plan.stageName, plan.integratedKey) === null) await dropUnusableWedges(ctx, plan.stageName, units);
+      const todo = units.filter((w) => !existsSync(w.file));
+      rec.units += units.length;
+      rec.reused += units.length - todo.length;
+      rec.computed += todo.length;
+      rec.frames += await computeWedges(ctx, plan, todo);
+    }
+    const engine = ctx.engine ?? opts.engine ?? opts.engines?.[0];
+    rec.devices =
+      opts.engines !== undefined && opts.engines.length > 1
+        ? opts.engines.map((e, k) => `${k}: ${e.deviceName}`)
+        : [engine !== undefined && engine !== null ? engine.deviceName : 'none (every unit was done already)'];
+    rec.status = 'done';
+    rec.seconds = (performance.now() - t0) / 1000;
+    await putShardRecord(cfg.output, rec);
+    log(ctx, 'info', `shard ${shard.index} of ${shard.count}: ${rec.computed} unit(s) computed, ${rec.reused} done already, ${rec.frames} frames in ${rec.seconds.toFixed(1)} s`, { shard: shard.index, computed: rec.computed, reused: rec.reused });
+    return rec;
+  } catch (err) {
+    if (rec !== null) {
+      rec.status = 'failed';
+      rec.error = err instanceof Error ? err.message : String(err);
+      rec.seconds = (performance.now() - t0) / 1000;
+      await putShardRecord(cfg.output, rec).catch(() => undefined);
+    }
+    throw err;
+  } finally {
+    await closeRun(ctx, imported);
+  }
+}
+
+/**
+ * With `requireShards`: every unit's file must exist (the shards computed
+ * them); else one error names the missing units, the shards they belong to
+ * and those tasks' logs.
+ */
+function checkShardsDone(ctx: Ctx, plans: readonly SweepPlan[], tasks: ShardTasksSummary | null): void {
+  const missing = plans.flatMap((p) => (ctx.store.done(p.stageName, p.integratedKey) !== null ? [] : p.wedges.filter((w) => !existsSync(w.file) || outputProblem(w.file) !== null)));
+  if (missing.length === 0) return;
+  const ids = missing.map((w) => w.id);
+  const listed = ids.length > 12 ? `${ids.slice(0, 12).join(', ')} and ${ids.length - 12} more` : ids.join(', ');
+  let shards = '';
+  if (tasks !== null) {
+    const owner = shardOfUnits(unitsOf(plans), tasks.count);
+    const bad = [...new Set(missing.map((w) => owner.get(w.id)!))].sort((a, b) => a - b);
+    const pattern = process.env.DIFFRACT_TASK_LOG_PATTERN ?? null;
+    shards = `; they belong to ${bad.map((s) => describeTask(s, tasks.count, tasks.tasks.find((t) => t.shard === s), pattern)).join(', ')}`;
+  } else shards = '; no shard task left a record in shards/';
+  throw new IncompleteShardsError(`${missing.length} of ${unitsOf(plans).length} unit(s) were not computed by the shards: ${listed}${shards}. Rerun those shards, or run without --require-shards to compute them here`, { file: ctx.cfg.output });
+}
+
+/** One line on the shard tasks, for the summary and the report (no times: the report depends on results only). */
+export function shardTasksLine(t: ShardTasksSummary): string {
+  const retried = t.retried.length > 0 ? `; retried: shard ${t.retried.join(', ')}` : '';
+  return `${t.tasks.length} of ${t.count} task(s) on ${t.hosts.join(', ')}; devices ${t.devices.join(', ')}${retried}`;
+}
+
+/** Runs the pipeline of `cfg`; returns the summary (also written to summary.json by the caller). */
+export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<RunSummary> {
+  const t0 = performance.now();
+  const ctx = openRun(cfg, opts);
+  const { stagesDir } = ctx;
   const imported: ImportedSweep[] = [];
   try {
-    // import every sweep first: missing files and inconsistent frame counts stop the run before any work
-    const ti = performance.now();
-    for (let i = 0; i < cfg.sweeps.length; i++) imported.push(await importSweep(ctx, i, cfg.sweeps[i]!));
-    ctx.times.push({ stage: 'import', seconds: (performance.now() - ti) / 1000, skipped: false });
-    log(ctx, 'info', `import: ${imported.map((s) => `${s.cfg.name} ${s.source.length} frames`).join(', ')}`);
+    const plans = await importAndPlan(ctx, imported);
+    const tasks = summariseShardTasks(readShardRecords(cfg.output, planKeyOf(plans)));
+    if (opts.requireShards === true) checkShardsDone(ctx, plans, tasks);
+    if (tasks !== null) log(ctx, 'info', `shards: ${shardTasksLine(tasks)}`, { shards: tasks.count, tasks: tasks.tasks.length });
 
     const sweeps: SweepSummary[] = [];
     const corrected: { file: string; key: string }[] = [];
     const integratedFiles: { sweep: string; file: string }[] = [];
-    for (const sw of imported) {
-      const integ = await integrateSweep(ctx, sw);
+    for (const plan of plans) {
+      const sw = plan.sw;
+      const integ = await integrateSweep(ctx, plan);
       integratedFiles.push({ sweep: sw.cfg.name, file: integ.file });
       const cs = correctSettingsOf(cfg, sw.index);
       const correctKey = hashKey({ integrated: integ.key, expt: sw.key, ...cs });
@@ -528,12 +717,13 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
       stages: ctx.times,
       outputs: [],
       stageFiles: { combine: combined.outputs[0]!, scale: scaled.outputs[0]!, merge: merged.outputs[0]!, ...(absolute !== null ? { absolute: absolute.outputs[0]! } : {}) },
+      shards: tasks,
       seconds: 0,
     };
 
     const results = exported.outputs.map((f) => ({ from: f, to: join(cfg.output, basename(f)) }));
     if (cfg.report && opts.report !== undefined) {
-      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => f.file) });
+      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => f.file), shards: tasks === null ? undefined : shardTasksLine(tasks) });
       const rep = await stage(ctx, 'report', reportKey, async () => {
         const out = join(stagesDir, `report-${shortKey(reportKey)}.html`);
         await opts.report!({ path: out, integrated: integratedFiles, scaled: scaled.outputs[0]!, merged: merged.outputs[0]!, absolute: absolute?.outputs[0] ?? null, mapPrefix: join(stagesDir, `export-${shortKey(exportKey)}`, 'map'), summary: { ...summary, stages: [], seconds: 0 } });
@@ -548,10 +738,6 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
     summary.seconds = (performance.now() - t0) / 1000;
     return summary;
   } finally {
-    for (const s of imported) {
-      await s.source.close();
-      await s.background?.close();
-    }
-    ctx.engine?.destroy();
+    await closeRun(ctx, imported);
   }
 }

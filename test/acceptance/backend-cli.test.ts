@@ -1,13 +1,17 @@
 /**
  * Backend choice seen from the command line: no adapter → one notice and the
  * CPU path (auto) or an error (gpu); DIFFRACT_BACKEND overrides --backend.
- * "No adapter" is produced by asking Dawn for an adapter name that does not exist.
+ * "No adapter" is produced by asking Dawn for an adapter name that does not
+ * exist (gpu), or by pointing the Vulkan loader at no driver (auto: a machine
+ * whose only driver is a software one is answered before Dawn is asked, see
+ * test/host/software-adapter.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.ts';
 import { sharedData } from '../helpers/paths.ts';
 
 const NO_ADAPTER = { DIFFRACT_DAWN_FLAGS: 'adapter=no-such-adapter' };
+const NO_DRIVER = { VK_DRIVER_FILES: '/nonexistent/diffract-test-icd.json' };
 const XYZ = ['--xyz', '897.95,1021.27,0.64', '--xyz', '100.5,200.5,3.5', '--json'];
 
 function notices(stderr: string): string[] {
@@ -17,7 +21,7 @@ function notices(stderr: string): string[] {
 describe('backend choice on the command line', () => {
   it('auto without an adapter prints one notice and gives the CPU answer', async () => {
     const expt = sharedData('l-cysteine', '11_integrated.expt');
-    const auto = await runCli(['hkl', expt, ...XYZ], { env: NO_ADAPTER });
+    const auto = await runCli(['hkl', expt, ...XYZ], { env: NO_DRIVER });
     expect(auto.code, auto.stderr).toBe(0);
     const lines = notices(auto.stderr);
     expect(lines).toHaveLength(1);

@@ -128,7 +128,7 @@ interface PageReport {
   deviceUsableAfterDestroy: boolean;
   poolBuffersLeft: number;
   /** Engine.create() in the page: the browser branch of GpuContext.create (navigator.gpu) and no environment */
-  created: { backend: string; deviceName: string; cpuBackend: string; hklBits: Wire };
+  created: { backend: string; deviceName: string; cpuBackend: string; autoBackend: string; hklBits: Wire };
 }
 
 async function hklCases(): Promise<Array<{ name: string; params: HklMapParams }>> {
@@ -246,7 +246,7 @@ async function runInPage(input: { hkl: HklWireCase[]; az: AzWireCase[] }): Promi
     engine: { backend: engine.backend, fellBack: engine.fellBackToCpu, deviceName: engine.deviceName, hkl: wire(viaEngine.hkl) },
     deviceUsableAfterDestroy: false,
     poolBuffersLeft: ctx.poolStats().buffers,
-    created: { backend: '', deviceName: '', cpuBackend: '', hklBits: '' },
+    created: { backend: '', deviceName: '', cpuBackend: '', autoBackend: '', hklBits: '' },
   };
   // destroying the context leaves the page's device alive: a round trip still works
   engine.destroy();
@@ -256,10 +256,13 @@ async function runInPage(input: { hkl: HklWireCase[]; az: AzWireCase[] }): Promi
   report.deviceUsableAfterDestroy = new Uint32Array(buf.getMappedRange()).join(',') === '1,2,3,4';
   buf.unmap();
   device.destroy();
-  const created = await d.Engine.create();
+  // SwiftShader is a software adapter: auto passes it by for the CPU path, gpu uses it
+  const auto = await d.Engine.create();
+  const created = await d.Engine.create({ backend: 'gpu' });
   const cpuOnly = await d.Engine.create({ backend: 'cpu' });
-  report.created = { backend: created.backend, deviceName: created.deviceName, cpuBackend: cpuOnly.backend, hklBits: wire((await created.run(d.hklMapKernel, hklParams(first))).hkl) };
+  report.created = { backend: created.backend, deviceName: created.deviceName, cpuBackend: cpuOnly.backend, autoBackend: auto.backend, hklBits: wire((await created.run(d.hklMapKernel, hklParams(first))).hkl) };
   created.destroy();
+  auto.destroy();
   return report;
 }
 
@@ -387,8 +390,9 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('the ./browser entry in Chromium (WebG
     expect(report.engine.hkl).toBe(report.hkl[first.name]);
   });
 
-  it('Engine.create() in the page opens its own navigator.gpu device (no environment there)', () => {
+  it('Engine.create() in the page opens its own navigator.gpu device (no environment there); auto passes SwiftShader by', () => {
     expect(report.created.backend).toBe('gpu');
+    expect(report.created.autoBackend).toBe('cpu');
     expect(report.created.deviceName).toBe(report.adapterName);
     expect(report.created.cpuBackend).toBe('cpu');
     const first = hkl[0];

@@ -125,8 +125,16 @@ describe.skipIf(gpuTestsDisabled())('the GPU path of integrate keeps device data
     expect(uploads.get('pixel vectors')).toEqual({ bytes: 12 * n, calls: 1 });
     expect(uploads.get('pixel valid bits')).toEqual({ bytes: 4 * setup.valid.length, calls: 1 });
     expect(uploads.get('pixel channels')).toEqual({ bytes: 4 * setup.channels.values.length, calls: 1 });
-    // frames: once per batch
-    expect(uploads.get('voxel-accumulate pixels')).toEqual({ bytes: 4 * n * FRAMES, calls: batches });
+    // frames: once per batch, as u16 (photon counts span less than 65535; 2 bytes per value, whole words)
+    let u16Bytes = 0;
+    for (let w = 0; w < wedges; w++) {
+      for (let f = 0; f < WEDGE; f += BATCH) {
+        const values = n * Math.min(BATCH, WEDGE - f);
+        u16Bytes += 2 * (values + (values % 2));
+      }
+    }
+    expect(uploads.get('voxel-accumulate pixels (u16)')).toEqual({ bytes: u16Bytes, calls: batches });
+    expect(uploads.get('voxel-accumulate pixels (i32)')).toBeUndefined();
     // the cell table once per wedge, shared by voxel-accumulate and filter-stats
     expect(uploads.get('cell table')?.calls).toBe(wedges);
     expect(uploads.get('cell keys')?.calls).toBe(wedges);
@@ -180,7 +188,7 @@ describe.skipIf(gpuTestsDisabled())('the integrate stage (what the CLI and the r
       expect(r.summary.backend).toBe('gpu');
       expect(uploads.get('pixel vectors')).toEqual({ bytes: 12 * n, calls: 1 });
       expect(uploads.get('pixel valid bits')?.calls).toBe(1);
-      expect(uploads.get('voxel-accumulate pixels')?.bytes).toBe(4 * n * FRAMES);
+      expect(uploads.get('voxel-accumulate pixels (u16)')?.calls).toBe((FRAMES / WEDGE) * Math.ceil(WEDGE / BATCH));
     } finally {
       engine.destroy();
     }

@@ -150,6 +150,7 @@ describe('uniform packer: WGSL layout rules', () => {
     const words = p.pack({
       n_pixels: 1000, n_frames: 3, row_threads: 1024, zero: 0, lo: [-4, 5, -6], max_count: 20, dim: [7, 8, 9], stride: 26,
       ndiv: [3, 2, 1], nsub: 6, trusted_lo: -2147483648, trusted_hi: 65534, markers: 1, integrating: 1, inv_gain: 0.125, pedestal: 40.5, chan_base: 12345,
+      pixel_base: -2,
     });
     const hand = new Uint32Array(24);
     const i = new Int32Array(hand.buffer);
@@ -159,7 +160,7 @@ describe('uniform packer: WGSL layout rules', () => {
     [hand[8], hand[9], hand[10], hand[11]] = [7, 8, 9, 26];
     [i[12], i[13], i[14], hand[15]] = [3, 2, 1, 6];
     [i[16], i[17], hand[18], hand[19]] = [-2147483648, 65534, 1, 1];
-    [f[20], f[21], hand[22]] = [0.125, 40.5, 12345];
+    [f[20], f[21], hand[22], i[23]] = [0.125, 40.5, 12345, -2];
     expect(Array.from(words)).toEqual(Array.from(hand));
   });
 

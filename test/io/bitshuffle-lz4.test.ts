@@ -19,6 +19,7 @@ import {
 } from '../../src/io/bitshuffle-lz4.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { sharedData } from '../helpers/paths.ts';
+import { bitshuffleBlock as bitshuffleBlockNaive } from './dectris-encode.ts';
 
 /** Deterministic PRNG. */
 const rng = (seed: number): (() => number) => mulberry32(seed);
@@ -42,24 +43,6 @@ function lz4Literals(data: Uint8Array): Uint8Array {
   out[0] = token;
   out.set(len, 1);
   out.set(data, 1 + len.length);
-  return out;
-}
-
-/** Test-only bit transpose of one block (naive, per bit: the oracle for the fast unshuffle). */
-function bitshuffleBlockNaive(src: Uint8Array, n: number, e: number): Uint8Array {
-  const out = new Uint8Array(n * e);
-  const nb = n / 8;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < e; j++) {
-      const byte = src[i * e + j] as number;
-      for (let b = 0; b < 8; b++) {
-        if ((byte >> b) & 1) {
-          const r = 8 * j + b;
-          out[r * nb + (i >> 3)]! |= 1 << (i & 7);
-        }
-      }
-    }
-  }
   return out;
 }
 

@@ -22,6 +22,7 @@ import {
   type DectrisMessage,
 } from '../../src/io/dectris-stream.ts';
 import { sharedData } from '../helpers/paths.ts';
+import { imageParts } from './dectris-encode.ts';
 import { errorOf, rejectionOf, tempDir } from './helpers.ts';
 
 const RECORDING = (): string => sharedData('dranspose', 'eiger-small.cbors');
@@ -35,68 +36,6 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 // ---- test-only encoder -------------------------------------------------------
 
 const json = (o: Record<string, unknown>): Uint8Array => new Uint8Array(Buffer.from(JSON.stringify(o), 'utf8'));
-
-function lz4Literals(data: Uint8Array): Uint8Array {
-  const ext: number[] = [];
-  let token = data.length << 4;
-  if (data.length >= 15) {
-    token = 0xf0;
-    let n = data.length - 15;
-    for (; n >= 255; n -= 255) ext.push(255);
-    ext.push(n);
-  }
-  return Buffer.concat([Uint8Array.from([token, ...ext]), data]);
-}
-
-function bitshuffleBlock(src: Uint8Array, n: number, e: number): Uint8Array {
-  const out = new Uint8Array(n * e);
-  const nb = n / 8;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < e; j++) {
-      const v = src[i * e + j] as number;
-      for (let b = 0; b < 8; b++) if ((v >> b) & 1) out[(8 * j + b) * nb + (i >> 3)]! |= 1 << (i & 7);
-    }
-  }
-  return out;
-}
-
-function bslz4(data: Uint8Array, e: number, blockElems = 8192 / e): Uint8Array {
-  const count = data.length / e;
-  const head = Buffer.alloc(12);
-  head.writeBigUInt64BE(BigInt(data.length), 0);
-  head.writeUInt32BE(blockElems * e, 8);
-  const parts: Uint8Array[] = [head];
-  let i = 0;
-  while (count - i >= 8) {
-    let n = Math.min(blockElems, count - i);
-    n -= n % 8;
-    const lz = lz4Literals(bitshuffleBlock(data.subarray(i * e, (i + n) * e), n, e));
-    const size = Buffer.alloc(4);
-    size.writeUInt32BE(lz.length, 0);
-    parts.push(size, lz);
-    i += n;
-  }
-  parts.push(data.subarray(i * e));
-  return Buffer.concat(parts);
-}
-
-function bytesOf(a: Uint16Array | Uint32Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
-function imageParts(series: number, frame: number, values: Uint16Array | Uint32Array, shape: [number, number], encoding: string): Uint8Array[] {
-  const type = values instanceof Uint16Array ? 'uint16' : 'uint32';
-  const e = values.BYTES_PER_ELEMENT;
-  const raw = bytesOf(values);
-  const blob = encoding === '<' ? raw : encoding === 'lz4<' ? lz4Literals(raw) : bslz4(raw, e);
-  const hash = createHash('md5').update(blob).digest('hex');
-  return [
-    json({ htype: 'dimage-1.0', series, frame, hash }),
-    json({ htype: 'dimage_d-1.0', shape, type, encoding, size: blob.length }),
-    blob,
-    json({ htype: 'dconfig-1.0', start_time: 1000 * frame, stop_time: 1000 * frame + 500, real_time: 500 }),
-  ];
-}
 
 // ---- the real recording ------------------------------------------------------
 

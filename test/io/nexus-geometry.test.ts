@@ -15,6 +15,7 @@ import { openHdf5Series } from '../../src/io/eiger-h5.ts';
 import { writeHdf5Atomic } from '../../src/io/hdf5.ts';
 import { experimentFromNexus, mcstasToDials, unitFactor } from '../../src/io/nexus-geometry.ts';
 import { writeNexusSeries, type NexusCompression, type NexusWriteGeometry } from '../../src/io/nexus-write.ts';
+import { NEXUS_GEOMETRY } from './nexus-fixture.ts';
 import { sharedData } from '../helpers/paths.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'diffract-nexus-'));
@@ -38,19 +39,7 @@ function frame32(i: number): Uint32Array {
   return f;
 }
 
-const GEOMETRY: NexusWriteGeometry = {
-  wavelength: 0.976254,
-  distance_mm: 187.25,
-  beamCentre: [20.5, 11.25],
-  pixelSize: [0.075, 0.075],
-  omegaStart: 12.5,
-  omegaIncrement: 0.1,
-  exposure: 0.02,
-  sensorMaterial: 'Si',
-  sensorThickness_mm: 0.45,
-  saturation: 40000,
-  underload: -1,
-};
+const GEOMETRY = NEXUS_GEOMETRY;
 
 function close(a: readonly number[], b: readonly number[], tol = 1e-9): void {
   expect(a.length).toBe(b.length);

@@ -58,7 +58,7 @@ async function runMerge(args: string[]): Promise<Run> {
 
 function oneLineError(r: Run, pattern: RegExp): void {
   expect(r.code).toBe(1);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/artificially reduced/.test(l));
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   expect(lines.length).toBe(1);
   expect(lines[0]).toMatch(/^diffract: error: /);
   expect(lines[0]).toMatch(pattern);

@@ -302,5 +302,12 @@ describe.skipIf(gpuTestsDisabled())('GPU engine = CPU engine', () => {
     expectSameResult(c, small);
     const again = await mergeObservations(gpu, bad.obs, META);
     expectSameResult(g, again);
+    // outside debug mode both passes and the readback of a slab share one command encoder and one submit
+    const plain = await Engine.create({ backend: 'gpu', env: {} });
+    try {
+      expectSameResult(c, await mergeObservations(plain, bad.obs, META, { batchRows: 500 }));
+    } finally {
+      plain.destroy();
+    }
   });
 });

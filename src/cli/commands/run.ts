@@ -15,8 +15,12 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { collectReportData, writeReport, type ReportSummary } from '../../report/index.ts';
+import { UsageError } from '../../errors.ts';
 import { loadRunConfig } from '../../run/config.ts';
-import { runPipeline, type ReportInputs, type RunSummary } from '../../run/runner.ts';
+import { parseShard } from '../../run/shards.ts';
+import type { RunConfig } from '../../run/config-types.ts';
+import { openDeviceEngines, parseDevices } from '../../host/devices.ts';
+import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunnerOptions, type RunSummary, type ShardSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
 import { globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
@@ -24,6 +28,9 @@ import type { CommandSpec } from '../command-spec.ts';
 
 interface RunCliOptions {
   json?: boolean;
+  shard?: string;
+  requireShards?: boolean;
+  devices?: string;
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)} %`;
@@ -43,8 +50,23 @@ export function summaryLines(s: RunSummary): string[] {
     const rate = t.frames !== undefined && t.seconds > 0 ? `, ${(t.frames / t.seconds).toFixed(1)} frames/s` : '';
     lines.push(`    ${t.stage.padEnd(24)} ${t.skipped ? 'reused'.padStart(9) : `${t.seconds.toFixed(1)} s`.padStart(9)}${rate}`);
   }
+  if (s.shards !== null) {
+    lines.push(`  shard tasks: ${shardTasksLine(s.shards)}`);
+    for (const t of s.shards.tasks) {
+      lines.push(`    shard ${t.shard}: ${t.status} on ${t.host} (${t.devices.join(', ')}), ${t.computed} unit(s) computed, ${t.reused} reused, ${t.frames} frames in ${t.seconds.toFixed(1)} s, attempt ${t.attempt}${t.log !== null ? `, log ${t.log}` : ''}`);
+    }
+  }
   lines.push(...s.outputs.map((f) => `  wrote ${f}`));
   return lines;
+}
+
+/** The end-of-task summary of one shard. */
+export function shardLines(r: ShardSummary): string[] {
+  return [
+    `diffract run --shard ${r.shard}/${r.count}: done in ${r.seconds.toFixed(1)} s on ${r.host} (${r.devices.join(', ')}), attempt ${r.attempt}`,
+    `  ${r.units} unit(s) assigned: ${r.computed} computed (${r.frames} frames), ${r.reused} done already`,
+    '  run the config without --shard once every shard is done to combine them',
+  ];
 }
 
 /**
@@ -73,6 +95,7 @@ export async function buildReport(inputs: ReportInputs): Promise<void> {
     maskedFractions: masked,
     cchalf: { diffuse: s.cchalf, bragg: s.cchalfBragg },
     scaleFactor: s.scaleFactor,
+    ...(s.shards !== null ? { extra: { 'shard tasks': shardTasksLine(s.shards) } } : {}),
   };
   const nexus = `${inputs.mapPrefix}.nxs`;
   const data = await collectReportData({
@@ -94,13 +117,36 @@ export const runCommand: CommandSpec = {
       .description('run the whole pipeline from a config file (YAML or JSON; `diffract init` writes a template), resuming from checkpoints')
       .argument('<config>', 'the run configuration (.yaml, .yml or .json)')
       .option('--json', 'log lines as JSON objects on stderr, the summary as JSON on stdout')
+      .option('--shard <I/N>', 'compute only the units (wedges) of shard I of N (I counted from 0), write their checkpoints, and stop (docs/scale-out.md)')
+      .option('--devices <spec>', 'GPUs of this process: all (every adapter; in a Slurm GPU job the ones it was given), adapter indices 0,2 (diffract info lists them), or a count N of devices on the default adapter; the wedges are spread over them')
+      .option('--require-shards', 'combine only: every unit must have been computed by the shards; a missing one is an error naming it and its shard (exit 1)')
       .action(async (configPath: string, o: RunCliOptions, cmd: Command) => {
         const g = globalOptions(cmd);
         if (o.json === true && g.quiet !== true) setLogMode('json');
+        const shard = o.shard !== undefined ? parseShard(o.shard) : null;
+        if (shard !== null && o.requireShards === true) throw new UsageError('--require-shards is for the combine step (no --shard)', { field: '--require-shards' });
+        const devices = o.devices !== undefined ? parseDevices(o.devices) : null;
+        if (devices !== null && g.backend === 'cpu') throw new UsageError('--devices opens GPUs; it does not go with --backend cpu', { field: '--devices' });
         const cfg = await loadRunConfig(configPath);
-        const summary = await runPipeline(cfg, { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), report: buildReport, log: CLI_LOGGER, progress: CLI_PROGRESS });
-        await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
-        process.stdout.write(o.json === true ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
+        const engines = devices !== null ? await openDeviceEngines(devices) : undefined;
+        try {
+          const runnerOptions = { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), log: CLI_LOGGER, progress: CLI_PROGRESS, ...(engines !== undefined ? { engines } : {}) };
+          if (shard !== null) {
+            const r = await runShard(cfg, runnerOptions, shard);
+            process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : `${shardLines(r).join('\n')}\n`);
+            return;
+          }
+          await combineAndReport(cfg, { ...runnerOptions, report: buildReport, ...(o.requireShards === true ? { requireShards: true } : {}) }, o.json === true);
+        } finally {
+          for (const e of engines ?? []) e.destroy();
+        }
       });
   },
 };
+
+/** The whole run (or the combine of shards): the summary to summary.json and stdout. */
+async function combineAndReport(cfg: RunConfig, opts: RunnerOptions, json: boolean): Promise<void> {
+  const summary = await runPipeline(cfg, opts);
+  await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
+  process.stdout.write(json ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
+}
