@@ -7,6 +7,10 @@ import { existsSync } from 'node:fs';
 const sources = new URL('../src/cli/main.ts', import.meta.url);
 let main;
 if (existsSync(sources)) {
+  // h5wasm (4 MB of JavaScript) is loaded before tsx's loader is registered:
+  // through the loader it costs seconds and some 500 MiB of resident memory
+  // (its source-map handling); the sources' later imports get this instance.
+  await import('h5wasm/node');
   const { register } = await import('tsx/esm/api');
   register();
   ({ main } = await import(sources.href));

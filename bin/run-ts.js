@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // Runs a TypeScript entry point of this package (bench scripts, tools) through tsx.
+import 'h5wasm/node'; // before tsx's loader: see bin/diffract.js
 import { register } from 'tsx/esm/api';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';

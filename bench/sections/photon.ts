@@ -7,38 +7,37 @@
  *   clean image, as the session runs it) and kernel only; CPU twin;
  * - azimuthal integration of a 4104 × 4128 image into 2000 q bins (geometry
  *   precomputed), Mpixel/s, GPU end to end and CPU twin.
+ * - the whole `diffract photon --threshold 108 --emin 800 --correction none
+ *   --backend cpu` process on Balor-sized uint16 frames (about 2 % of the
+ *   pixels above the threshold; an HDF5 stack generated once under
+ *   bench/.cache/): wall time, µs per pixel·frame and the child's peak RSS
+ *   (from its end summary) on 1, 2 and all threads (DIFFRACT_THREADS), for
+ *   4 frames, and on all threads for 8 frames (peak RSS flat in the frame
+ *   count). The FemtoMAX pipeline's numpy `photonize` took 27.4 s at 0.42 GiB
+ *   on the same 4 frames (issue 14, 2-core VM).
  * `size` scales the number of frames per measurement (default 1 → 2 frames).
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { azimuthalIntegrateCpu, azimuthalIntegrateGpu, type AzimuthalIntegrateParams } from '../../src/kernels/azimuthal-integrate.ts';
-import { photonDetectCpu, photonDetectGpu, photonDetectProgram, type PhotonDetectParams } from '../../src/kernels/photon-detect.ts';
+import { PHOTON_DEFAULTS, photonDetectCpu, photonDetectGpu, photonDetectProgram, type PhotonDetectParams } from '../../src/kernels/photon-detect.ts';
+import { FrameDetector, HitColumns } from '../../src/photon/frame-detector.ts';
 import { buildBinMap } from '../../src/photon/geometry.ts';
 import { mulberry32 } from '../../src/util/random.ts';
 import { timeMedian, type BenchRow, type BenchSection } from '../harness.ts';
+import { BALOR_COLS, BALOR_ROWS, balorFrame, balorStack } from '../inputs/balor-stack.ts';
 
-const ROWS = 4104;
-const COLS = 4128;
+const ROWS = BALOR_ROWS;
+const COLS = BALOR_COLS;
 const DENSITIES = [0.01, 0.1];
 
-/** uint16 frames: offset 100 ± 3 and 3×3 photon clouds covering `density` of the pixels. */
+/** uint16 frames: offset 100 ± 3 and 3×3 photon clouds covering `density` of the pixels (bench/inputs/balor-stack.ts). */
 function frames(n: number, density: number, seed: number): Uint16Array {
-  const u = mulberry32(seed);
   const px = ROWS * COLS;
   const out = new Uint16Array(n * px);
-  for (let i = 0; i < out.length; i++) out[i] = 97 + ((u() * 7) | 0);
-  const photons = Math.round((density * px) / 9);
-  for (let k = 0; k < n; k++) {
-    for (let j = 0; j < photons; j++) {
-      const r = 1 + ((u() * (ROWS - 2)) | 0);
-      const c = 1 + ((u() * (COLS - 2)) | 0);
-      const peak = 350 + ((u() * 250) | 0);
-      for (let dr = -1; dr <= 1; dr++) {
-        for (let dc = -1; dc <= 1; dc++) {
-          const i = k * px + (r + dr) * COLS + c + dc;
-          out[i] = Math.min(65535, (out[i] as number) + (dr === 0 && dc === 0 ? peak : ((peak * (0.2 + 0.3 * u())) | 0)));
-        }
-      }
-    }
-  }
+  for (let k = 0; k < n; k++) balorFrame(out.subarray(k * px, (k + 1) * px), ROWS, COLS, density, seed + k);
   return out;
 }
 
@@ -59,6 +58,53 @@ const frameLabel = `${ROWS}x${COLS} uint16 frames`;
 
 /** GPU end-to-end rates (Mpixel/s) of this run, for the GPU/CPU ratio rows the CPU part prints. */
 const gpuRates = new Map<string, number>();
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'diffract.js');
+
+/** One whole `diffract photon` process on `threads` threads: wall seconds and the peak RSS its end summary reports. */
+async function photonProcess(input: string, threads: number): Promise<{ wall: number; rssMiB: number; hits: number }> {
+  const out = mkdtempSync(join(tmpdir(), 'diffract-bench-photon-'));
+  try {
+    const args = [BIN, '--backend', 'cpu', 'photon', input, '--threshold', '108', '--emin', '800', '--correction', 'none', '--out', out];
+    const t0 = performance.now();
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, args, { env: { ...process.env, DIFFRACT_THREADS: String(threads) }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      child.on('error', reject);
+      child.on('close', (c) => resolve({ code: c, stderr: err }));
+    });
+    const wall = (performance.now() - t0) / 1000;
+    const m = /(\d+) hits in .* peak RSS (\d+) MiB/.exec(stderr);
+    if (code !== 0 || m === null) throw new Error(`diffract photon failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`);
+    return { wall, rssMiB: Number(m[2]), hits: Number(m[1]) };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** Whole-process rows: 4 frames on 1, 2 and all threads (1 thread is the baseline), 8 frames on all threads. */
+async function processRows(): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const all = availableParallelism();
+  const runs: Array<[number, number]> = [...new Set([1, 2, all])].map((t) => [4, t] as [number, number]);
+  runs.push([8, all]);
+  let base: number | undefined;
+  for (const [frames, threads] of runs) {
+    const input = await balorStack(frames);
+    const r = await photonProcess(input, threads);
+    const name = `diffract photon process, ${frames} × ${frameLabel}, 2% above threshold, ${threads} thread(s)`;
+    const note = `${r.hits} hits, ${r.wall.toFixed(2)} s wall`;
+    rows.push({ section: 'photon', name, backend: 'cpu', value: (r.wall * 1e6) / (frames * ROWS * COLS), unit: 'µs/pixel·frame', note });
+    rows.push({ section: 'photon', name, backend: 'cpu', value: r.rssMiB, unit: 'MiB peak RSS' });
+    if (frames === 4) {
+      base ??= r.wall;
+      rows.push({ section: 'photon', name: `${name}: speed-up over 1 thread`, backend: 'host', value: base / r.wall, unit: 'ratio' });
+      rows.push({ section: 'photon', name: `${name}: speed-up over numpy photonize (27.4 s, issue 14)`, backend: 'host', value: 27.4 / r.wall, unit: 'ratio' });
+    }
+  }
+  return rows;
+}
 
 export const photonSection: BenchSection = {
   name: 'photon',
@@ -121,6 +167,16 @@ export const photonSection: BenchSection = {
       rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (CPU twin, 1 thread)`, backend: 'cpu', value: cpuRate, unit: 'Mpixel/s' });
       const g = gpuRates.get(`detect ${density}`);
       if (g !== undefined) rows.push({ section: 'photon', name: `photon detection ${density * 100}% hit pixels: GPU end to end / CPU twin`, backend: 'host', value: g / cpuRate, unit: 'ratio' });
+      // the fast CPU path the session uses (bit-identical to the twin, test/photon/frame-detector.test.ts)
+      const det = new FrameDetector({ width: COLS, height: ROWS, threshold: 108, emin: 1100, mode: 'reference', histogram: PHOTON_DEFAULTS.histogram });
+      const hits = new HitColumns();
+      const tf = await timeMedian(`cpu photon fast ${density}`, () => {
+        for (let k = 0; k < n; k++) det.detect(p.frames.subarray(k * ROWS * COLS, (k + 1) * ROWS * COLS), { offset: 0, stride: COLS }, k, hits);
+        hits.take();
+      }, { iterations: 3, timeMs: 100 });
+      const fastRate = (n * ROWS * COLS) / (tf / 1000) / 1e6;
+      rows.push({ section: 'photon', name: `photon detection ${frameLabel}, ${density * 100}% hit pixels (fast CPU path, 1 thread)`, backend: 'cpu', value: fastRate, unit: 'Mpixel/s' });
+      rows.push({ section: 'photon', name: `photon detection ${density * 100}% hit pixels: fast CPU path / CPU twin`, backend: 'host', value: fastRate / cpuRate, unit: 'ratio' });
     }
     const ip = integrateParams();
     const t = await timeMedian('cpu azimuthal', () => {
@@ -128,6 +184,7 @@ export const photonSection: BenchSection = {
     }, { iterations: 2, timeMs: 100 });
     const cpuRate = (ROWS * COLS) / (t / 1000) / 1e6;
     rows.push({ section: 'photon', name: `azimuthal integration ${ROWS}x${COLS} → 2000 bins (CPU twin, 1 thread)`, backend: 'cpu', value: cpuRate, unit: 'Mpixel/s' });
+    rows.push(...(await processRows()));
     const g = gpuRates.get('integrate');
     if (g !== undefined) rows.push({ section: 'photon', name: 'azimuthal integration: GPU end to end / CPU twin', backend: 'host', value: g / cpuRate, unit: 'ratio' });
     return rows;

@@ -1,10 +1,16 @@
 /** Global CLI options shared by every subcommand, and the engine they choose. */
 import type { Command } from 'commander';
-import { Engine } from '../host/engine.ts';
+import { resolveThreads } from '../host/cpu-threads.ts';
+import { Engine, type EngineOptions } from '../host/engine.ts';
+import { parseMemoryMb } from '../host/memory-budget.ts';
 import { setDebug, setLogMode } from '../util/log.ts';
 
 export interface GlobalOptions {
   backend: string;
+  /** --threads (validated by resolveThreads) */
+  threads?: string;
+  /** --memory-mb */
+  memoryMb?: string;
   debugGpu?: boolean;
   quiet?: boolean;
 }
@@ -16,10 +22,20 @@ export function globalOptions(cmd: Command): GlobalOptions {
   return o;
 }
 
+/** The engine options of the global flags: backend, threads (flag, else DIFFRACT_THREADS, else one per core), memory budget. */
+export function engineOptions(o: GlobalOptions, defaultThreads = true): EngineOptions {
+  const opts: EngineOptions = { backend: o.backend };
+  if (o.threads !== undefined || defaultThreads) opts.threads = resolveThreads(o.threads);
+  const mb = parseMemoryMb(o.memoryMb);
+  if (mb !== undefined) opts.memoryMb = mb;
+  if (o.debugGpu === true) opts.debug = true;
+  return opts;
+}
+
 /** Runs `fn` with an engine for the chosen backend, and always releases the device after. */
 export async function withEngine<T>(cmd: Command, fn: (engine: Engine) => Promise<T>): Promise<T> {
   const o = globalOptions(cmd);
-  const engine = await Engine.create({ backend: o.backend, debug: o.debugGpu === true ? true : undefined });
+  const engine = await Engine.create(engineOptions(o));
   try {
     return await fn(engine);
   } finally {

@@ -8,7 +8,8 @@
  * stack trace), 70 internal error (a bug: the stack is printed).
  */
 import { Command, CommanderError } from 'commander';
-import { DiffractError } from '../errors.ts';
+import { DiffractError, UsageError } from '../errors.ts';
+import { nearestName } from '../util/edit-distance.ts';
 import { COMMANDS } from './registry.ts';
 
 export const EXIT_USER_ERROR = 1;
@@ -19,11 +20,18 @@ export function buildProgram(): Command {
   program
     .description('X-ray diffraction image reduction on WebGPU, with a CPU path that gives the same answers')
     .option('--backend <name>', 'compute backend: auto | gpu | cpu (env DIFFRACT_BACKEND overrides)', 'auto')
+    .option('--threads <n>', 'CPU threads (default: DIFFRACT_THREADS, else one per core)')
+    .option('--memory-mb <n>', 'host memory budget in MiB for frame batches and per-thread accumulators (default: ¼ of the memory, at most 2048)')
     .option('--debug-gpu', 'wrap every GPU dispatch in a validation error scope that names the kernel')
     .option('-q, --quiet', 'no progress output')
     .showHelpAfterError()
     .exitOverride();
   for (const spec of COMMANDS) spec.register(program);
+  // commander's own answer to an unknown command is the whole help text (and a
+  // suggestion only when one is close): one line with the nearest command instead
+  program.on('command:*', (operands: string[]) => {
+    throw unknownCommand(operands[0] ?? '', program.commands.map((c) => c.name()));
+  });
   return program;
 }
 
@@ -35,6 +43,13 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return reportError(err);
   }
+}
+
+/** The error for a subcommand name that is not registered, naming the nearest one that is. */
+export function unknownCommand(name: string, commands: readonly string[]): UsageError {
+  const near = nearestName(name, commands);
+  const hint = near === undefined ? '' : ` (did you mean '${near.name}'?)`;
+  return new UsageError(`unknown command '${name}'${hint}; 'diffract --help' lists the commands`);
 }
 
 export function reportError(err: unknown): number {

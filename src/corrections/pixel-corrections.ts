@@ -55,6 +55,12 @@ export interface CorrectionOptions {
   /** sensor material/thickness overrides (default: the panel's material, thickness in mm, mu in mm^-1 when > 0) */
   material?: string;
   thicknessMm?: number;
+  /**
+   * 'weights': only kappa and d3s are filled (the factor arrays come back
+   * empty), so a large detector does not hold five more f64 per pixel at
+   * once (the integrate stage); default 'all'
+   */
+  columns?: 'all' | 'weights';
 }
 
 export interface PixelCorrections {
@@ -74,6 +80,8 @@ export interface PixelCorrections {
   d3s: Float64Array;
   /** solidAngle · polarization · efficiency · air */
   kappa: Float64Array;
+  /** true when some pixel's efficiency is not 1 (the sensor was known and efficiency on) */
+  efficiencyApplied: boolean;
 }
 
 /** Solid angle (sr) of the triangle (a, b, c) seen from the origin (Van Oosterom & Strackee 1983). */
@@ -133,11 +141,14 @@ function sensorAttenuation(panel: Panel, index: number, keV: number, opts: Corre
 export function pixelCorrections(exp: Experiment, opts: CorrectionOptions = {}): PixelCorrections {
   const panels = exp.detector.panels;
   const nPixels = panels.reduce((s, p) => s + p.imageSize[0] * p.imageSize[1], 0);
-  const solidAngle = new Float64Array(nPixels);
-  const polarization = new Float64Array(nPixels);
-  const efficiency = new Float64Array(nPixels);
-  const air = new Float64Array(nPixels);
-  const lorentzInverse = new Float64Array(nPixels);
+  const all = (opts.columns ?? 'all') === 'all';
+  const factor = (): Float64Array => new Float64Array(all ? nPixels : 0);
+  const solidAngle = factor();
+  const polarization = factor();
+  const efficiency = factor();
+  const air = factor();
+  const lorentzInverse = factor();
+  let efficiencyApplied = false;
   const d3s = new Float64Array(nPixels);
   const kappa = new Float64Array(nPixels);
 
@@ -209,11 +220,14 @@ export function pixelCorrections(exp: Experiment, opts: CorrectionOptions = {}):
           vol = omega * invL * invL * dphi * Math.abs(dot(cross(axis, s), u));
         }
         const sa = doSolid ? omega : 1;
-        solidAngle[i] = sa;
-        polarization[i] = pol;
-        efficiency[i] = eff;
-        air[i] = att;
-        lorentzInverse[i] = lor;
+        if (eff !== 1) efficiencyApplied = true;
+        if (all) {
+          solidAngle[i] = sa;
+          polarization[i] = pol;
+          efficiency[i] = eff;
+          air[i] = att;
+          lorentzInverse[i] = lor;
+        }
         d3s[i] = vol;
         kappa[i] = sa * pol * eff * att;
       }
@@ -223,5 +237,5 @@ export function pixelCorrections(exp: Experiment, opts: CorrectionOptions = {}):
     }
     offset += w * h;
   });
-  return { nPixels, solidAngle, polarization, efficiency, air, lorentzInverse, d3s, kappa };
+  return { nPixels, solidAngle, polarization, efficiency, air, lorentzInverse, d3s, kappa, efficiencyApplied };
 }

@@ -335,6 +335,7 @@ function parsePanel(f: Fields, value: unknown, path: string, frame: Frame): Pane
   // checked before any per-pixel array is sized from it: the largest detectors have ~2·10⁷ pixels
   if (imageSize[0] * imageSize[1] > MAX_PANEL_PIXELS) throw f.invalid(`${path}.image_size`, `image size [${imageSize.join(', ')}] is over ${MAX_PANEL_PIXELS} pixels per panel`);
   const trustedRange = f.pair(f.required(o, 'trusted_range', path), `${path}.trusted_range`);
+  if (trustedRange[0] > trustedRange[1]) throw f.invalid(`${path}.trusted_range`, `trusted range [${trustedRange.join(', ')}] is reversed (expected [min, max])`);
   const gain = num('gain', 1);
   if (!(gain > 0)) throw f.invalid(`${path}.gain`, `gain must be positive, found ${gain}`);
   const { strategy, mu, thickness } = parseStrategy(f, o, path, num('mu', 0), num('thickness', 0));
@@ -649,11 +650,14 @@ export function parseExperimentList(json: unknown, source: string): ExperimentLi
 
 /** Read and parse a DIALS ExperimentList file (`.expt` / `.json`). */
 export async function readExperimentList(path: string): Promise<ExperimentList> {
-  const text = await readTextFile(path);
+  let text = await readTextFile(path);
+  // a UTF-8 byte order mark is accepted, as JSON readers commonly do (JSON.parse refuses it)
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
+    // the parser quotes the text around the error, line breaks included: one line
     throw new FormatError(`not valid JSON: ${(err as Error).message.replace(/\s+/g, ' ')}`, { file: path }, { cause: err });
   }
   return parseExperimentList(json, path);

@@ -18,10 +18,23 @@ import { resolveBackendChoice, type BackendChoice } from './backend.ts';
 import { GpuContext, type GpuCreateOptions } from './context.ts';
 import type { DeviceArray } from './device-array.ts';
 import { hostEnvironment } from './platform.ts';
+import { threadCount } from './thread-count.ts';
 
 export interface EngineOptions extends GpuCreateOptions {
   /** the CLI value; DIFFRACT_BACKEND overrides it */
   backend?: string;
+  /** CPU threads (default: DIFFRACT_THREADS, else the runtime's parallelism; src/host/thread-count.ts) */
+  threads?: number;
+  /** host memory budget in MiB (frame batches, per-thread accumulators); default: sized to the machine by the caller */
+  memoryMb?: number;
+}
+
+/** The CPU side of an engine. */
+export interface CpuOptions {
+  /** worker threads for the CPU kernels (1: the single-thread twins) */
+  threads?: number;
+  /** host memory budget in MiB; undefined: the default of the stage */
+  memoryMb?: number;
 }
 
 export interface OpenOptions<B> {
@@ -36,13 +49,20 @@ export interface OpenOptions<B> {
 
 export class Engine {
   readonly choice: BackendChoice;
+  /** CPU threads the CPU kernels may use (stages read `ctx.engine.threads`) */
+  readonly threads: number;
+  /** host memory budget in MiB, when one was set */
+  readonly memoryMb: number | undefined;
   private gpuContext: GpuContext | null;
   private fellBack = false;
   /** why `auto` found no GPU: said once, when the first kernel runs (a command stopped by bad input says nothing of it) */
   private noGpuNotice: string | null;
 
-  private constructor(choice: BackendChoice, gpu: GpuContext | null, noGpuNotice: string | null = null) {
+  private constructor(choice: BackendChoice, gpu: GpuContext | null, noGpuNotice: string | null = null, cpu: CpuOptions = {}) {
     this.choice = choice;
+    this.threads = cpu.threads ?? 1;
+    invariant(Number.isSafeInteger(this.threads) && this.threads >= 1, `engine threads ${this.threads} is a positive integer`);
+    this.memoryMb = cpu.memoryMb;
     this.gpuContext = gpu;
     this.noGpuNotice = noGpuNotice;
   }
@@ -50,16 +70,18 @@ export class Engine {
   static async create(opts: EngineOptions = {}): Promise<Engine> {
     const env = opts.env ?? (await hostEnvironment());
     const choice = resolveBackendChoice(opts.backend, env);
-    if (choice === 'cpu') return new Engine(choice, null);
+    const cpu: CpuOptions = { threads: threadCount(opts.threads, env) };
+    if (opts.memoryMb !== undefined) cpu.memoryMb = opts.memoryMb;
+    if (choice === 'cpu') return new Engine(choice, null, null, cpu);
     try {
-      const { backend: _backend, ...ctxOpts } = opts;
+      const { backend: _backend, threads: _threads, memoryMb: _memoryMb, ...ctxOpts } = opts;
       // auto passes software adapters by (lavapipe, SwiftShader): the CPU path is faster than they are
       const ctx = await GpuContext.create({ ...ctxOpts, env, skipSoftware: choice === 'auto' });
       log('debug', `GPU adapter: ${ctx.name}`);
-      return new Engine(choice, ctx);
+      return new Engine(choice, ctx, null, cpu);
     } catch (err) {
       if (choice === 'gpu' || !(err instanceof GpuError)) throw err;
-      return new Engine(choice, null, `${err.message}; running on the CPU path (backend auto)`);
+      return new Engine(choice, null, `${err.message}; running on the CPU path (backend auto)`, cpu);
     }
   }
 
@@ -72,9 +94,9 @@ export class Engine {
     return new Engine('gpu', ctx);
   }
 
-  /** A CPU-only engine (tests, benches of the CPU path). */
-  static cpu(): Engine {
-    return new Engine('cpu', null);
+  /** A CPU-only engine (tests, benches of the CPU path); one thread unless `opts.threads` says more. */
+  static cpu(opts: CpuOptions = {}): Engine {
+    return new Engine('cpu', null, null, opts);
   }
 
   /** The backend the next kernel runs on. */

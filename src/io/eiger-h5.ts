@@ -51,18 +51,17 @@
  * FormatError naming the data file and the frame; a frame range outside the
  * dataset → InvalidValueError.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { install_local_plugins } from 'h5wasm-plugins';
 import { DiffractError, FileAccessError, FormatError, InvalidValueError, MissingFieldError, TruncatedError, UsageError, invariant, type ErrorLocation } from '../errors.ts';
-import { h5Guard, h5Plugins } from './hdf5.ts';
+import { h5Guard, h5Plugins, hdf5Diagnosis, quietHdf5 } from './hdf5.ts';
 import { DEFAULT_DATASET, errMessage, openH5, resolveHdf5Layout, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
+import { readHdf5Metadata, type MetadataRequest } from './hdf5-metadata.ts';
 import { checkExpectedSize, type DetectorImage, type ImageHeader } from './image.ts';
-import { readNexusHeader, type NexusHeaderInfo } from './nexus-geometry.ts';
+import type { NexusHeaderInfo } from './nexus-geometry.ts';
 import { pixelsFromNative } from './sources/pixels.ts';
+import { deserializeError, exportUrl, workerBootstrap, type SerializedError } from './worker-bootstrap.ts';
 
 export { pixelsFromNative } from './sources/pixels.ts';
 export { DEFAULT_DATASET, openH5, resolveHdf5Layout, type DataBlock, type Hdf5Layout, type NativeFrame, type PixelType } from './hdf5-layout.ts';
@@ -198,21 +197,25 @@ export class Hdf5FrameReader {
     let id = this.handles.get(block.file);
     if (id === undefined) {
       if (!existsSync(block.file)) throw new FileAccessError('no such file', { file: block.file, frame });
+      const diagnostics: string[] = [];
       try {
-        id = M.open(block.file, M.H5F_ACC_RDONLY, false, -1, -1);
+        id = quietHdf5(() => M.open(block.file, M.H5F_ACC_RDONLY, false, -1, -1), diagnostics);
       } catch (err) {
-        throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}`, { file: block.file, frame }, { cause: err });
+        throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}${hdf5Diagnosis(diagnostics)}`, { file: block.file, frame }, { cause: err });
       }
       this.handles.set(block.file, id);
     }
+    const fileId = id;
     const local = index - block.start;
     const { width, height, pixelType } = this.layout;
     const n = width * height;
     const nbytes = n * BYTES[pixelType];
     let out: NativeFrame;
     let ptr = 0;
+    // what HDF5 prints about a damaged chunk (HDF5-DIAG stacks) goes into the one error line
+    const diagnostics: string[] = [];
     try {
-      const meta = M.get_dataset_metadata(id, block.dataset);
+      const meta = quietHdf5(() => M.get_dataset_metadata(fileId, block.dataset), diagnostics);
       if (meta.size !== BYTES[pixelType]) throw new Error(`element size ${meta.size} differs from the layout's ${pixelType}`);
       const rank3 = meta.shape?.length === 3;
       ptr = M._malloc(nbytes);
@@ -220,7 +223,7 @@ export class Hdf5FrameReader {
       const count = rank3 ? [1n, BigInt(height), BigInt(width)] : [BigInt(height), BigInt(width)];
       const offset = rank3 ? [BigInt(local), 0n, 0n] : [0n, 0n];
       const strides = rank3 ? [1n, 1n, 1n] : [1n, 1n];
-      const status = M.get_dataset_data(id, block.dataset, count, offset, strides, BigInt(ptr));
+      const status = quietHdf5(() => M.get_dataset_data(fileId, block.dataset, count, offset, strides, BigInt(ptr)), diagnostics);
       if (status < 0) throw new Error(`HDF5 read status ${status}`);
       out = nativeFromBuffer(M.HEAPU8.slice(ptr, ptr + nbytes).buffer, pixelType);
     } catch (err) {
@@ -229,7 +232,7 @@ export class Hdf5FrameReader {
       dropDecoder(inst.generation);
       ptr = 0;
       throw new FormatError(
-        `cannot decode the frame (image ${local} of ${block.dataset} in this file, filters ${this.layout.filters.join(', ') || 'none'}): ${errMessage(err)}`,
+        `cannot decode the frame (image ${local} of ${block.dataset} in this file, filters ${this.layout.filters.join(', ') || 'none'}): ${errMessage(err)}${hdf5Diagnosis(diagnostics)}`,
         { file: block.file, frame },
         { cause: err },
       );
@@ -276,47 +279,6 @@ export function nativeFromBuffer(buffer: ArrayBuffer, type: PixelType): NativeFr
   }
 }
 
-/** A worker error as sent over the message port. */
-export interface SerializedError {
-  name: string;
-  message: string;
-  file?: string;
-  frame?: number;
-  field?: string;
-}
-
-export function serializeError(err: unknown): SerializedError {
-  const out: SerializedError = { name: err instanceof Error ? err.name : 'Error', message: err instanceof Error ? err.message : String(err) };
-  if (err instanceof DiffractError) {
-    if (err.file !== undefined) out.file = err.file;
-    if (err.frame !== undefined) out.frame = err.frame;
-    if (err.field !== undefined) out.field = err.field;
-  }
-  return out;
-}
-
-const ERROR_CLASSES: Record<string, new (message: string, where?: ErrorLocation, options?: { cause?: unknown }) => DiffractError> = {
-  FormatError,
-  TruncatedError,
-  MissingFieldError,
-  InvalidValueError,
-  FileAccessError,
-  UsageError,
-};
-
-/** Rebuilds a worker's error as the same typed error (same message and location). */
-export function deserializeError(e: SerializedError): Error {
-  const Cls = ERROR_CLASSES[e.name];
-  if (Cls === undefined) return new Error(e.message);
-  const where: ErrorLocation = {};
-  if (e.file !== undefined) where.file = e.file;
-  if (e.frame !== undefined) where.frame = e.frame;
-  if (e.field !== undefined) where.field = e.field;
-  const prefix = new DiffractError('probe', '', where).message; // "file, frame k: " or ''
-  const bare = prefix !== '' && e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-  return new Cls(bare, where);
-}
-
 /** Messages to a decode worker. */
 export type WorkerRequest = { type: 'decode'; id: number; index: number; frame: number };
 /** Messages from a decode worker. */
@@ -326,44 +288,6 @@ export type WorkerReply =
 /** `workerData` of a decode worker. */
 export interface WorkerInit {
   layout: Hdf5Layout;
-}
-
-let bootstrap: string | undefined;
-
-/** File URL of a package export's `import` target (read from its package.json; works where import.meta.resolve does not). */
-function exportUrl(pkgName: string, subpath: string): string {
-  const req = createRequire(import.meta.url);
-  // not req.resolve(`${pkgName}/package.json`): a package's exports may not list it
-  const pkgPath = (req.resolve.paths(pkgName) ?? []).map((dir) => join(dir, pkgName, 'package.json')).find((p) => existsSync(p));
-  invariant(pkgPath !== undefined, `package ${pkgName} is installed`);
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } } | string> };
-  const e = pkg.exports?.[subpath];
-  const rel = typeof e === 'string' ? e : typeof e?.import === 'string' ? e.import : e?.import?.default;
-  invariant(rel !== undefined, `${pkgName} exports ${subpath}`);
-  return pathToFileURL(resolve(dirname(pkgPath), rel)).href;
-}
-
-/**
- * JavaScript that loads the decode worker: imports h5wasm first (plain Node:
- * through tsx's loader its 4 MB module takes seconds), then the worker module.
- * From the TypeScript sources it registers tsx's ESM loader in the new thread
- * first (a Worker does not inherit the parent's loader hooks, and `--import` in
- * a Worker's execArgv is not honoured everywhere), so this works under plain
- * Node (bin/diffract.js), tsx and vitest alike; the compiled library (dist/)
- * imports its .js worker directly, without tsx.
- */
-function workerBootstrap(): string {
-  if (bootstrap !== undefined) return bootstrap;
-  const h5 = JSON.stringify(exportUrl('h5wasm', './node'));
-  const compiled = !import.meta.url.endsWith('.ts');
-  const entry = JSON.stringify(new URL(compiled ? './hdf5-decode-worker.js' : './hdf5-decode-worker.ts', import.meta.url).href);
-  if (compiled) {
-    bootstrap = `import(${h5}).then(() => import(${entry}));`;
-  } else {
-    const tsx = JSON.stringify(exportUrl('tsx', './esm/api'));
-    bootstrap = `import(${h5}).then(() => import(${tsx})).then((m) => { m.register(); return import(${entry}); });`;
-  }
-  return bootstrap;
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
@@ -378,7 +302,7 @@ class DecodePool {
   constructor(layout: Hdf5Layout, n: number) {
     const init: WorkerInit = { layout };
     for (let k = 0; k < n; k++) {
-      const worker = new Worker(workerBootstrap(), { eval: true, workerData: init });
+      const worker = new Worker(workerBootstrap('hdf5-decode-worker'), { eval: true, workerData: init });
       const slot = { worker, inFlight: new Set<number>() };
       worker.on('message', (msg: WorkerReply) => {
         const p = this.pending.get(msg.id);
@@ -435,9 +359,13 @@ function checkIndex(name: string, v: number | undefined, file: string): void {
  * the NeXus header fields now; frames are decoded on demand.
  */
 export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Series> {
-  await h5Plugins();
   const file = opts.file;
-  const layout = resolveHdf5Layout(file, opts.dataset, opts.candidates);
+  // read in the metadata worker, under its time limit (h5wasm can loop forever on a corrupt file),
+  // while this thread loads the h5wasm that decodes frames
+  const request: MetadataRequest = { op: 'series', file };
+  if (opts.dataset !== undefined) request.dataset = opts.dataset;
+  if (opts.candidates !== undefined) request.candidates = opts.candidates;
+  const [{ layout, info }] = await Promise.all([readHdf5Metadata<{ layout: Hdf5Layout; info: NexusHeaderInfo }>(request), h5Plugins()]);
   checkIndex('first', opts.first, file);
   checkIndex('last', opts.last, file);
   const first = opts.first ?? 0;
@@ -455,7 +383,6 @@ export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Serie
     if (workers > 0) throw new InvalidValueError(`readAhead must be a positive integer, got ${readAhead}`, { field: 'readAhead' });
   }
   checkExpectedSize(layout.width, layout.height, opts.expectedSize, file, undefined);
-  const info = readNexusHeaderSafe(file);
   const length = last - first + 1;
 
   const headerBase = (): Omit<ImageHeader, 'raw' | 'lines'> => {
@@ -581,15 +508,4 @@ export async function openHdf5Series(opts: Hdf5SeriesOptions): Promise<Hdf5Serie
     frames: framesOf,
     [Symbol.asyncIterator]: () => images(),
   };
-}
-
-/** NeXus header fields of a file; a plain data file without them gives an empty record. */
-function readNexusHeaderSafe(file: string): NexusHeaderInfo {
-  const f = openH5(file);
-  try {
-    return readNexusHeader(f, file);
-  } finally {
-    // closing a corrupt file can abort inside HDF5: a FormatError naming it
-    h5Guard(file, () => f.close());
-  }
 }

@@ -11,8 +11,9 @@
  * its file handles open until the thread is terminated.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { Hdf5FrameReader, serializeError, type WorkerInit, type WorkerReply, type WorkerRequest } from './eiger-h5.ts';
+import { Hdf5FrameReader, type WorkerInit, type WorkerReply, type WorkerRequest } from './eiger-h5.ts';
 import { h5Plugins } from './hdf5.ts';
+import { serializeError } from './worker-bootstrap.ts';
 
 const port = parentPort;
 if (port === null) throw new Error('hdf5-decode-worker.ts must run in a worker thread');

@@ -14,7 +14,9 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import h5wasm, { Dataset, ExternalLink, Group } from 'h5wasm/node';
 import { FileAccessError, FormatError, MissingFieldError, invariant } from '../errors.ts';
-import { checkHdf5File, h5Guard, type H5File } from './hdf5.ts';
+import { checkHdf5File, errMessage, h5Guard, readQuietly, type H5File } from './hdf5.ts';
+
+export { errMessage } from './hdf5.ts';
 
 /** The dataset read when none is named and the file has no `/entry/data/data_NNNNNN` entries. */
 export const DEFAULT_DATASET = '/entry/data/data';
@@ -54,21 +56,12 @@ export interface Hdf5Layout {
   filters: readonly string[];
 }
 
-/** The first line of an error's message. */
-export function errMessage(err: unknown): string {
-  const m = err instanceof Error ? err.message : String(err);
-  return m.split('\n')[0] ?? m;
-}
 
 /** Opens an HDF5 file read-only; a missing or unreadable file is a FileAccessError/FormatError naming it. */
 export function openH5(path: string, why = 'no such file'): H5File {
   if (!existsSync(path)) throw new FileAccessError(why, { file: path });
   checkHdf5File(path);
-  try {
-    return new h5wasm.File(path, 'r');
-  } catch (err) {
-    throw new FormatError(`not a readable HDF5 file: ${errMessage(err)}`, { file: path }, { cause: err });
-  }
+  return readQuietly(path, () => new h5wasm.File(path, 'r'), 'not a readable HDF5 file');
 }
 
 function pixelTypeOf(ds: Dataset, file: string, path: string): PixelType {
@@ -152,6 +145,15 @@ export function resolveHdf5Layout(file: string, dataset?: string, candidates: re
 function resolveLayout(file: string, dataset: string | undefined, candidates: readonly string[]): Hdf5Layout {
   const master = openH5(file);
   try {
+    // a damaged file makes HDF5 print its error stack and h5wasm throw 'name not defined': one FormatError
+    return readQuietly(file, () => layoutOf(master, file, dataset, candidates), 'damaged HDF5 file');
+  } finally {
+    master.close();
+  }
+}
+
+function layoutOf(master: H5File, file: string, dataset: string | undefined, candidates: readonly string[]): Hdf5Layout {
+  {
     let paths: string[];
     if (dataset !== undefined) {
       paths = [dataset.startsWith('/') ? dataset : `/${dataset}`];
@@ -178,7 +180,5 @@ function resolveLayout(file: string, dataset: string | undefined, candidates: re
     }
     invariant(first !== undefined, 'at least one dataset path');
     return { file, blocks, frames: start, width: first.width, height: first.height, pixelType: first.pixelType, filters: first.filters };
-  } finally {
-    master.close();
   }
 }

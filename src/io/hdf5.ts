@@ -15,11 +15,11 @@
  *
  * Reproducible files: HDF5 stamps every object header with the time it was
  * created (h5wasm reads the clock through `Date.now`). While the build
- * callback runs synchronously and while the file is closed, `Date.now` is held
- * at `HDF5_EPOCH_MS` (SOURCE_DATE_EPOCH seconds when set, else 0), so the same
- * content always gives the same bytes: a resumed run's outputs equal an
- * uninterrupted run's byte for byte. Work done after an `await` inside the
- * build runs with the real clock (only synchronous builds are byte-stable).
+ * callback runs (across its awaits: an async context, see `withFixedClock`)
+ * and while the file is closed, `Date.now` is held at `HDF5_EPOCH_MS`
+ * (SOURCE_DATE_EPOCH seconds when set, else 0), so the same content always
+ * gives the same bytes: a resumed run's outputs equal an uninterrupted run's
+ * byte for byte, and two runs of a stage command give identical files.
  *
  * - `h5Plugins` additionally puts the compression filter plugins of
  *   h5wasm-plugins (bitshuffle-LZ4 32008, LZ4 32004, Blosc, Zstd, …) on the
@@ -28,12 +28,13 @@
  * h5wasm misbehaves when `globalThis.navigator` exists; the GPU code never sets
  * it (see src/host/dawn.ts).
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import fs, { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import { install_local_plugins } from 'h5wasm-plugins';
-import { FileAccessError, FormatError } from '../errors.ts';
+import { DiffractError, FileAccessError, FormatError } from '../errors.ts';
 import { simulatedShortWrite, simulatedWriteFault, tempPathFor } from './atomic-file.ts';
 
 export type H5File = InstanceType<typeof h5wasm.File>;
@@ -52,15 +53,28 @@ export async function h5Ready(): Promise<void> {
 /** The object time stamped into written files, ms since 1970 (see the module comment). */
 export const HDF5_EPOCH_MS = /^\d+$/.test(process.env.SOURCE_DATE_EPOCH ?? '') ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : 0;
 
-/** Runs `fn` with `Date.now` held at HDF5_EPOCH_MS (synchronous code only). */
+/**
+ * The builds under way in the current async context. `Date.now` is replaced
+ * once by a function that answers HDF5_EPOCH_MS inside a build (across its
+ * awaits too, which a swap of `Date.now` for the synchronous part cannot do:
+ * a streaming build such as `diffract integrate`'s stamped the wall clock into
+ * every object it made after its first await) and the real clock everywhere
+ * else, so code running beside a build is not affected.
+ */
+const inBuild = new AsyncLocalStorage<true>();
+let clockInstalled = false;
+
+function installFixedClock(): void {
+  if (clockInstalled) return;
+  clockInstalled = true;
+  const real = Date.now.bind(Date);
+  Date.now = () => (inBuild.getStore() === true ? HDF5_EPOCH_MS : real());
+}
+
+/** Runs `fn` (and whatever it awaits) with `Date.now` held at HDF5_EPOCH_MS. */
 function withFixedClock<T>(fn: () => T): T {
-  const real = Date.now;
-  Date.now = () => HDF5_EPOCH_MS;
-  try {
-    return fn();
-  } finally {
-    Date.now = real;
-  }
+  installFixedClock();
+  return inBuild.run(true, fn);
 }
 
 let pluginsPromise: Promise<void> | null = null;
@@ -222,19 +236,86 @@ export function h5Guard<T>(file: string, fn: () => T): T {
 export async function readHdf5<T>(path: string, fn: (file: H5File) => T | Promise<T>): Promise<T> {
   await h5Ready();
   checkHdf5File(path);
-  let file: H5File;
+  const file = readQuietly(path, () => new h5wasm.File(path, 'r'), 'not a readable HDF5 file');
   try {
-    file = new h5wasm.File(path, 'r');
+    return await readQuietly(path, () => fn(file));
   } catch (err) {
-    throw new FormatError(`not a readable HDF5 file: ${err instanceof Error ? err.message : String(err)}`, { file: path }, { cause: err });
-  }
-  try {
-    return await fn(file);
-  } catch (err) {
+    // an h5wasm error after the first await of an async reader
     if (isH5wasmError(err)) throw corruptHdf5(path, err);
     throw err;
   } finally {
     h5Guard(path, () => file.close());
+  }
+}
+
+/** The first line of an error's message. */
+export function errMessage(err: unknown): string {
+  const m = err instanceof Error ? err.message : String(err);
+  return m.split('\n')[0] ?? m;
+}
+
+/**
+ * Runs the synchronous h5wasm call(s) `fn` with what the HDF5 library and its
+ * filter plugins print kept in `diagnostics` (the raw text, in pieces that
+ * need not end at line breaks) instead of the terminal; returns its value or
+ * rethrows its error. h5wasm's Node build (NODERAWFS) writes through
+ * `fs.writeSync` on descriptors 2 (HDF5-DIAG error stacks, dozens of lines
+ * for one damaged chunk) and 1 (the LZ4 plugin's 'decompressed size not the
+ * same'), while a diffract error is one line (`hdf5Diagnosis` sums them up).
+ * Only this thread's synchronous code runs meanwhile: nothing else is caught.
+ */
+export function quietHdf5<T>(fn: () => T, diagnostics: string[]): T {
+  const real = fs.writeSync;
+  const capture = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]): number => {
+    if (fd !== 1 && fd !== 2) return (real as (...a: unknown[]) => number)(fd, data, ...rest);
+    let text: string;
+    let n: number;
+    if (typeof data === 'string') {
+      text = data;
+      n = Buffer.byteLength(data);
+    } else {
+      const offset = typeof rest[0] === 'number' ? rest[0] : 0;
+      n = typeof rest[1] === 'number' ? rest[1] : data.byteLength - offset;
+      text = Buffer.from(data.buffer, data.byteOffset + offset, n).toString('utf8');
+    }
+    if (diagnostics.length < 10_000) diagnostics.push(text);
+    return n;
+  };
+  fs.writeSync = capture as typeof fs.writeSync;
+  try {
+    return fn();
+  } finally {
+    fs.writeSync = real;
+  }
+}
+
+/**
+ * The innermost cause of an HDF5 error stack (the HDF5-DIAG lines the library
+ * prints: `  #008: …/H5Z.c line 1489 in H5Z_pipeline(): filter returned failure
+ * during read`), as ` (HDF5: <cause>)` to append to a message; '' when none.
+ */
+export function hdf5Diagnosis(diagnostics: readonly string[]): string {
+  let cause = '';
+  for (const l of diagnostics.join('').split('\n')) {
+    const m = /^\s*#\d+: .* in [\w.]+\(\): (.*)$/.exec(l);
+    if (m !== null) cause = (m[1] as string).trim();
+  }
+  return cause === '' ? '' : ` (HDF5: ${cause})`;
+}
+
+/**
+ * Runs synchronous h5wasm reading `fn` with HDF5's printed diagnostics kept
+ * off stderr (`quietHdf5`); a failure that HDF5 explained (a damaged file)
+ * becomes one FormatError naming `file`, `what` first. diffract's own errors
+ * pass unchanged, and so does any other error (a bug, not the file).
+ */
+export function readQuietly<T>(file: string, fn: () => T, what = 'damaged HDF5 file'): T {
+  const diagnostics: string[] = [];
+  try {
+    return quietHdf5(fn, diagnostics);
+  } catch (err) {
+    if (err instanceof DiffractError || (diagnostics.length === 0 && what === 'damaged HDF5 file')) throw err;
+    throw new FormatError(`${what}: ${errMessage(err)}${hdf5Diagnosis(diagnostics)}`, { file }, { cause: err });
   }
 }
 
@@ -253,4 +334,25 @@ export function writeTableGroup(parent: H5Group | H5File, name: string, columns:
   }
   setAttributes(g, { NX_class: 'NXcollection', nrows: Math.max(0, nrows), ...attrs });
   return g;
+}
+
+/**
+ * Creates a rows × cols dataset and writes it in slabs of whole rows, each
+ * filled by `fill(row0, out)` (`out` holds `out.length / cols` rows; the last
+ * slab may be shorter): the data never exists whole, neither in JavaScript
+ * nor in the HDF5 heap. The dataset is chunked by slab (about 2 MiB each).
+ */
+export function writeRowSlabs<T extends Float64Array | Uint32Array>(group: H5Group, name: string, rows: number, cols: number, make: (n: number) => T, fill: (row0: number, out: T) => void): H5Dataset {
+  const bytes = make(0).BYTES_PER_ELEMENT;
+  const slabRows = Math.max(1, Math.min(rows, Math.floor((2 << 20) / (bytes * cols))));
+  const d = group.create_dataset({ name, data: make(0), shape: [0, cols], maxshape: [rows, cols], chunks: [slabRows, cols] });
+  d.resize([rows, cols]);
+  const slab = make(slabRows * cols);
+  for (let r0 = 0; r0 < rows; r0 += slabRows) {
+    const n = Math.min(slabRows, rows - r0);
+    const out = n === slabRows ? slab : (slab.subarray(0, n * cols) as T);
+    fill(r0, out);
+    d.write_slice([[r0, r0 + n], [0, cols]], out);
+  }
+  return d;
 }

@@ -56,8 +56,9 @@ import { energyKeV, linearAttenuation, material as knownMaterial, HC_KEV_ANGSTRO
 import { InvalidValueError, MissingFieldError } from '../errors.ts';
 import { IDENTITY, norm, normalize } from '../geometry/linalg.ts';
 import type { Experiment, ExperimentList, Panel, Vec3 } from '../geometry/model.ts';
-import { openH5, resolveHdf5Layout } from './hdf5-layout.ts';
-import { h5Guard, h5Plugins, type H5File } from './hdf5.ts';
+import { openH5, type Hdf5Layout } from './hdf5-layout.ts';
+import { readHdf5Metadata } from './hdf5-metadata.ts';
+import { h5Guard, type H5File } from './hdf5.ts';
 import type { ImageHeader } from './image.ts';
 
 type H5Node = ReturnType<H5File['get']>;
@@ -401,17 +402,34 @@ function typeMax(t: string): number {
   }
 }
 
-/** Reads the geometry of a NeXus/Eiger master file as one Experiment (see the module comment). */
-export async function experimentFromNexus(path: string): Promise<ExperimentList> {
-  await h5Plugins();
-  const layout = resolveHdf5Layout(path);
+/** The NXmx values of file `path` (strict: a malformed field is an error naming it). */
+export function readNxmxValuesOf(path: string): NxmxValues {
   const f = openH5(path);
-  let v: NxmxValues;
   try {
-    v = h5Guard(path, () => readNxmxValues(f, path, true));
+    return h5Guard(path, () => readNxmxValues(f, path, true));
   } finally {
     h5Guard(path, () => f.close());
   }
+}
+
+/** NeXus header fields of a file; a plain data file without them gives an empty record. */
+export function readNexusHeaderOf(file: string): NexusHeaderInfo {
+  const f = openH5(file);
+  try {
+    return readNexusHeader(f, file);
+  } finally {
+    // closing a corrupt file can abort inside HDF5: a FormatError naming it
+    h5Guard(file, () => f.close());
+  }
+}
+
+/**
+ * Reads the geometry of a NeXus/Eiger master file as one Experiment (see the
+ * module comment). The file is read in the HDF5 metadata worker, under its
+ * time limit (src/io/hdf5-metadata.ts).
+ */
+export async function experimentFromNexus(path: string): Promise<ExperimentList> {
+  const { layout, values: v } = await readHdf5Metadata<{ layout: Hdf5Layout; values: NxmxValues }>({ op: 'nexus', file: path });
   const req = <T>(value: T | undefined, field: string, what: string): T => {
     if (value === undefined) throw new MissingFieldError(`NXmx field missing: ${what}`, { file: path, field });
     return value;

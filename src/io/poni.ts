@@ -72,22 +72,28 @@ function configPixel(v: number, key: 'pixel1' | 'pixel2', file: string | undefin
 
 export function parsePoni(text: string, file?: string): PoniGeometry {
   const kv = new Map<string, string>();
+  // each key as the file spells it ('Distance'), for the errors
+  const spelled = new Map<string, string>();
   for (const line of text.split(/\r?\n/)) {
     if (line.startsWith('#') || !line.includes(':')) continue;
     const i = line.indexOf(':');
-    kv.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
+    const key = line.slice(0, i).trim();
+    kv.set(key.toLowerCase(), line.slice(i + 1).trim());
+    spelled.set(key.toLowerCase(), key);
   }
   const num = (key: string, alt?: string, fallback?: number): number => {
-    const s = kv.get(key) ?? (alt !== undefined ? kv.get(alt) : undefined);
+    const found = kv.has(key) || alt === undefined ? key : alt;
+    const s = kv.get(found);
+    const name = spelled.get(found) ?? key;
     if (s === undefined) {
       if (fallback !== undefined) return fallback;
       throw new MissingFieldError(`PONI file has no ${key}`, { file, field: key });
     }
     // a decimal number only: Number() would read '' as 0 and '0x10' as 16
-    if (!DECIMAL.test(s)) throw new InvalidValueError(`PONI ${key} is not a decimal number: '${s}'`, { file, field: key });
+    if (!DECIMAL.test(s)) throw new InvalidValueError(`PONI ${name} is not a decimal number: '${s}'`, { file, field: name });
     const v = Number(s);
     const [lo, hi, unit] = RANGES[key] ?? [-Infinity, Infinity, ''];
-    if (!(Number.isFinite(v) && v >= lo && v <= hi)) throw new InvalidValueError(`PONI ${key} = ${s} is outside ${lo}…${hi}${unit}`, { file, field: key });
+    if (!(Number.isFinite(v) && v >= lo && v <= hi)) throw new InvalidValueError(`PONI ${name} = ${s} is outside ${lo}…${hi}${unit}`, { file, field: name });
     return v;
   };
   const detector = kv.get('detector') ?? 'Detector';

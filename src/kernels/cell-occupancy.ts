@@ -79,7 +79,10 @@ export function cellSetCpu(g: WedgeGeometry): { min: [number, number, number]; m
     const [m00, m01, m02, m10, m11, m12, m20, m21, m22] = [r[b], r[b + 1], r[b + 2], r[b + 4], r[b + 5], r[b + 6], r[b + 8], r[b + 9], r[b + 10]] as number[] as [
       number, number, number, number, number, number, number, number, number,
     ];
-    let last = -1;
+    // the last cell seen (already checked and collected): runs of equal cells along a row skip the rest
+    let lastH = NaN;
+    let lastK = NaN;
+    let lastL = NaN;
     for (let i = 0; i < n; i++) {
       if ((((valid[i >>> 5] as number) >>> (i & 31)) & 1) === 0) continue;
       const d0 = v[3 * i] as number;
@@ -89,12 +92,14 @@ export function cellSetCpu(g: WedgeGeometry): { min: [number, number, number]; m
       const H = cellOf(fr(fr(fr(m00 * d0) + fr(m01 * d1)) + fr(m02 * d2)));
       const K = cellOf(fr(fr(fr(m10 * d0) + fr(m11 * d1)) + fr(m12 * d2)));
       const L = cellOf(fr(fr(fr(m20 * d0) + fr(m21 * d1)) + fr(m22 * d2)));
+      if (H === lastH && K === lastK && L === lastL) continue;
       if (Math.abs(H) >= 65536 || Math.abs(K) >= 65536 || Math.abs(L) >= 65536) {
         throw new InvalidValueError(`pixel ${i} of frame ${f} reaches cell (${H}, ${K}, ${L}), beyond ±65535`, { field: 'rows' });
       }
+      lastH = H;
+      lastK = K;
+      lastL = L;
       const key = pack(H, K, L);
-      if (key === last) continue;
-      last = key;
       if (!seen.has(key)) {
         seen.add(key);
         out.push(H, K, L);

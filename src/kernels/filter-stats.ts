@@ -185,30 +185,70 @@ export function divergenceF32(t: number, n: number): number {
 
 /** The CPU twin. */
 export function filterStatsCpu(p: FilterStatsParams): FilterStats {
-  const { voxels, ball } = checkParams(p);
-  const { acc, stride, maxCount: K, table } = p.acc;
-  const B = ball.length / 3;
+  const w = filterStatsWork(p);
+  filterStatsPhase1(p, w, 0, w.voxels);
+  filterStatsPhase2(p, w, 0, w.voxels);
+  return w.out;
+}
+
+/**
+ * What both phases of the CPU twin read and write: the participation and
+ * pixel count of every voxel, and the outputs. Every output element of a
+ * phase depends only on its inputs, so the phases can run over voxel ranges
+ * in any split (src/kernels/cpu/: worker threads over shared memory) with
+ * the same bits. `alloc` makes the arrays (shared memory for the threads).
+ */
+export interface FilterStatsWork {
+  voxels: number;
+  /** per voxel: pixel·frames Σ histogram (overflow excluded) */
+  pv: Float64Array;
+  /** per voxel: 1 when it takes part (pixels, no overflow) */
+  part: Uint8Array;
+  out: FilterStats;
+}
+
+type Alloc = <T extends Float32Array | Float64Array | Uint32Array | Uint8Array>(ctor: new (n: number) => T, n: number) => T;
+
+/** The participation and pixel counts of `p`, and zeroed outputs (see FilterStatsWork). */
+export function filterStatsWork(p: FilterStatsParams, alloc: Alloc = (ctor, n) => new ctor(n)): FilterStatsWork {
+  const { voxels } = checkParams(p);
+  const { acc, stride, maxCount: K } = p.acc;
   const nb = K + 1;
-  const lf = logFactorials(K);
-  const lambda = new Float32Array(voxels);
-  const tArr = new Float32Array(voxels);
-  const nArr = new Uint32Array(voxels);
-  const delta = new Float32Array(voxels);
-  const chtot = new Uint32Array(voxels * nb);
+  const pv = alloc(Float64Array, voxels);
+  const part = alloc(Uint8Array, voxels);
+  for (let v = 0; v < voxels; v++) {
+    const b = v * stride;
+    let s = 0;
+    for (let c = 0; c <= K; c++) s += acc[b + c] as number;
+    pv[v] = s;
+    part[v] = s > 0 && acc[b + K + 1] === 0 ? 1 : 0;
+  }
+  const out: FilterStats = {
+    lambda: alloc(Float32Array, voxels),
+    t: alloc(Float32Array, voxels),
+    n: alloc(Uint32Array, voxels),
+    delta: alloc(Float32Array, voxels),
+    chtot: alloc(Uint32Array, voxels * nb),
+  };
+  return { voxels, pv, part, out };
+}
+
+/** What both phases read: the ball, the accumulators and their layout, ln c!. */
+function phaseInputs(p: FilterStatsParams): { ball: Int32Array; acc: Uint32Array; stride: number; K: number; table: CellTable; B: number; nb: number; lf: Float32Array } {
+  const ball = ballOffsets(p.window);
+  const { acc, stride, maxCount: K, table } = p.acc;
+  return { ball, acc, stride, K, table, B: ball.length / 3, nb: K + 1, lf: logFactorials(K) };
+}
+
+/** Phase 1 (λ, T, N and the pooled histogram) of voxels from…to−1. */
+export function filterStatsPhase1(p: FilterStatsParams, w: FilterStatsWork, from: number, to: number): void {
+  const { ball, acc, stride, K, table, B, nb, lf } = phaseInputs(p);
+  const { pv, part } = w;
+  const { lambda, t: tArr, n: nArr, chtot } = w.out;
   const nbr = new Int32Array(B);
   const sum = new Float64Array(B);
   const wt = new Float64Array(B);
-  const pv = new Float64Array(voxels);
-  const part = new Uint8Array(voxels);
-  for (let v = 0; v < voxels; v++) {
-    const b = v * stride;
-    let p = 0;
-    for (let c = 0; c <= K; c++) p += acc[b + c] as number;
-    pv[v] = p;
-    part[v] = p > 0 && acc[b + K + 1] === 0 ? 1 : 0;
-  }
-  // phase 1
-  for (let v = 0; v < voxels; v++) {
+  for (let v = from; v < to; v++) {
     if (part[v] === 0) continue;
     neighbourVoxels(table, ball, v, nbr);
     const cb = v * nb;
@@ -263,8 +303,15 @@ export function filterStatsCpu(p: FilterStatsParams): FilterStats {
     tArr[v] = t;
     nArr[v] = total;
   }
-  // phase 2
-  for (let v = 0; v < voxels; v++) {
+}
+
+/** Phase 2 (ΔD) of voxels from…to−1; needs phase 1 of every voxel. */
+export function filterStatsPhase2(p: FilterStatsParams, w: FilterStatsWork, from: number, to: number): void {
+  const { ball, acc, stride, K, table, B, nb, lf } = phaseInputs(p);
+  const { pv, part } = w;
+  const { lambda, t: tArr, n: nArr, delta, chtot } = w.out;
+  const nbr = new Int32Array(B);
+  for (let v = from; v < to; v++) {
     if (part[v] === 0) continue;
     neighbourVoxels(table, ball, v, nbr);
     const bv = v * stride;
@@ -298,7 +345,6 @@ export function filterStatsCpu(p: FilterStatsParams): FilterStats {
     }
     delta[v] = dd;
   }
-  return { lambda, t: tArr, n: nArr, delta, chtot };
 }
 
 const WG = 128;

@@ -49,7 +49,7 @@ import { DeviceArray } from '../host/device-array.ts';
 import { defineProgram } from '../host/program.ts';
 import type { CellTable } from '../grid/cell-table.ts';
 import { cellSlot } from '../grid/cell-table.ts';
-import { cellOf, flatSub, subOf, subvoxelsPerCell } from '../grid/subvoxel.ts';
+import { subvoxelsPerCell } from '../grid/subvoxel.ts';
 import type { Kernel, KernelSession, StreamingKernel } from './kernel.ts';
 
 const f = Math.fround;
@@ -95,6 +95,8 @@ export interface AccumulateSetup {
    * (`VoxelAccumulators.device`, for filter-stats); the caller destroys them
    */
   keepOnDevice?: boolean;
+  /** CPU: the accumulators in shared memory (SharedArrayBuffer), for the worker threads of src/kernels/cpu/ */
+  sharedAccumulators?: boolean;
 }
 
 /** A batch of frames. */
@@ -227,18 +229,9 @@ class CpuSession implements AccumulateSession {
     this.n = checkSetup(s);
     this.stride = recordStride(s.maxCount);
     this.nsub = subvoxelsPerCell(s.table.ndiv);
-    this.acc = new Uint32Array(accumulatorWords(s.table, s.maxCount));
-    this.chanAcc = new Uint32Array(s.table.cells * this.nsub * channelStride(channelCount(s)));
-  }
-
-  private add64(i: number, v: number, acc = this.acc): void {
-    const lo = (acc[i] as number) + v;
-    if (lo >= 4294967296) {
-      acc[i] = lo - 4294967296;
-      acc[i + 1] = ((acc[i + 1] as number) + 1) >>> 0;
-    } else {
-      acc[i] = lo;
-    }
+    const words = (n: number): Uint32Array => (s.sharedAccumulators === true ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n));
+    this.acc = words(accumulatorWords(s.table, s.maxCount));
+    this.chanAcc = words(s.table.cells * this.nsub * channelStride(channelCount(s)));
   }
 
   async add(batch: FrameBatch): Promise<void> {
@@ -306,9 +299,10 @@ class CpuSession implements AccumulateSession {
         const h = f(f(f(m00 * d0) + f(m01 * d1)) + f(m02 * d2));
         const k = f(f(f(m10 * d0) + f(m11 * d1)) + f(m12 * d2));
         const l = f(f(f(m20 * d0) + f(m21 * d1)) + f(m22 * d2));
-        const H = cellOf(h);
-        const Kc = cellOf(k);
-        const L = cellOf(l);
+        // cellOf and subOf (src/grid/subvoxel.ts), written out in this hot loop
+        const H = Math.ceil(f(h - 0.5)) + 0;
+        const Kc = Math.ceil(f(k - 0.5)) + 0;
+        const L = Math.ceil(f(l - 0.5)) + 0;
         let slot = lastSlot;
         if (H !== lastH || Kc !== lastK || L !== lastL) {
           slot = cellSlot(table, H, Kc, L);
@@ -321,18 +315,36 @@ class CpuSession implements AccumulateSession {
           lost++;
           continue;
         }
-        const sub = flatSub(subOf(h, H, n1), subOf(k, Kc, n2), subOf(l, L, n3), ndiv);
+        let ix = Math.ceil(f(n1 * f(f(h - H) + 0.5)));
+        ix = ix < 1 ? 1 : ix > n1 ? n1 : ix;
+        let iy = Math.ceil(f(n2 * f(f(k - Kc) + 0.5)));
+        iy = iy < 1 ? 1 : iy > n2 ? n2 : iy;
+        let iz = Math.ceil(f(n3 * f(f(l - L) + 0.5)));
+        iz = iz < 1 ? 1 : iz > n3 ? n3 : iz;
+        const sub = ((ix - 1) * n2 + (iy - 1)) * n3 + (iz - 1);
         const base = (slot * nsub + sub) * stride;
         const bin = base + (count <= K ? count : K + 1);
         acc[bin] = (acc[bin] as number) + 1;
-        if (count !== 0) this.add64(base + K + 2, count);
-        if (frameIndex !== 0) this.add64(base + K + 4, frameIndex);
+        // u64 sums as (lo, hi): a u32 store keeps lo mod 2^32, the carry goes to hi (every addend < 2^32)
+        if (count !== 0) {
+          const lo = (acc[base + K + 2] as number) + count;
+          acc[base + K + 2] = lo;
+          if (lo > 0xffffffff) acc[base + K + 3] = (acc[base + K + 3] as number) + 1;
+        }
+        if (frameIndex !== 0) {
+          const lo = (acc[base + K + 4] as number) + frameIndex;
+          acc[base + K + 4] = lo;
+          if (lo > 0xffffffff) acc[base + K + 5] = (acc[base + K + 5] as number) + 1;
+        }
         if (C > 0) {
           const cb = (slot * nsub + sub) * 2 * C;
           const pc = i * C;
           for (let c = 0; c < C; c++) {
             const x = chan[pc + c] as number;
-            if (x !== 0) this.add64(cb + 2 * c, x, chanAcc);
+            if (x === 0) continue;
+            const lo = (chanAcc[cb + 2 * c] as number) + x;
+            chanAcc[cb + 2 * c] = lo;
+            if (lo > 0xffffffff) chanAcc[cb + 2 * c + 1] = (chanAcc[cb + 2 * c + 1] as number) + 1;
           }
         }
       }

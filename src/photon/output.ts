@@ -29,7 +29,7 @@
  *                          ring index + 1), when asked for
  */
 import { basename, join } from 'node:path';
-import { setAttributes, writeHdf5Atomic, type H5File, type H5Group } from '../io/hdf5.ts';
+import { setAttributes, writeHdf5Atomic, writeRowSlabs, type H5File, type H5Group } from '../io/hdf5.ts';
 import type { IntegrationResult, PhotonSession, ScanRecord } from './session.ts';
 
 function nxdata(parent: H5Group, name: string, signal: string, axes: string[], attrs: Record<string, string | number | readonly number[] | readonly string[]> = {}): H5Group {
@@ -122,19 +122,22 @@ export async function writeScanFile(dir: string, scan: ScanRecord, extras: ScanF
     if (scan.filename !== undefined) entry.create_external_link(scan.filename, '/', 'raw_data');
 
     // accumulated images
-    const acc = extras.session?.accumulatedImage() ?? null;
-    if (acc !== null) {
-      const [rows, cols] = acc.shape;
-      const data = new Float64Array(acc.data.length);
-      for (let k = 0; k < data.length; k++) data[k] = (acc.valid[k] as number) > 0 ? (acc.data[k] as number) : -1;
-      const g = nxdata(entry, 'accumulated', 'data', ['.', '.'], { frames: acc.frames, title: `sum of ${acc.frames} frames (−1: never valid)` });
-      g.create_dataset({ name: 'data', data, shape: [rows, cols] });
-      g.create_dataset({ name: 'valid_frames', data: acc.valid, shape: [rows, cols] });
+    const accum = extras.session?.accumulation() ?? null;
+    if (accum !== null) {
+      const [rows, cols] = accum.shape;
+      const { acc } = accum;
+      const g = nxdata(entry, 'accumulated', 'data', ['.', '.'], { frames: accum.frames, title: `sum of ${accum.frames} frames (−1: never valid)` });
+      // in row slabs: no whole-image copies (a 4104 × 4128 image is 135 MB as f64)
+      writeRowSlabs(g, 'data', rows, cols, (n) => new Float64Array(n), (r0, out) => {
+        for (let k = 0, i = r0 * cols; k < out.length; k++, i++) out[k] = acc.validAt(i) > 0 ? acc.valueAt(i) : -1;
+      });
+      writeRowSlabs(g, 'valid_frames', rows, cols, (n) => new Uint32Array(n), (r0, out) => acc.validInto(r0 * cols, out));
     }
     const clean = extras.session?.cleanImage() ?? null;
     if (clean !== null) {
       const g = nxdata(entry, 'clean', 'data', ['.', '.'], { frames: clean.frames, roi_x: [clean.roi.col0, clean.roi.col1], roi_y: [clean.roi.row0, clean.roi.row1] });
-      g.create_dataset({ name: 'data', data: clean.data, shape: [clean.roi.row1 - clean.roi.row0, clean.roi.col1 - clean.roi.col0] });
+      const cols = clean.roi.col1 - clean.roi.col0;
+      writeRowSlabs(g, 'data', clean.roi.row1 - clean.roi.row0, cols, (n) => new Uint32Array(n), (r0, out) => out.set(clean.data.subarray(r0 * cols, r0 * cols + out.length)));
     }
 
     // histogram and pile-up monitor

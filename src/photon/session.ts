@@ -50,6 +50,7 @@
  */
 import { FormatError, InvalidValueError, invariant } from '../errors.ts';
 import type { Engine } from '../host/engine.ts';
+import { defaultMemoryMb, MIB } from '../host/memory-budget.ts';
 import type { SardanaDescription } from '../io/sardana.ts';
 import type { FrameArray } from '../io/stream1.ts';
 import type { PoniGeometry } from '../io/poni.ts';
@@ -64,11 +65,14 @@ import {
   type PhotonMode,
 } from '../kernels/photon-detect.ts';
 import { log } from '../util/log.ts';
+import { addCount, correctedAt, correctFrame, correctionDark, ImageAccumulation, type Correction } from './accumulation.ts';
+import type { FrameDetectorSetup } from './frame-detector.ts';
+import { CpuPhotonDetection, type BatchDetection } from './threaded-detection.ts';
 import { buildBinMap, ringOverlay, type BinMap, type RadialUnit } from './geometry.ts';
 import { clipRoi, formatRoi, roiArea, roiEquals, type Roi } from './roi.ts';
 import type { FrameEvent, SourceEvent } from './sources.ts';
 
-export type Correction = { kind: 'none' } | { kind: 'cmos'; dark?: number | Float32Array; zeroBelow?: number };
+export type { Correction } from './accumulation.ts';
 
 export interface PhotonConfig {
   /** default: the whole frame */
@@ -103,8 +107,10 @@ export interface PhotonSessionOptions {
   integration?: IntegrationConfig | null;
   /** the detector stream to use (default: the first stream1 stream seen) */
   stream?: string;
-  /** frames per photon-detect batch (default 8); results do not depend on it */
+  /** frames per photon-detect batch on the GPU (default 8; on the CPU at most one per thread); results do not depend on it */
   batchSize?: number;
+  /** CPU photon-detection threads (default: the engine's, `--threads`); results do not depend on it */
+  threads?: number;
   /** 'reset' (default): a new shape resets the accumulation; 'error': InvalidValueError */
   onShapeChange?: 'reset' | 'error';
   /** keep each scan's hit list for the scan file (default true) */
@@ -232,20 +238,26 @@ export class PhotonSession {
   private roiSourceCfg: 'image' | 'photons' | undefined;
   private integrationCfg: IntegrationConfig | null;
   private readonly batchSize: number;
+  /** threads of the CPU photon detection */
+  private readonly cpuThreads: number;
   private readonly onShapeChange: 'reset' | 'error';
   private readonly keepHits: boolean;
   private streamName: string | undefined;
 
   private shape: [number, number] | null = null;
   private photonRoi: Roi | null = null;
-  private accImage: Float64Array | null = null;
-  private accValid: Uint32Array | null = null;
+  private acc: ImageAccumulation | null = null;
   private accFrames = 0;
-  private cleanAcc: Uint32Array | null = null;
+  /** photon counts per pixel of the ROI: u16 until a pixel reaches 65,535, then u32 */
+  private cleanAcc: Uint16Array | Uint32Array | null = null;
   private histAcc: Uint32Array;
   private running = true;
-  private latest: Float32Array | null = null;
+  /** the last frame and its correction; corrected into `latest` when asked for */
+  private last: { ev: FrameEvent; corr: Correction } | null = null;
+  private latest: { of: FrameEvent; image: Float32Array } | null = null;
   private binMap: { key: string; map: BinMap } | null = null;
+  /** the CPU photon detection (its worker threads), made on first use */
+  private cpuDetection: CpuPhotonDetection | null = null;
 
   private scan: OpenScan | null = null;
   private scanCount = 0;
@@ -261,10 +273,14 @@ export class PhotonSession {
     this.roiSourceCfg = opts.roiSource;
     this.integrationCfg = opts.integration ?? null;
     this.batchSize = opts.batchSize ?? 8;
+    this.cpuThreads = opts.threads ?? this.engine.threads;
+    if (!Number.isSafeInteger(this.cpuThreads) || this.cpuThreads < 1) throw new InvalidValueError(`threads must be a positive integer, got ${this.cpuThreads}`, { field: 'threads' });
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new InvalidValueError(`batch size must be a positive integer, got ${this.batchSize}`, { field: 'batchSize' });
     this.onShapeChange = opts.onShapeChange ?? 'reset';
     this.keepHits = opts.keepHits ?? true;
     this.streamName = opts.stream;
+    // the worker threads start now, while the source opens and the first frames are read
+    if (this.engine.backend === 'cpu' && this.cpuThreads > 1 && this.photonCfg !== null) this.cpuDetection = new CpuPhotonDetection(this.cpuThreads);
     this.histAcc = new Uint32Array(this.histSpec().bins);
   }
 
@@ -313,8 +329,7 @@ export class PhotonSession {
   }
 
   private clear(reason: ResetEvent['reason'], extra: Omit<ResetEvent, 'reason'> = {}): void {
-    this.accImage = null;
-    this.accValid = null;
+    this.acc = null;
     this.cleanAcc = null;
     this.accFrames = 0;
     this.histAcc = new Uint32Array(this.histSpec().bins);
@@ -359,21 +374,34 @@ export class PhotonSession {
     return this.photonRoi;
   }
 
-  /** The accumulated corrected image: per pixel the sum over valid frames, and how many frames were valid. */
+  /** The accumulated corrected image: per pixel the sum over valid frames, and how many frames were valid (copies while the sums are held as integers: see `accumulation()`). */
   accumulatedImage(): { data: Float64Array; valid: Uint32Array; frames: number; shape: [number, number] } | null {
-    if (this.accImage === null || this.accValid === null || this.shape === null) return null;
-    return { data: this.accImage, valid: this.accValid, frames: this.accFrames, shape: this.shape };
+    if (this.acc === null || this.shape === null) return null;
+    return { data: this.acc.toFloat64(), valid: this.acc.validCounts(), frames: this.accFrames, shape: this.shape };
   }
 
-  /** The accumulated photon clean image over the photon ROI (counts per pixel). */
-  cleanImage(): { data: Uint32Array; roi: Roi; frames: number } | null {
+  /** The accumulation itself (per-pixel valid counts read without a whole-image copy: the scan file's writer). */
+  accumulation(): { acc: ImageAccumulation; frames: number; shape: [number, number] } | null {
+    if (this.acc === null || this.shape === null) return null;
+    return { acc: this.acc, frames: this.accFrames, shape: this.shape };
+  }
+
+  /** The accumulated photon clean image over the photon ROI (counts per pixel: u16 while every count fits, then u32). */
+  cleanImage(): { data: Uint16Array | Uint32Array; roi: Roi; frames: number } | null {
     if (this.cleanAcc === null || this.photonRoi === null) return null;
     return { data: this.cleanAcc, roi: this.photonRoi, frames: this.accFrames };
   }
 
-  /** The last corrected frame (what a viewer shows when accumulation is stopped). */
+  /** The last corrected frame (what a viewer shows when accumulation is stopped); the same buffer is overwritten by the next frame. */
   latestImage(): Float32Array | null {
-    return this.latest;
+    const last = this.last;
+    if (last === null) return null;
+    if (this.latest?.of !== last.ev) {
+      const n = last.ev.data.length;
+      const image = this.latest !== null && this.latest.image.length === n ? this.latest.image : new Float32Array(n);
+      this.latest = { of: last.ev, image: correctFrame(last.ev.data, last.corr, image, { file: last.ev.source, frame: last.ev.frame }) };
+    }
+    return this.latest.image;
   }
 
   /** The accumulated energy histogram: counts and bin edges. */
@@ -427,7 +455,7 @@ export class PhotonSession {
         const cur = this.batch[0]?.shape ?? this.shape;
         if (cur !== null && (ev.shape[0] !== cur[0] || ev.shape[1] !== cur[1])) await this.flush();
         this.batch.push(ev);
-        if (this.batch.length >= this.batchSize) await this.flush();
+        if (this.batch.length >= this.batchLimit()) await this.flush();
         return;
       }
       case 'series-end': {
@@ -450,26 +478,40 @@ export class PhotonSession {
     await this.flush();
     const cfg = this.integrationCfg;
     if (cfg === null) throw new InvalidValueError('azimuthal integration needs a PONI geometry (integration config)', { field: 'poni' });
-    const acc = this.accumulatedImage();
-    if (acc === null) throw new InvalidValueError('nothing accumulated to integrate', { field: 'accumulation' });
-    const map = this.binMapFor(cfg, acc.shape);
-    const n = acc.data.length;
+    const accum = this.accumulation();
+    if (accum === null) throw new InvalidValueError('nothing accumulated to integrate', { field: 'accumulation' });
+    const { acc } = accum;
+    const map = this.binMapFor(cfg, accum.shape);
+    const n = acc.length;
     const image = new Float32Array(n);
     const norm = new Float32Array(n);
     for (let k = 0; k < n; k++) {
-      const v = acc.valid[k] as number;
-      image[k] = v > 0 ? (acc.data[k] as number) : -1;
+      const v = acc.validAt(k);
+      image[k] = v > 0 ? acc.valueAt(k) : -1;
       norm[k] = Math.fround((map.normalization[k] as number) * v);
     }
     const backend = this.engine.backend;
     const r = await this.engine.run(azimuthalIntegrateKernel, { image, binIndex: map.binIndex, norm, bins: map.bins });
     const { intensity, sigma } = finishIntegration(r);
-    const out: IntegrationResult = { unit: map.unit, radial: map.centers, intensity, sigma, signal: r.signal, variance: r.variance, norm: r.norm, count: r.count, frames: acc.frames, quantum: r.quantum, backend };
+    const out: IntegrationResult = { unit: map.unit, radial: map.centers, intensity, sigma, signal: r.signal, variance: r.variance, norm: r.norm, count: r.count, frames: accum.frames, quantum: r.quantum, backend };
     this.emit('integration', out);
     return out;
   }
 
   // ---- internals ----
+
+  /**
+   * Frames held before a batch is processed: `batchSize` on the GPU (one
+   * upload per batch); on the CPU one frame per thread (the CPU path gains
+   * nothing from holding more), and no more than half the memory budget
+   * (`--memory-mb`) holds — the other half is for the per-pixel sums.
+   */
+  private batchLimit(): number {
+    if (this.engine.backend !== 'cpu') return this.batchSize;
+    const frameBytes = this.batch[0]?.data.byteLength ?? 0;
+    const byBudget = frameBytes > 0 ? Math.floor(((this.engine.memoryMb ?? defaultMemoryMb()) * MIB) / 2 / frameBytes) : Infinity;
+    return Math.max(1, Math.min(this.batchSize, this.cpuThreads, byBudget));
+  }
 
   private histSpec(): PhotonHistogramSpec {
     return this.photonCfg?.histogram ?? PHOTON_DEFAULTS.histogram;
@@ -615,25 +657,21 @@ export class PhotonSession {
     const perFrameMax = new Array<number>(frames.length).fill(0);
     let batchHits: PhotonHits | null = null;
     const proi = this.photonRoi;
-    if (this.photonCfg !== null && proi !== null) {
-      const p = this.photonCfg;
-      const useU16 = frames.every((f) => f.data instanceof Uint16Array || f.data instanceof Uint8Array);
-      const stack = useU16 ? new Uint16Array(frames.length * n) : new Float32Array(frames.length * n);
-      frames.forEach((f, k) => {
-        stack.set(f.data, k * n);
-        if (!useU16) maskNonFinite(stack, k * n, n);
-      });
-      const cropped = cropFrames(stack, cols, rows, proi);
-      const res = await this.engine.run(photonDetectKernel, {
-        frames: cropped,
-        width: proi.col1 - proi.col0,
-        height: proi.row1 - proi.row0,
-        threshold: p.threshold ?? PHOTON_DEFAULTS.threshold,
-        emin: p.emin ?? PHOTON_DEFAULTS.emin,
-        mode: p.mode ?? PHOTON_DEFAULTS.mode,
-        histogram: this.histSpec(),
-        clean: false,
-      });
+    const p = this.photonCfg;
+    // 3. accumulation (before the frame events, which report the accumulated frames),
+    // frame by frame as the detection takes the frames (worker threads, GPU: it overlaps)
+    const accBefore = this.accFrames;
+    const accumulate = (f: FrameEvent, data: FrameArray): void => {
+      if (!this.running) return;
+      this.acc ??= new ImageAccumulation(n);
+      this.acc.add(data, this.correction(f.type), { file: f.source, frame: f.frame });
+      this.accFrames++;
+    };
+    const detection = p !== null && proi !== null ? await this.detect(frames, p, proi, rows, cols, accumulate) : null;
+    if (detection === null) for (const f of frames) accumulate(f, f.data);
+
+    if (detection !== null && proi !== null) {
+      const res = detection;
       const h = res.hits;
       for (let k = 0; k < h.count; k++) {
         const bf = h.frame[k] as number;
@@ -651,12 +689,12 @@ export class PhotonSession {
       if (this.running) {
         for (let b = 0; b < res.histogram.length; b++) this.histAcc[b] = (this.histAcc[b] as number) + (res.histogram[b] as number);
         const cw = proi.col1 - proi.col0;
-        this.cleanAcc ??= new Uint32Array(cw * (proi.row1 - proi.row0));
+        this.cleanAcc ??= new Uint16Array(cw * (proi.row1 - proi.row0));
         for (let k = 0; k < h.count; k++) {
           const r = Math.floor(h.posRow[k] as number) - proi.row0;
           const c = Math.floor(h.posCol[k] as number) - proi.col0;
           const i = r * cw + c;
-          this.cleanAcc[i] = (this.cleanAcc[i] as number) + 1;
+          this.cleanAcc = addCount(this.cleanAcc, i);
         }
       }
     }
@@ -666,22 +704,8 @@ export class PhotonSession {
     const roiNames = Object.keys(this.rois);
     for (const [k, f] of frames.entries()) {
       const corr = this.correction(f.type);
-      const img = this.correct(f.data, corr, f);
-      this.latest = img;
-      if (this.running) {
-        this.accImage ??= new Float64Array(n);
-        this.accValid ??= new Uint32Array(n);
-        const acc = this.accImage;
-        const valid = this.accValid;
-        for (let i = 0; i < n; i++) {
-          const v = img[i] as number;
-          if (v >= 0) {
-            acc[i] = (acc[i] as number) + v;
-            valid[i] = (valid[i] as number) + 1;
-          }
-        }
-        this.accFrames++;
-      }
+      const dark = correctionDark(corr, n, { file: f.source, frame: f.frame });
+      this.last = { ev: f, corr };
       const means: Record<string, number> = {};
       const hitsHere = perFrameHits[k] as number;
       for (const name of roiNames) {
@@ -699,7 +723,7 @@ export class PhotonSession {
           let m = 0;
           for (let row = r.row0; row < r.row1; row++) {
             for (let i = row * cols + r.col0; i < row * cols + r.col1; i++) {
-              const v = img[i] as number;
+              const v = correctedAt(f.data, i, corr, dark);
               if (v >= 0) {
                 s += v;
                 m++;
@@ -731,7 +755,7 @@ export class PhotonSession {
         hits: hitsHere,
         maxEnergy: perFrameMax[k] as number,
         roiMeans: means,
-        accumulatedFrames: this.accFrames,
+        accumulatedFrames: this.running ? accBefore + k + 1 : accBefore,
         accumulating: this.running,
         step: stepIndex,
         nonFinitePixels: bad,
@@ -740,33 +764,66 @@ export class PhotonSession {
     }
   }
 
-  /** The corrected frame as f32; invalid pixels (< 0 markers, non-finite) are −1. */
-  private correct(data: FrameArray, corr: Correction, f: FrameEvent): Float32Array {
-    const n = data.length;
-    const out = new Float32Array(n);
-    if (corr.kind === 'none') {
-      for (let i = 0; i < n; i++) {
-        const v = data[i] as number;
-        out[i] = v >= 0 && Number.isFinite(v) ? v : -1;
-      }
-      return out;
+  /**
+   * Photon detection of a batch through the engine's kernel (the GPU path):
+   * the frames stacked, non-finite values masked to 0, cropped to the ROI.
+   */
+  private async detectOnEngine(frames: FrameEvent[], setup: FrameDetectorSetup, proi: Roi, rows: number, cols: number): Promise<BatchDetection> {
+    const n = rows * cols;
+    const useU16 = frames.every((f) => f.data instanceof Uint16Array || f.data instanceof Uint8Array);
+    const stack = useU16 ? new Uint16Array(frames.length * n) : new Float32Array(frames.length * n);
+    frames.forEach((f, k) => {
+      stack.set(f.data, k * n);
+      if (!useU16) maskNonFinite(stack, k * n, n);
+    });
+    return this.engine.run(photonDetectKernel, { ...setup, frames: cropFrames(stack, cols, rows, proi), clean: false });
+  }
+
+  /**
+   * The photon detection of a batch, `visit` called once per frame before it
+   * is detected (the accumulation): on the CPU the fast detector
+   * (bit-identical to the CPU twin) reads each frame's ROI in place, on this
+   * thread or on the worker threads (frames transferred there and back); on
+   * the GPU the engine's kernel.
+   */
+  private async detect(frames: FrameEvent[], p: PhotonConfig, proi: Roi, rows: number, cols: number, visit: (f: FrameEvent, data: FrameArray) => void): Promise<BatchDetection> {
+    const setup: FrameDetectorSetup = {
+      width: proi.col1 - proi.col0,
+      height: proi.row1 - proi.row0,
+      threshold: p.threshold ?? PHOTON_DEFAULTS.threshold,
+      emin: p.emin ?? PHOTON_DEFAULTS.emin,
+      mode: p.mode ?? PHOTON_DEFAULTS.mode,
+      histogram: this.histSpec(),
+    };
+    if (this.engine.backend !== 'cpu') {
+      const running = this.detectOnEngine(frames, setup, proi, rows, cols);
+      running.catch(() => undefined); // awaited below; not unhandled if the accumulation throws first
+      for (const f of frames) visit(f, f.data);
+      return running;
     }
-    const dark = corr.dark ?? 100;
-    const zero = corr.zeroBelow ?? 12;
-    if (typeof dark !== 'number' && dark.length !== n) {
-      throw new InvalidValueError(`dark frame has ${dark.length} pixels, frame ${f.frame} has ${n}`, { file: f.source, frame: f.frame, field: 'dark' });
-    }
-    for (let i = 0; i < n; i++) {
-      const v = data[i] as number;
-      if (!Number.isFinite(v) || v < 0) {
-        out[i] = -1;
-        continue;
-      }
-      const d = typeof dark === 'number' ? dark : (dark[i] as number);
-      const c = Math.max(v - d, 0);
-      out[i] = c < zero ? 0 : c;
-    }
-    return out;
+    const cpu = (this.cpuDetection ??= new CpuPhotonDetection(this.cpuThreads));
+    const out = await cpu.detect(
+      frames.map((f) => f.data),
+      frames.map((f) => f.owned === true),
+      setup,
+      { offset: proi.row0 * cols + proi.col0, stride: cols },
+      (k, data) => visit(frames[k] as FrameEvent, data),
+    );
+    // the frames come back from the worker threads as new views
+    out.frames.forEach((data, k) => ((frames[k] as FrameEvent).data = data));
+    return out.detection;
+  }
+
+  /** Resolves once the CPU detection's worker threads are up (until then frames are detected on this thread; nothing needs to wait). */
+  async threadsStarted(): Promise<void> {
+    await this.cpuDetection?.started;
+  }
+
+  /** Ends the CPU detection's worker threads, if any (they never keep the process alive; this frees them at once). */
+  async close(): Promise<void> {
+    const cpu = this.cpuDetection;
+    this.cpuDetection = null;
+    await cpu?.close();
   }
 }
 

@@ -42,6 +42,12 @@ export interface FrameEvent extends EventBase {
   shape: [number, number];
   type: FrameType;
   data: FrameArray;
+  /**
+   * true when `data` alone uses its buffer and nothing else holds it (a
+   * frame read fresh from a file): a consumer may then move the buffer to
+   * another thread instead of copying it. Absent: the caller's own array.
+   */
+  owned?: boolean;
   createdAt?: string;
 }
 
@@ -158,7 +164,8 @@ export async function* h5StackEvents(path: string, dataset?: string): AsyncGener
     yield { kind: 'header', stream: name, source: path, eventNumber: 0, header };
     for (let k = 0; k < source.length; k++) {
       const f = await source.readStored(k);
-      yield { kind: 'frame', stream: name, source: path, eventNumber: k + 1, frame: k, shape: [f.height, f.width], type: f.type, data: f.data };
+      // each frame is decoded into a buffer of its own, which only this event holds
+      yield { kind: 'frame', stream: name, source: path, eventNumber: k + 1, frame: k, shape: [f.height, f.width], type: f.type, data: f.data, owned: true };
     }
     yield { kind: 'series-end', stream: name, source: path, eventNumber: source.length + 1 };
   } finally {

@@ -56,8 +56,9 @@ import { checkNdiv, subvoxelCentre, subvoxelsPerCell, unflatSub, type Ndiv } fro
 import { cellBoundsKernel, packValidBits } from '../kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyKernel, cellSetCpu } from '../kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsKernel, type FilterStats } from '../kernels/filter-stats.ts';
-import { framesPerBatch, readU64, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
+import { framesPerBatch, readU64, totalAccumulatorWords, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
 import { log } from '../util/log.ts';
+import { framesInBudget } from './batch-budget.ts';
 import { buildStaticMask, resolveCounting, type CountingOptions, type ResolvedCounting, type StaticMaskOptions, type StaticMaskReport } from './voxel-masks.ts';
 
 export const DEFAULT_NDIV: Ndiv = [3, 3, 3];
@@ -323,11 +324,11 @@ export function pinSetup(engine: Engine, setup: IntegrationSetup): void {
 }
 
 /** The cell table of a wedge from the two geometry passes. */
-export async function wedgeCellTable(engine: Engine, setup: IntegrationSetup, rows: Float32Array): Promise<CellTable> {
+export async function wedgeCellTable(engine: Engine, setup: IntegrationSetup, rows: Float32Array, cellSet?: WedgeRunOptions['cellSet']): Promise<CellTable> {
   const geom = { vectors: setup.vectors, valid: setup.valid, rows };
   if (engine.backend === 'cpu') {
     // one pass instead of the two kernels' twins: the same cells, so the same table
-    const set = cellSetCpu(geom);
+    const set = cellSet !== undefined ? await cellSet(setup.vectors, setup.valid, rows) : cellSetCpu(geom);
     const box = boxFromBounds(set.min, set.max);
     return box.dim[0] === 0 ? emptyCellTable(setup.ndiv) : buildCellTable(setup.ndiv, box, bitmapFromCells(box, set.cells));
   }
@@ -395,6 +396,36 @@ function frameBatch(frames: readonly WedgeFrame[], wedge: WedgeRange, rows: Floa
   return batch;
 }
 
+/** A wedge's sample frames binned: the accumulators, Σ of the frames' raw values, and the backend that ran. */
+export interface SampleAccumulation {
+  acc: VoxelAccumulators;
+  frameSum: number;
+  backend: 'gpu' | 'cpu';
+}
+
+/** How `integrateWedge` runs beyond its inputs (none changes the result). */
+export interface WedgeRunOptions {
+  /** bins the sample frames instead of the engine's session (the CPU threads: src/pipeline/voxel-integrate-threads.ts) */
+  sample?: (table: CellTable, rows: Float32Array) => Promise<SampleAccumulation>;
+  /** the distinct cells of the wedge on the CPU (cellSetCpu's result; the CPU threads split the frames) */
+  cellSet?: (vectors: Float32Array, valid: Uint32Array, rows: Float32Array) => Promise<{ min: number[]; max: number[]; cells: Int32Array }>;
+  /** filter-stats on the CPU (the CPU threads split the voxels); default: the engine's kernel */
+  filterStats?: (acc: VoxelAccumulators, window: number) => Promise<FilterStats>;
+  /** host memory budget: frames per batch from it (src/pipeline/batch-budget.ts); absent: the device limits, at most 16 */
+  budgetBytes?: number;
+}
+
+/** Frames per batch of the in-thread accumulation: the GPU's limit (≤ 16) or 4 on the CPU, and what the budget holds. */
+function batchFramesOf(engine: Engine, setup: IntegrationSetup, table: CellTable, budgetBytes: number | undefined): number {
+  if (setup.batchFrames !== undefined) return setup.batchFrames;
+  const device = framesPerBatch(engine.gpu, setup.nPixels, engine.gpu === null ? 4 : 16);
+  if (budgetBytes === undefined) return device;
+  const C = setup.channels.count;
+  // a batch holds each frame twice (the images and their copy in the batch)
+  const frames = framesInBudget({ budgetBytes, nPixels: setup.nPixels, channels: C, accumulatorBytes: 4 * totalAccumulatorWords(table, setup.maxCount, C), accumulatorSets: 1 });
+  return Math.max(1, Math.min(device, Math.floor(frames / 2)));
+}
+
 /**
  * Streams a wedge's frames through a voxel-accumulate session of the engine.
  * `reread` (the wedge's frames again) lets the engine replay the batches
@@ -409,7 +440,8 @@ async function accumulateWedge(
   frames: AsyncIterable<WedgeFrame>,
   reread: (() => AsyncIterable<WedgeFrame>) | undefined,
   withChannels = true,
-): Promise<{ acc: VoxelAccumulators; frameSum: number; backend: 'gpu' | 'cpu' }> {
+  budgetBytes?: number,
+): Promise<SampleAccumulation> {
   const n = setup.nPixels;
   pinSetup(engine, setup);
   const groups: number[][] = [];
@@ -427,7 +459,7 @@ async function accumulateWedge(
     },
     reread === undefined ? {} : { replay: (count) => replayGroups(reread(), groups.slice(0, count), wedge, rows, n) },
   );
-  const perBatch = setup.batchFrames ?? framesPerBatch(engine.gpu, n);
+  const perBatch = batchFramesOf(engine, setup, table, budgetBytes);
   const seen = new Uint8Array(wedge.count);
   let frameSum = 0;
   let pending: WedgeFrame[] = [];
@@ -478,31 +510,35 @@ export async function integrateWedge(
   wedge: WedgeRange,
   frames: AsyncIterable<WedgeFrame>,
   reread?: () => AsyncIterable<WedgeFrame>,
+  opts: WedgeRunOptions = {},
 ): Promise<WedgeResult> {
   const t0 = now();
   const offsets = Array.from({ length: wedge.count }, (_v, i) => wedge.first + i);
   const rows = frameRows(setup.exp, offsets);
-  const table = await wedgeCellTable(engine, setup, rows);
+  const table = await wedgeCellTable(engine, setup, rows, opts.cellSet);
   const t1 = now();
   // the table's words and keys: one upload for voxel-accumulate and filter-stats
   if (table.words.length > 0) engine.resident(table, 'words', table.words, 'cell table');
   if (table.keys.length > 0) engine.resident(table, 'keys', table.keys, 'cell keys');
   let device: VoxelAccumulators['device'];
   try {
-    const accumulated = await accumulateWedge(engine, setup, table, wedge, rows, frames, reread);
+    const accumulated = opts.sample !== undefined ? await opts.sample(table, rows) : await accumulateWedge(engine, setup, table, wedge, rows, frames, reread, true, opts.budgetBytes);
     const { device: onDevice, ...acc } = accumulated.acc;
     device = onDevice;
     let background: VoxelAccumulators | undefined;
     if (setup.background !== undefined) {
       // binned with the same geometry, table and masks; on the backend left after the sample frames
-      background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), () => backgroundFrames(setup, wedge), false)).acc;
+      background = (await accumulateWedge(engine, setup, table, wedge, rows, backgroundFrames(setup, wedge), () => backgroundFrames(setup, wedge), false, opts.budgetBytes)).acc;
     }
     const t2 = now();
     let stats: FilterStats | undefined;
     let mask: FilterMask;
     if (setup.filter) {
       // the accumulators are still on the device (when the GPU ran them): filter-stats binds them there
-      stats = await engine.run(filterStatsKernel, { acc: device !== undefined ? { ...acc, device } : acc, window: setup.window });
+      stats =
+        opts.filterStats !== undefined && device === undefined
+          ? await opts.filterStats(acc, setup.window)
+          : await engine.run(filterStatsKernel, { acc: device !== undefined ? { ...acc, device } : acc, window: setup.window });
       mask = greedyPoissonFilter(acc, stats, setup.window);
       if (mask.exhausted) log('warn', `wedge ${wedge.index}: the filter removed every one of its ${mask.participants} subvoxels (no Poisson-like background to compare with)`);
     } else {

@@ -24,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 import { hostTag, tempFileOwner, writeFileAtomic } from '../io/atomic-file.ts';
 import { checkHdf5File } from '../io/hdf5.ts';
@@ -63,15 +63,24 @@ export function contentHash(path: string): string {
 export interface StageRecord {
   stage: string;
   key: string;
-  /** result files (absolute paths) */
+  /** result files (absolute paths here; the record on disk holds them relative to the output folder) */
   outputs: string[];
   /** the stage's summary (counts etc.) as it was when computed */
   summary: Record<string, unknown>;
 }
 
-/** The checkpoint records of one output folder. */
+/**
+ * The checkpoint records of one output folder. The records hold the result
+ * files relative to the output folder `root`, so that an output folder copied
+ * or moved elsewhere reuses its own files (absolute paths made a copy reuse
+ * the original's files and delete its own as unused). Records of older runs
+ * with absolute paths still resolve to the same files.
+ */
 export class CheckpointStore {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly root: string,
+  ) {}
 
   private recordPath(stage: string): string {
     return join(this.dir, `${stage.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`);
@@ -91,7 +100,9 @@ export class CheckpointStore {
     } catch {
       return null; // unreadable record: the work is redone
     }
-    if (rec.key !== key || !Array.isArray(rec.outputs) || !rec.outputs.every((f) => existsSync(f))) return null;
+    if (rec.key !== key || !Array.isArray(rec.outputs) || !rec.outputs.every((f) => typeof f === 'string')) return null;
+    rec = { ...rec, outputs: rec.outputs.map((f) => resolve(this.root, f)) };
+    if (!rec.outputs.every((f) => existsSync(f))) return null;
     for (const f of rec.outputs) {
       const why = outputProblem(f);
       if (why !== null) {
@@ -104,7 +115,8 @@ export class CheckpointStore {
 
   /** Marks `stage` done (after its outputs are in place). */
   async put(rec: StageRecord): Promise<void> {
-    await writeFileAtomic(this.recordPath(rec.stage), `${JSON.stringify(rec, null, 1)}\n`);
+    const stored: StageRecord = { ...rec, outputs: rec.outputs.map((f) => relative(this.root, f)) };
+    await writeFileAtomic(this.recordPath(rec.stage), `${JSON.stringify(stored, null, 1)}\n`);
   }
 }
 

@@ -142,6 +142,8 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       description: "space group for the ASU mapping: number, Hermann–Mauguin or Hall symbol; null: the crystal's",
     },
     report: { type: 'boolean', default: true, description: 'write report.html into the output folder' },
+    threads: { type: ['integer', 'null'], minimum: 1, maximum: 1024, default: null, description: 'CPU threads; null: DIFFRACT_THREADS, else one per core (the --threads flag wins); results do not depend on it' },
+    memory_mb: { type: ['integer', 'null'], minimum: 1, default: null, description: 'host memory budget in MiB for frame batches and per-thread accumulators; null: ¼ of the memory, at most 2048 (the --memory-mb flag wins)' },
     sweeps: {
       type: 'array',
       minItems: 1,

@@ -29,6 +29,14 @@ space_group: null
 # Write report.html (plots and tables of every stage) into the output folder.
 report: true
 
+# CPU threads (null: DIFFRACT_THREADS, else one per core; --threads wins).
+# Results do not depend on it.
+threads: null
+
+# Host memory budget in MiB for frame batches and per-thread accumulators
+# (null: a quarter of the memory, at most 2048; --memory-mb wins).
+memory_mb: null
+
 # The rotation sweeps, at least one. Each is integrated on its own; all are
 # combined before scaling.
 sweeps:

@@ -75,4 +75,8 @@ export interface RunConfig {
   export: ExportConfig;
   /** write report.html */
   report: boolean;
+  /** CPU threads; null: DIFFRACT_THREADS, else one per core */
+  threads: number | null;
+  /** host memory budget in MiB; null: the default */
+  memoryMb: number | null;
 }

@@ -21,6 +21,7 @@ import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parseDocument } from 'yaml';
 import { FileAccessError, UsageError } from '../errors.ts';
+import { nearestName } from '../util/edit-distance.ts';
 import type { ScaleStage } from '../scaling/index.ts';
 import { ABSOLUTE_DEFAULTS } from '../stages/absolute.ts';
 import { CORRECT_DEFAULTS } from '../stages/correct.ts';
@@ -29,6 +30,7 @@ import { INTEGRATE_DEFAULTS } from '../stages/integrate.ts';
 import { MERGE_DEFAULTS } from '../stages/merge.ts';
 import { SCALE_DEFAULTS } from '../stages/scale.ts';
 import { chainComposition, parseComposition, sequenceChains } from '../scattering/composition.ts';
+import { spaceGroup } from '../symmetry/index.ts';
 import { PATTERN_PHRASES, RUN_CONFIG_SCHEMA, type SchemaNode, type SchemaType } from './config-schema.ts';
 import type {
   AbsoluteConfig,
@@ -292,34 +294,13 @@ export function show(v: unknown): string {
   return out.length > 80 ? `${out.slice(0, 77)}…` : out;
 }
 
-/** Levenshtein distance. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
-}
-
 /** The allowed key nearest to `key` (camelCase spelled in snake_case first, then edit distance), or undefined when none is close. */
 export function nearestKey(key: string, allowed: readonly string[]): string | undefined {
   const snake = key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
   if (allowed.includes(snake)) return snake;
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const k of allowed) {
-    const d = editDistance(snake, k);
-    if (d < bestD) {
-      bestD = d;
-      best = k;
-    }
-  }
+  const best = nearestName(snake, allowed);
   const limit = Math.max(2, Math.ceil(Math.max(key.length, 3) / 3));
-  return best !== undefined && bestD <= limit ? best : undefined;
+  return best !== undefined && best.distance <= limit ? best.name : undefined;
 }
 
 function issue(segments: readonly Segment[], reason: string): ConfigIssue {
@@ -425,6 +406,8 @@ interface RawConfig {
   output?: string;
   space_group?: string | number | null;
   report?: boolean;
+  threads?: number | null;
+  memory_mb?: number | null;
   sweeps: RawSweep[];
   mask?: {
     edge?: number;
@@ -513,6 +496,13 @@ function semanticIssues(doc: RawConfig): ConfigIssue[] {
     }
     if (b.circle !== undefined && !(b.circle[2] > 0)) out.push(issue(['mask', 'beamstop', i, 'circle'], `the radius must be > 0, got ${show(b.circle)}`));
   });
+  if (given(doc.space_group)) {
+    try {
+      spaceGroup(String(doc.space_group).trim());
+    } catch (err) {
+      out.push(issue(['space_group'], composedMessage(err)));
+    }
+  }
   const g = doc.grid ?? {};
   if (given(g.wedge_deg) && given(g.wedge_frames)) {
     out.push(issue(['grid', 'wedge_frames'], 'give wedge_deg or wedge_frames, not both (set wedge_deg: null to cut the wedges by frames)'));
@@ -677,5 +667,7 @@ function build(doc: RawConfig, path: string): RunConfig {
     absolute,
     export: exp,
     report: doc.report ?? true,
+    threads: doc.threads ?? null,
+    memoryMb: doc.memory_mb ?? null,
   };
 }

@@ -51,6 +51,8 @@ import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateS
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
+import { sourceDate } from '../util/source-date.ts';
+import { resolveThreads } from '../host/cpu-threads.ts';
 import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, outputProblem, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import { describeTask, putShardRecord, readShardRecords, startShardRecord, summariseShardTasks, type ShardTaskRecord, type ShardTasksSummary } from './shard-records.ts';
@@ -62,6 +64,10 @@ import { openSweepSource, type SweepSource } from './sources.ts';
 export interface RunnerOptions {
   backend: string;
   debugGpu?: boolean;
+  /** CPU threads (the --threads flag; wins over the config's `threads`) */
+  threads?: number;
+  /** host memory budget in MiB (the --memory-mb flag; wins over the config's `memory_mb`) */
+  memoryMb?: number;
   /** worker threads decoding compressed HDF5 frames ahead (default: one per spare core, at most 4) */
   decodeWorkers?: number;
   /** an engine to use instead of creating one from `backend` (the caller keeps and destroys it) */
@@ -157,7 +163,9 @@ async function engineOf(ctx: Ctx): Promise<Engine> {
   if (ctx.opts.engine !== undefined) return ctx.opts.engine;
   const first = ctx.opts.engines?.[0];
   if (first !== undefined) return first;
-  ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
+  const threads = ctx.opts.threads ?? resolveThreads(ctx.cfg.threads ?? undefined, process.env, 'threads');
+  const memoryMb = ctx.opts.memoryMb ?? ctx.cfg.memoryMb ?? undefined;
+  ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, threads, ...(memoryMb !== undefined ? { memoryMb } : {}), ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
   return ctx.engine;
 }
 
@@ -429,8 +437,6 @@ async function integrateSweep(ctx: Ctx, plan: SweepPlan): Promise<IntegratedSwee
  * so that reruns and resumed runs write the same bytes.
  */
 function runDate(sweeps: readonly ImportedSweep[]): string {
-  const epoch = process.env.SOURCE_DATE_EPOCH;
-  if (epoch !== undefined && /^\d+$/.test(epoch)) return new Date(Number(epoch) * 1000).toISOString();
   let newest = 0;
   const visit = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(visit);
@@ -443,7 +449,7 @@ function runDate(sweeps: readonly ImportedSweep[]): string {
     visit(s.source.fingerprint());
     newest = Math.max(newest, statSync(s.cfg.expt).mtimeMs);
   }
-  return new Date(Math.round(newest)).toISOString();
+  return sourceDate(newest);
 }
 
 /** Publishes the result files together: copies under temporary names, then renames. */
@@ -495,7 +501,7 @@ function openRun(cfg: RunConfig, opts: RunnerOptions): Ctx {
   }
   const swept = sweepTemporaries(cfg.output);
   if (swept > 0) (opts.log ?? PROCESS_LOGGER).log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
-  return { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints')), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
+  return { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints'), cfg.output), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
 }
 
 /** import every sweep first (missing files and inconsistent frame counts stop the run before any work), then plan each. */
@@ -723,7 +729,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
 
     const results = exported.outputs.map((f) => ({ from: f, to: join(cfg.output, basename(f)) }));
     if (cfg.report && opts.report !== undefined) {
-      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => f.file), shards: tasks === null ? undefined : shardTasksLine(tasks) });
+      const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => relative(cfg.output, f.file)), shards: tasks === null ? undefined : shardTasksLine(tasks) });
       const rep = await stage(ctx, 'report', reportKey, async () => {
         const out = join(stagesDir, `report-${shortKey(reportKey)}.html`);
         await opts.report!({ path: out, integrated: integratedFiles, scaled: scaled.outputs[0]!, merged: merged.outputs[0]!, absolute: absolute?.outputs[0] ?? null, mapPrefix: join(stagesDir, `export-${shortKey(exportKey)}`, 'map'), summary: { ...summary, stages: [], seconds: 0 } });

@@ -14,6 +14,7 @@ import type { Ndiv, ObservationTable } from '../pipeline/observations.ts';
 import type { StageContext } from './context.ts';
 import { checkInt, checkPositive, SettingError } from './settings-check.ts';
 import type { Stage } from './stage.ts';
+import { spaceGroup } from '../symmetry/index.ts';
 
 export interface CorrectSettings {
   /** seconds per frame; null: the scan's exposure time */
@@ -57,7 +58,16 @@ export interface CorrectResult {
 export function validateCorrectSettings(s: CorrectSettings): void {
   if (s.exposure !== null) checkPositive(s.exposure, 'exposure');
   if (s.backgroundExposure !== null) checkPositive(s.backgroundExposure, 'backgroundExposure');
-  if (s.spaceGroup !== null && s.spaceGroup.trim() === '') throw new SettingError('spaceGroup', 'must be a space group symbol or number', s.spaceGroup);
+  if (s.spaceGroup !== null) {
+    if (s.spaceGroup.trim() === '') throw new SettingError('spaceGroup', 'must be a space group symbol or number', s.spaceGroup);
+    // checked here, before any work: an unknown symbol failed only when the ASU mapping was built
+    try {
+      spaceGroup(s.spaceGroup);
+    } catch (err) {
+      if (!(err instanceof InvalidValueError)) throw err;
+      throw new SettingError('spaceGroup', `is not a space group: ${err.message}`, s.spaceGroup);
+    }
+  }
   checkInt(s.sweep, 'sweep', 0, 65535);
 }
 

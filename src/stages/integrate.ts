@@ -25,6 +25,7 @@ import {
   DEFAULT_WINDOW,
   integrateWedge,
   prepareIntegration,
+  type WedgeRunOptions,
   tableTotals,
   wedgeRanges,
   wedgeTables,
@@ -35,6 +36,9 @@ import {
   type WedgeResult,
 } from '../pipeline/voxel-integrate.ts';
 import type { BeamstopShape, DetectorKind } from '../pipeline/voxel-masks.ts';
+import { accumulateWedgeThreaded, shareSetup } from '../pipeline/voxel-integrate-threads.ts';
+import { AccumulatorThreads } from '../kernels/cpu/voxel-accumulate-threads.ts';
+import { defaultMemoryMb, MIB } from '../host/memory-budget.ts';
 import type { StageContext } from './context.ts';
 import { checkFinite, checkInt, checkOneOf, checkPositive, checkRange, SettingError } from './settings-check.ts';
 import type { Stage } from './stage.ts';
@@ -185,9 +189,10 @@ export function integrationOptions(s: IntegrateSettings, exp: Experiment, backgr
   const co = correctionOptions(s.corrections);
   let efficiencyKnown = true;
   if (co !== undefined) {
-    const c = pixelCorrections(exp, co);
+    // only κ and d³s: the factor columns would add 40 bytes per pixel to the peak
+    const c = pixelCorrections(exp, { ...co, columns: 'weights' });
     options.pixelWeights = { kappa: c.kappa, d3s: c.d3s };
-    efficiencyKnown = co.efficiency === false || c.efficiency.some((v) => v !== 1);
+    efficiencyKnown = co.efficiency === false || c.efficiencyApplied;
   }
   return { options, corrections: correctionsDescription(co, efficiencyKnown) };
 }
@@ -237,12 +242,26 @@ export function wedgeSummary(r: WedgeResult, included: VoxelTable, excluded: Vox
   };
 }
 
-/** One integrated wedge: the pipeline's result, its tables and its `wedges` row. */
+/**
+ * Seconds of a wedge's phases. `decode` and `bin` are thread time: summed
+ * over the worker threads that read, decoded and binned the frames (one
+ * thread: the main thread's time waiting for decoded frames, and the rest of
+ * the accumulation); `filter` is main-thread wall time (the cell table and
+ * geometry included), as is the caller's `write`.
+ */
+export interface WedgePhases {
+  decode: number;
+  bin: number;
+  filter: number;
+}
+
+/** One integrated wedge: the pipeline's result, its tables, its `wedges` row and its phase times. */
 export interface IntegratedWedge {
   result: WedgeResult;
   included: VoxelTable;
   excluded: VoxelTable;
   row: WedgeSummary;
+  phases: WedgePhases;
 }
 
 /**
@@ -258,26 +277,66 @@ export async function* integrateWedges(
   const wedges = opts.wedges ?? p.wedges;
   const total = wedges.reduce((s, w) => s + w.count, 0);
   const progress = ctx.progress.start(opts.label ?? 'integrate', total);
+  const engine = ctx.engine;
+  const budgetBytes = (engine.memoryMb ?? defaultMemoryMb()) * MIB;
+  // the CPU engine with several threads: the sample frames are read, decoded and binned in worker threads
+  const threads = engine.backend === 'cpu' && engine.threads > 1 && p.setup.nPixels > 0 ? new AccumulatorThreads(engine.threads) : null;
   let done = 0;
   try {
     for (const w of wedges) {
       const frames = p.frames;
+      const times = { decode: 0, bin: 0 };
       const counted = (async function* () {
-        for await (const f of frames.range(w.first, w.count)) {
-          yield f;
-          done++;
-          progress.update(done);
+        const it = frames.range(w.first, w.count)[Symbol.asyncIterator]();
+        try {
+          for (;;) {
+            const t = performance.now();
+            const r = await it.next();
+            times.decode += (performance.now() - t) / 1000;
+            if (r.done === true) return;
+            yield r.value;
+            done++;
+            progress.update(done);
+          }
+        } finally {
+          await it.return?.();
         }
       })();
-      const result = await integrateWedge(ctx.engine, p.setup, w, counted, () => frames.range(w.first, w.count));
+      const run: WedgeRunOptions = { budgetBytes };
+      if (threads !== null) {
+        const before = done;
+        shareSetup(p.setup);
+        run.cellSet = (vectors, valid, rows) => threads.cellSet(vectors, valid, rows);
+        run.filterStats = (acc, window) => threads.filterStats(acc, window);
+        run.sample = (table, rows) =>
+          accumulateWedgeThreaded(p.setup, table, w, rows, {
+            threads,
+            source: frames,
+            budgetBytes,
+            times,
+            onFrame: (k) => {
+              done = before + k;
+              progress.update(done);
+            },
+          });
+      }
+      const result = await integrateWedge(engine, p.setup, w, threads !== null ? noFrames() : counted, threads !== null ? undefined : () => frames.range(w.first, w.count), run);
+      if (threads === null) times.bin = Math.max(0, result.seconds.accumulate - times.decode);
+      const t0 = performance.now();
       const t = wedgeTables(result);
-      yield { result, included: t.included, excluded: t.excluded, row: wedgeSummary(result, t.included, t.excluded) };
+      const phases = { decode: times.decode, bin: times.bin, filter: result.seconds.geometry + result.seconds.filter + (performance.now() - t0) / 1000 };
+      yield { result, included: t.included, excluded: t.excluded, row: wedgeSummary(result, t.included, t.excluded), phases };
     }
   } finally {
+    await threads?.destroy();
     progress.stop();
     // the per-pixel arrays were put on the device once for all the wedges (pinSetup): let them go with the series
     ctx.engine.releaseResident(p.setup);
   }
+}
+
+async function* noFrames(): AsyncGenerator<never> {
+  // the threaded path reads the frames itself
 }
 
 export interface IntegrateSummary {

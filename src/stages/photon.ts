@@ -141,13 +141,17 @@ async function run(ctx: StageContext, inputs: PhotonInputs, s: PhotonSettings): 
       })(),
     );
   });
-  for await (const ev of inputs.events) {
-    await session.handle(ev);
-    // the scan-end handler queued its work synchronously: finish it here
+  try {
+    for await (const ev of inputs.events) {
+      await session.handle(ev);
+      // the scan-end handler queued its work synchronously: finish it here
+      while (pending.length > 0) await pending.shift();
+    }
+    await session.finish();
     while (pending.length > 0) await pending.shift();
+  } finally {
+    await session.close();
   }
-  await session.finish();
-  while (pending.length > 0) await pending.shift();
   return { scans };
 }
 

@@ -167,9 +167,8 @@ const MAX_Q = 64;
  */
 export function checkSourceSpec(spec: string): void {
   if (typeof spec !== 'string' || spec.trim() === '') throw new InvalidValueError('unknown source: the name is empty', { field: 'source' });
-  if (/^(tcp|ipc|inproc):\/\//.test(spec)) return;
-  const m = /^(.*\.(?:h5|hdf5|nxs))(?::(\/.*))?$/i.exec(spec);
-  const path = m !== null ? (m[1] as string) : spec;
+  const path = sourceSpecFile(spec);
+  if (path === null) return;
   let isFile = false;
   try {
     isFile = statSync(path).isFile();
@@ -177,6 +176,13 @@ export function checkSourceSpec(spec: string): void {
     throw new InvalidValueError('unknown source: no such file (expected a .cbors[.gz] recording, FILE.h5[:/dataset] or tcp://host:port)', { file: spec });
   }
   if (!isFile) throw new InvalidValueError('unknown source: not a file', { file: spec });
+}
+
+/** The file a source spec reads (`FILE.h5:/dataset` → `FILE.h5`), or null for a ZeroMQ endpoint. */
+export function sourceSpecFile(spec: string): string | null {
+  if (/^(tcp|ipc|inproc):\/\//.test(spec)) return null;
+  const m = /^(.*\.(?:h5|hdf5|nxs))(?::(\/.*))?$/i.exec(spec);
+  return m !== null ? (m[1] as string) : spec;
 }
 
 /** Opens named sources; a ZeroMQ endpoint stops when `signal` aborts. */

@@ -23,7 +23,10 @@
  *   POST /api/geometry          {poni: {dist, poni1, poni2, rot1, rot2, rot3, wavelength, pixel1, pixel2} | null, q: [Å⁻¹…]}
  *   GET  /api/integration       the azimuthal integration of the accumulation (needs geometry)
  *   POST /api/control           {action: start | stop | reset | replay}
- *   POST /api/source            {sources: [spec…]}: switch sources (an unknown one is a 400)
+ *   POST /api/source            {sources: [spec…]}: switch sources: only those the viewer
+ *                               started with and files under `allowFolders` (`--allow DIR`),
+ *                               anything else is a 403 (src/viewer/source-allow.ts); an
+ *                               allowed but unknown one is a 400
  *
  * Safety: by default the server listens on 127.0.0.1 only. It then answers
  * only requests whose Host names a loopback address (against DNS rebinding),
@@ -37,6 +40,7 @@ import { UsageError } from '../errors.ts';
 import { log } from '../util/log.ts';
 import { HttpError, errorReply, isPlainObject, parseJsonBody, readBody, sendBinary, sendJson, sendText } from './http.ts';
 import { IMAGE_KINDS, type ImageKind } from './image.ts';
+import { SourceAllowList } from './source-allow.ts';
 import { LiveView, type LiveEventName, type LiveOptions } from './live.ts';
 
 export interface ViewerOptions extends LiveOptions {
@@ -46,6 +50,8 @@ export interface ViewerOptions extends LiveOptions {
   port?: number;
   /** least time between two image fetches of the page (default 400 ms) */
   imageIntervalMs?: number;
+  /** folders whose files POST /api/source may open besides the starting sources (`--allow`); default none */
+  allowFolders?: readonly string[];
 }
 
 export interface Viewer {
@@ -160,6 +166,7 @@ export async function startViewer(opts: ViewerOptions): Promise<Viewer> {
   const port = opts.port ?? DEFAULT_PORT;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`port must be an integer in 0–65535, got ${port}`, { field: '--port' });
   const imageIntervalMs = opts.imageIntervalMs ?? 400;
+  const allowed = new SourceAllowList(opts.sources, opts.allowFolders ?? []);
   const files = loadStatic();
   const live = new LiveView(opts);
   const hub = new SseHub();
@@ -295,6 +302,7 @@ export async function startViewer(opts: ViewerOptions): Promise<Viewer> {
         if (!Array.isArray(raw) || raw.length === 0 || !raw.every((s): s is string => typeof s === 'string')) {
           throw new HttpError(400, 'source: expected {"sources": ["FILE.cbors.gz", …]} or {"source": "…"}');
         }
+        allowed.check(raw);
         await live.restart(raw);
         sendJson(res, 200, live.status());
         return;

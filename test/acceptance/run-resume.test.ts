@@ -97,6 +97,42 @@ describe('diffract run: checkpoints, resume and bad input', () => {
     expect(differing(join(root, 'out'), reference)).toEqual([]);
   }, 300_000);
 
+  it('an output folder copied elsewhere (with its config) reuses its own files and touches nothing of the original', async () => {
+    const files = (dir: string): Map<string, string> => {
+      const out = new Map<string, string>();
+      for (const e of readdirSync(dir, { recursive: true, withFileTypes: true })) {
+        if (!e.isFile()) continue;
+        const p = join(e.parentPath, e.name);
+        const st = statSync(p);
+        out.set(p.slice(dir.length), `${st.size}:${st.mtimeMs}`);
+      }
+      return out;
+    };
+    const copy = mkdtempSync(join(tmpdir(), 'diffract-run-copy-'));
+    try {
+      cpSync(join(root, 'out'), join(copy, 'out'), { recursive: true, preserveTimestamps: true });
+      writeFileSync(join(copy, 'run.yaml'), config().replace('expt: data/sim.expt', `expt: ${JSON.stringify(join(root, 'data', 'sim.expt'))}`));
+      const original = files(join(root, 'out'));
+      const copied = [...files(join(copy, 'out')).keys()].filter((f) => f.includes('/stages/'));
+      expect(copied.length).toBeGreaterThan(8);
+
+      const r = await runCli(['run', 'run.yaml', '--json', '--backend', 'cpu'], { cwd: copy });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/"level":"warn"/);
+      const s = JSON.parse(r.stdout) as RunSummary;
+      expect(s.stages.filter((t) => t.stage !== 'import' && !t.skipped)).toEqual([]);
+      // every stage file of the copy is still there (absolute paths in the records made the copy reuse the original's and delete its own)
+      const after = files(join(copy, 'out'));
+      expect(copied.filter((f) => !after.has(f))).toEqual([]);
+      for (const f of s.outputs) expect(f.startsWith(join(copy, 'out'))).toBe(true);
+      // the original is untouched, file for file
+      expect(files(join(root, 'out'))).toEqual(original);
+      expect(differing(join(copy, 'out'), reference)).toEqual([]);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  }, 300_000);
+
   it('resumes after SIGKILL mid-integration without redoing finished wedges; results identical byte for byte', async () => {
     renameSync(join(root, 'out'), join(root, 'out-complete'));
     // start, and kill as soon as two wedges are on disk

@@ -144,6 +144,19 @@ describe('sensor efficiency and air', () => {
     expect(cdte.efficiency[0]).toBeCloseTo(1 - Math.exp(-muCdTe), 8);
     // κ is the product
     expect(c.kappa[1]).toBeCloseTo((c.solidAngle[1] as number) * (c.polarization[1] as number) * (c.efficiency[1] as number), 18);
+    // columns 'weights' (issue 14: the integrate stage's memory): the same κ and d³s bits, no factor columns
+    expect(c.efficiencyApplied).toBe(true);
+    for (const [exp, opts] of [
+      [makeExperiment([centre, off], { wavelength: lambda }), {}],
+      [makeExperiment([centre, off], { wavelength: lambda }), { efficiency: false, air: 0.5 }],
+    ] as const) {
+      const full = pixelCorrections(exp, opts);
+      const lean = pixelCorrections(exp, { ...opts, columns: 'weights' });
+      expect([...lean.kappa]).toEqual([...full.kappa]);
+      expect([...lean.d3s]).toEqual([...full.d3s]);
+      expect(lean.efficiencyApplied).toBe(full.efficiency.some((v) => v !== 1));
+      expect([lean.solidAngle.length, lean.polarization.length, lean.efficiency.length, lean.air.length, lean.lorentzInverse.length]).toEqual([0, 0, 0, 0, 0]);
+    }
   });
 
   it('is 1 (with one warning) for an unknown material, and refuses an unknown override', () => {

@@ -13,6 +13,7 @@ import { cellBoundsCpu, cellBoundsGpu, packValidBits, type WedgeGeometry } from 
 import { bitmapFromCells, cellOccupancyCpu, cellOccupancyGpu, cellSetCpu } from '../../src/kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsCpu, filterStatsGpu, voxelAt, voxelGlobal, type FilterStats } from '../../src/kernels/filter-stats.ts';
 import { InvalidValueError } from '../../src/errors.ts';
+import { AccumulatorThreads, mergeAccumulatorWords } from '../../src/kernels/cpu/voxel-accumulate-threads.ts';
 import {
   openAccumulator,
   readU64,
@@ -655,3 +656,74 @@ describe.skipIf(gpuTestsDisabled())('voxel kernels, GPU = CPU', () => {
     expectStatsEqual(await filterStatsGpu(ctx, { acc: a, window: 2 }), filterStatsCpu({ acc: a, window: 2 }));
   });
 });
+
+/** The batches of `p` cut into single frames, dealt round-robin into `parts` groups. */
+function dealFrames(p: VoxelAccumulateParams, parts: number): FrameBatch[][] {
+  const n = p.vectors.length / 3;
+  const groups: FrameBatch[][] = Array.from({ length: parts }, () => []);
+  let k = 0;
+  for (const b of p.batches) {
+    for (let f = 0; f < b.index.length; f++, k++) {
+      groups[k % parts]!.push({ rows: b.rows.slice(12 * f, 12 * f + 12), index: b.index.slice(f, f + 1), pixels: b.pixels.slice(f * n, (f + 1) * n) });
+    }
+  }
+  return groups;
+}
+
+const sharedCopy = <T extends Float32Array | Uint32Array>(a: T): T => {
+  const out = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
+  out.set(a);
+  return out;
+};
+
+describe('voxel-accumulate on CPU threads (issue 14): exact merges', () => {
+  it.each(ACC_CASES.map((c) => [c.name, c.p] as const))('accumulators of frames split 3 ways, merged = the twin: %s', (_name, p) => {
+    const ref = voxelAccumulateCpu(p);
+    const parts = dealFrames(p, 3).map((batches) => voxelAccumulateCpu({ ...p, batches }));
+    const [first, ...rest] = parts;
+    for (const r of rest) mergeAccumulatorWords(first!, r, p.maxCount);
+    expect(firstDifference(first!.acc, ref.acc)).toBeNull();
+    expect(firstDifference(first!.channelSums, ref.channelSums)).toBeNull();
+    expect(parts.reduce((s, r) => s + r.maskedObservations, 0)).toBe(ref.maskedObservations);
+    expect(parts.reduce((s, r) => s + r.maskedSum, 0)).toBe(ref.maskedSum);
+  });
+
+  it('worker threads (pixels handed over, cell set and filter statistics split) give the twin’s bits', async () => {
+    const threads = new AccumulatorThreads(3);
+    try {
+      for (const c of [ACC_CASES[0]!, ACC_CASES[3]!, ACC_CASES.find((x) => x.name.startsWith('channels near 2^32'))!]) {
+        const p = c.p;
+        const ref = voxelAccumulateCpu(p);
+        const vectors = sharedCopy(p.vectors);
+        const valid = sharedCopy(p.valid);
+        const channels = p.channels !== undefined ? { count: p.channels.count, values: sharedCopy(p.channels.values) } : undefined;
+        await threads.open({ table: p.table, maxCount: p.maxCount, vectors, valid, counting: p.counting, ...(channels !== undefined ? { channels } : {}) });
+        const frames = dealFrames(p, 1)[0]!;
+        const sums = await Promise.all(frames.map((b) => threads.add({ row: b.rows, offset: b.index[0]!, pixels: b.pixels })));
+        const got = await threads.finish();
+        expect(firstDifference(got.acc, ref.acc), c.name).toBeNull();
+        expect(firstDifference(got.channelSums, ref.channelSums), c.name).toBeNull();
+        expect([got.maskedObservations, got.maskedSum, got.lost]).toEqual([ref.maskedObservations, ref.maskedSum, ref.lost]);
+        expect(sums.reduce((s, x) => s + x.frameSum, 0)).toBe(p.batches.reduce((s, b) => s + b.pixels.reduce((a, v) => a + v, 0), 0));
+        // the cell set of the frames split between the workers = one thread's
+        const rows = new Float32Array(frames.flatMap((b) => [...b.rows]));
+        const one = cellSetCpu({ vectors: p.vectors, valid: p.valid, rows });
+        const split = await threads.cellSet(vectors, valid, rows);
+        expect([split.min, split.max]).toEqual([one.min, one.max]);
+        expect(new Set(cellTriples(split.cells))).toEqual(new Set(cellTriples(one.cells)));
+        // filter statistics over voxel ranges in the workers = the twin
+        const want = filterStatsCpu({ acc: ref, window: 2 });
+        const have = await threads.filterStats(ref, 2);
+        for (const k of ['lambda', 't', 'n', 'delta', 'chtot'] as const) expect(firstDifference(have[k], want[k]), `${c.name}: ${k}`).toBeNull();
+      }
+    } finally {
+      await threads.destroy();
+    }
+  }, 120_000);
+});
+
+function cellTriples(c: Int32Array): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < c.length; k += 3) out.push(`${c[k]},${c[k + 1]},${c[k + 2]}`);
+  return out;
+}

@@ -89,3 +89,35 @@ describe('through the CLI: one line on stderr, exit 1', () => {
     }, 60_000);
   }
 });
+
+describe('a full-length but internally damaged HDF5 file: one line naming it, no HDF5-DIAG, exit 1', () => {
+  const eiger = (): Buffer => readFileSync(sharedData('eiger', 'eiger2_simread7_2datafiles_4images_bslz4_data_000001.h5'));
+  /** the real Eiger data file with 64 bytes inverted from `at` (the length stays: checkHdf5File passes it) */
+  function damaged(name: string, at: number): string {
+    const b = eiger();
+    for (let i = at; i < at + 64; i++) b[i] = b[i]! ^ 0xff;
+    const f = join(root, name);
+    writeFileSync(f, b);
+    expect(() => checkHdf5File(f)).not.toThrow();
+    return f;
+  }
+  const cases: [string, number, RegExp][] = [
+    // the object headers: h5wasm printed ~40 HDF5-DIAG lines, then 'name not defined!' as an internal error (exit 70)
+    ['metadata', 128, /metadata\.h5: damaged HDF5 file: .*\(HDF5: incorrect metadata checksum after all read attempts\)$/],
+    // a compressed chunk in the middle: 29 HDF5-DIAG lines before the error line
+    ['chunk', 26_919, /chunk\.h5, frame 0: cannot decode the frame \(image 0 of \/entry\/data\/data in this file, filters 32008 \(bitshuffle\)\): HDF5 read status -1 \(HDF5: filter returned failure during read\)$/],
+  ];
+  for (const [name, at, pattern] of cases) {
+    it(`diffract photon on a file with a damaged ${name}`, async () => {
+      const file = damaged(`${name}.h5`, at);
+      const r = await runCli(['photon', file, '--out', join(root, `photon-${name}`), '--backend', 'cpu', '-q']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).not.toMatch(/HDF5-DIAG|decompressed size/);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(/^diffract: error: /);
+      expect(lines[0]).toMatch(pattern);
+      expect(r.stdout).toBe('');
+    }, 60_000);
+  }
+});

@@ -206,14 +206,15 @@ describe('settings', () => {
         .map(([k, v]) => `${k}: ${v}`)
         .join('\n');
     expect(parsePoni(poni({ Distance: '.25', Rot1: '-1.5E-2' }))).toMatchObject({ dist: 0.25, rot1: -0.015 });
-    for (const [key, value, field] of [
-      ['Distance', '0x10', 'distance'],
-      ['Poni1', '', 'poni1'],
-      ['Poni2', '1e300', 'poni2'],
-      ['Rot1', 'Infinity', 'rot1'],
-      ['Wavelength', '1e300', 'wavelength'],
-      ['Distance', '1e300', 'distance'],
-      ['PixelSize1', 'NaN', 'pixelsize1'],
+    // the field is the key as the file spells it ('Distance', not 'distance' or 'range')
+    for (const [key, value] of [
+      ['Distance', '0x10'],
+      ['Poni1', ''],
+      ['Poni2', '1e300'],
+      ['Rot1', 'Infinity'],
+      ['Wavelength', '1e300'],
+      ['Distance', '1e300'],
+      ['PixelSize1', 'NaN'],
     ] as const) {
       const err = (() => {
         try {
@@ -224,7 +225,8 @@ describe('settings', () => {
         return null;
       })();
       expect(err, `${key}: ${value}`).toBeInstanceOf(InvalidValueError);
-      expect(err).toMatchObject({ file: 'bad.poni', field });
+      expect(err).toMatchObject({ file: 'bad.poni', field: key });
+      expect((err as Error).message).toMatch(new RegExp(`^bad\\.poni, field '${key}': PONI ${key} `));
     }
   });
 });

@@ -79,6 +79,8 @@ describe('defaults', () => {
       absolute: { composition: null, cutoff: null, shells: 50, spacing: 'width', minCompleteness: 0.02 },
       export: { formats: ['nexus', 'ccp4', 'png'], fill: 0, colormap: 'viridis' },
       report: true,
+      threads: null,
+      memoryMb: null,
     } satisfies RunConfig);
   });
 

@@ -30,10 +30,16 @@ function usableRows(): number[] {
 }
 
 describe('.refl rows with non-finite values', () => {
-  it('the real table: 21 kept, 64 with a variance ≤ 0 (DIALS’ failed fits), nothing non-finite', () => {
+  it('the real table: 21 kept, 64 with a variance ≤ 0 (DIALS’ failed fits) counted as flagged (no integrated_prf flag), nothing non-finite', () => {
     const d = extractDatasets(table, expts, { intensity: 'prf' }).drops[0];
-    expect(d).toMatchObject({ rows: 85, kept: 21, badIntensity: 64, nonFiniteIntensity: 0, nonFinitePosition: 0, outsideScan: 0 });
+    expect(d).toMatchObject({ rows: 85, kept: 21, badIntensity: 0, flagged: 64, nonFiniteIntensity: 0, nonFinitePosition: 0, outsideScan: 0 });
     expect(usableRows()).toHaveLength(21);
+    // every row DIALS left with a variance ≤ 0 is one it flagged: none of them warrants a warning
+    const V = col('intensity.prf.variance');
+    const flags = getColumn(table, 'flags').data as ArrayLike<number | bigint>;
+    const bad = Array.from({ length: table.nrows }, (_v, r) => r).filter((r) => !((V[r] as number) > 0));
+    expect(bad).toHaveLength(table.nrows - 21);
+    expect(bad.every((r) => (Number(flags[r]) & (1 << 9)) === 0)).toBe(true);
   });
 
   it('NaN intensity, infinite variance and NaN xyz are counted each under its own name', () => {
@@ -49,7 +55,7 @@ describe('.refl rows with non-finite values', () => {
     // NaN observed centroid but a usable prediction: kept, imaged by the prediction
     for (let j = 0; j < 3; j++) obs[3 * use[12]! + j] = NaN;
     const ex = extractDatasets(table, expts, { intensity: 'prf' });
-    expect(ex.drops[0]).toMatchObject({ rows: 85, kept: 21 - 12, badIntensity: 64, nonFiniteIntensity: 8, nonFinitePosition: 4, outsideScan: 0, frameFromPrediction: 1 });
+    expect(ex.drops[0]).toMatchObject({ rows: 85, kept: 21 - 12, badIntensity: 0, flagged: 64, nonFiniteIntensity: 8, nonFinitePosition: 4, outsideScan: 0, frameFromPrediction: 1 });
     expect(ex.datasets[0]?.n).toBe(9);
     expect(Array.from(ex.datasets[0]!.intensity).every((v) => Number.isFinite(v))).toBe(true);
   });

@@ -149,6 +149,24 @@ describe('diffract spots: refusals', () => {
     expect(summary.observations).toBe(c.kept);
   });
 
+  it('rows with a variance ≤ 0 that no flag explains are counted with one warning line, as NaN rows are', async () => {
+    const refl = editedIntegrated('zero-variance.refl', (data) => {
+      const V = new Float64Array(Uint8Array.from(column(data, 'intensity.prf.variance')).buffer);
+      for (let i = 0; i < V.length; i += 2) V[i] = i % 4 === 0 ? 0 : -1;
+      setColumn(data, 'intensity.prf.variance', new Uint8Array(V.buffer));
+    });
+    const r = await runCli(['spots', 'spread', sharedData('l-cysteine', '11_integrated.expt'), refl, '--intensity', 'prf', '--json', '-q']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout) as { observations: number; rowCounts: Array<Record<string, number>> };
+    const c = summary.rowCounts[0]!;
+    // 21 of the 85 rows are integrated by profile fitting and unflagged; the edit hits some of them, the others stay flagged
+    expect(c.badIntensity).toBeGreaterThan(0);
+    expect(c.flagged).toBe(64);
+    expect(c.kept).toBe(21 - c.badIntensity!);
+    expect(r.stderr).toBe(`diffract: warning: left out ${c.badIntensity} rows with a variance ≤ 0 (counts per dataset in the summary's rowCounts)\n`);
+    expect(summary.observations).toBe(c.kept);
+  });
+
   it('files not in pairs, and a bad option value', async () => {
     const out = join(work, 'out-usage');
     expectRefusal(await runCli(['spots', 'match', scaledRefl(), '--out', out]), out, /pairs/);

@@ -7,7 +7,7 @@
  * and the documented resets (frame shape change mid-scan, a source failing
  * mid-stream).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, symlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,8 @@ describe('viewer API on the real LaB6 recording', () => {
   let base: string;
   const detector = sharedData('femtomax', 'pilatus-lab6.cbors.gz');
   const motor = sharedData('femtomax', 'pilatus-lab6-sardana.cbors');
+  /** the one folder (--allow) whose files the page may switch to */
+  const allowDir = mkdtempSync(join(tmpdir(), 'diffract-viewer-'));
   /** independent reference: per pixel Σ over frames of valid values, and the valid count */
   const refSum = new Float64Array(ROWS * COLS);
   const refValid = new Uint32Array(ROWS * COLS);
@@ -56,6 +58,7 @@ describe('viewer API on the real LaB6 recording', () => {
       roiSource: 'image',
       photon: { threshold: 5, emin: 0, histogram: { min: 0, max: 100, bins: 50 } },
       port: 0,
+      allowFolders: [allowDir],
     });
     base = viewer.url;
     await waitFor('the replay to end', async () => {
@@ -271,13 +274,31 @@ describe('viewer API on the real LaB6 recording', () => {
     expect(Object.keys(hello.rois.rois)).toContain('a');
   });
 
+  it('sources outside the command line and the --allow folders are refused (403) before they are opened; the viewer keeps its sources', async () => {
+    const link = join(allowDir, 'passwd.cbors');
+    symlinkSync('/etc/passwd', link);
+    for (const spec of ['/etc/passwd', '/etc/shadow', '/no/such/recording.cbors.gz', join(allowDir, '..', 'x.h5'), `${allowDir}-other/x.h5`, link, 'tcp://127.0.0.1:1', detector.replace('.cbors.gz', '.cbors.gz/../x.h5')]) {
+      const r = await postJson(`${base}api/source`, { sources: [spec] });
+      expect(r.status, spec).toBe(403);
+      const body = r.json<{ error: string }>();
+      expect(body.error, spec).toBe(`${spec}: not allowed: the viewer opens only the sources given on its command line, and files under the --allow folders (1)`);
+    }
+    // one refused source refuses the switch: nothing was opened
+    expect((await postJson(`${base}api/source`, { sources: [detector, '/etc/passwd'] })).status).toBe(403);
+    const s = (await http(`${base}api/status`)).json<ViewerStatus>();
+    expect(s.sources).toEqual([detector, motor]);
+    expect(s.framesSeen).toBe(30);
+  });
+
   it('controls: unknown action and unknown source are 400s; stop, start, reset', async () => {
     const bad = await postJson(`${base}api/control`, { action: 'explode' });
     expect(bad.status).toBe(400);
     expect(bad.json<{ error: string }>().error).toMatch(/start, stop, reset, replay/);
-    const unknown = await postJson(`${base}api/source`, { sources: ['/no/such/recording.cbors.gz'] });
+    // an allowed folder but no such file: the source's own error
+    const missing = join(allowDir, 'recording.cbors.gz');
+    const unknown = await postJson(`${base}api/source`, { sources: [missing] });
     expect(unknown.status).toBe(400);
-    expect(unknown.json<{ error: string }>().error).toMatch(/^\/no\/such\/recording\.cbors\.gz: unknown source: no such file/);
+    expect(unknown.json<{ error: string }>().error).toBe(`${missing}: unknown source: no such file (expected a .cbors[.gz] recording, FILE.h5[:/dataset] or tcp://host:port)`);
     expect((await postJson(`${base}api/source`, { sources: 'x' })).status).toBe(400);
     const s0 = (await http(`${base}api/status`)).json<ViewerStatus>();
     expect(s0.sources).toEqual([detector, motor]);
@@ -294,9 +315,8 @@ describe('viewer API on the real LaB6 recording', () => {
     expect(integ.json<{ error: string }>().error).toMatch(/nothing accumulated/);
   });
 
-  it('switching to another source (an HDF5 stack) starts afresh and drops ROIs outside its frames', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'diffract-viewer-'));
-    const h5 = join(dir, 'stack.h5');
+  it('switching to another source (an HDF5 stack under --allow) starts afresh and drops ROIs outside its frames', async () => {
+    const h5 = join(allowDir, 'stack.h5');
     const stack = new Float32Array(3 * 40 * 50).map((_v, i) => (i % 2000) % 7); // the same frame three times
     await writeHdf5Atomic(h5, (f) => {
       f.create_group('entry').create_group('data').create_dataset({ name: 'data', data: stack, shape: [3, 40, 50] });
@@ -451,10 +471,16 @@ describe('viewer: documented resets and failures', () => {
 
   it('the CLI refuses an unknown source and bad options with one line', async () => {
     const lab6 = sharedData('femtomax', 'pilatus-lab6.cbors.gz');
-    const [unknown, roi] = await Promise.all([runCli(['view', '/no/such/file.cbors.gz', '--port', '0']), runCli(['view', lab6, '--port', '0', '--roi', 'a=1:2:3'])]);
+    const [unknown, roi, allow] = await Promise.all([
+      runCli(['view', '/no/such/file.cbors.gz', '--port', '0']),
+      runCli(['view', lab6, '--port', '0', '--roi', 'a=1:2:3']),
+      runCli(['view', lab6, '--port', '0', '--allow', '/no/such/folder']),
+    ]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^diffract: error: \/no\/such\/file\.cbors\.gz: unknown source: no such file/);
     expect(roi.code).toBe(1);
     expect(roi.stderr).toMatch(/^diffract: error: .*ROI '1:2:3' is not rows r0:r1,cols c0:c1/);
+    expect(allow.code).toBe(1);
+    expect(allow.stderr).toBe("diffract: error: field '--allow': --allow needs an existing folder, got '/no/such/folder' (no such folder)\n");
   });
 });

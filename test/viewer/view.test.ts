@@ -304,7 +304,8 @@ describe.skipIf(!HAVE_CHROMIUM && !IN_CI)('diffract view in Chromium', () => {
     await page.fill('#source-input', '/no/such/recording.cbors.gz');
     await page.click('#btn-source');
     await until("!document.getElementById('error-banner').hidden", 5_000);
-    expect(await text('#error-text')).toMatch(/^source: \/no\/such\/recording\.cbors\.gz: unknown source: no such file/);
+    // not given on the command line nor under an --allow folder: refused before it is looked up
+    expect(await text('#error-text')).toMatch(/^source: \/no\/such\/recording\.cbors\.gz: not allowed: the viewer opens only the sources given on its command line/);
 
     const s = await status();
     expect(s.accumulatedFrames).toBe(30);

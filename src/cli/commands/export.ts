@@ -6,6 +6,7 @@
  * docs/export.md. All files are written under temporary names and renamed into
  * place only when every one of them is complete.
  */
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../../errors.ts';
 import { EXPORT_FORMATS, type ExportFormat, type ExportResult } from '../../export/export-map.ts';
@@ -16,6 +17,7 @@ import type { CommandSpec } from '../command-spec.ts';
 import { globalOptions } from '../engine-options.ts';
 import { checkAsFlags, flagNumber, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
+import { sourceDate } from '../../util/source-date.ts';
 
 export interface ExportCliOptions {
   out: string;
@@ -42,6 +44,12 @@ export function exportSettings(o: ExportCliOptions): ExportSettings {
   };
   checkAsFlags(EXPORT_FLAGS, () => validateExportSettings(s));
   return s;
+}
+
+/** The date the map files carry: the input's (SOURCE_DATE_EPOCH or its mtime), so two exports of one file are identical; none for a missing input (the stage reports it). */
+function inputDate(input: string): { date?: string } {
+  const st = statSync(input, { throwIfNoEntry: false });
+  return st === undefined ? {} : { date: sourceDate(st.mtimeMs) };
 }
 
 /** Parses `--format nexus,ccp4,png` (aliases: nxs, h5, mrc, map). */
@@ -87,7 +95,7 @@ export const exportCommand: CommandSpec = {
         globalOptions(cmd);
         const settings = exportSettings(o);
         // the export computes on the CPU: no device is opened
-        const result = await exportStage.run(cliContext(Engine.cpu()), { input, out: o.out }, settings);
+        const result = await exportStage.run(cliContext(Engine.cpu()), { input, out: o.out, ...inputDate(input) }, settings);
         process.stdout.write(o.json ? `${JSON.stringify(result)}\n` : `${exportSummary(result).join('\n')}\n`);
       });
   },

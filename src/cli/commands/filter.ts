@@ -10,7 +10,7 @@ import { filterColumns } from '../../io/integrate-file.ts';
 import { AppendableTable } from '../../io/voxel-tables.ts';
 import { wedgeFilterTable } from '../../pipeline/voxel-integrate.ts';
 import type { CommandSpec } from '../command-spec.ts';
-import { addVoxelOptions, runVoxelCommand, wedgeSummaryLines, type VoxelCliOptions } from './integrate.ts';
+import { addVoxelOptions, resourceLine, runVoxelCommand, wedgeSummaryLines, type VoxelCliOptions } from './integrate.ts';
 
 export const filterCommand: CommandSpec = {
   name: 'filter',
@@ -18,7 +18,7 @@ export const filterCommand: CommandSpec = {
     addVoxelOptions(
       program.command('filter').description('run the Poisson outlier filter (Bragg-peak removal) and write its per-subvoxel statistics and mask (tables: voxels, wedges)'),
     ).action(async (expt: string, o: VoxelCliOptions, cmd: Command) => {
-      const rows = await runVoxelCommand('filter', expt, o, cmd, (file) => {
+      const { rows, timings } = await runVoxelCommand('filter', expt, o, cmd, (file) => {
         let voxels: AppendableTable | undefined;
         return {
           add: (w) => {
@@ -28,7 +28,11 @@ export const filterCommand: CommandSpec = {
           close: () => voxels?.close(),
         };
       });
-      process.stdout.write(o.json ? `${JSON.stringify({ out: o.out, wedges: rows })}\n` : `${wedgeSummaryLines(rows).join('\n')}\nwrote ${o.out}\n`);
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify({ out: o.out, wedges: rows, threads: timings.threads, peakRssBytes: timings.peakRssBytes })}\n`
+          : `${wedgeSummaryLines(rows).join('\n')}\n${resourceLine(timings)}\nwrote ${o.out}\n`,
+      );
     });
   },
 };

@@ -18,13 +18,16 @@ import { FileAccessError, UsageError } from '../../errors.ts';
 import { loadExperiments, pickExperiment } from '../../geometry/load.ts';
 import type { Experiment } from '../../geometry/model.ts';
 import { setAttributes, writeHdf5Atomic, type H5File } from '../../io/hdf5.ts';
+import { writeFileAtomic } from '../../io/atomic-file.ts';
+import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
 import { IntegrateFileWriter, writeWedgeRows, type WedgeSummary } from '../../io/integrate-file.ts';
 import type { FrameSource } from '../../io/sources/frame-source.ts';
 import { openExperimentFrames } from '../../io/sources/experiment.ts';
 import type { BeamstopShape, DetectorKind } from '../../pipeline/voxel-masks.ts';
 import { integrateAttributes, integrateDefaults, integrateWedges, INTEGRATE_DEFAULTS, prepareIntegrate, validateIntegrateSettings, wedgeTotals, type IntegratedWedge, type IntegrateSettings } from '../../stages/integrate.ts';
 import type { CommandSpec } from '../command-spec.ts';
-import { withEngine } from '../engine-options.ts';
+import { globalOptions, withEngine } from '../engine-options.ts';
+import { resolveThreads } from '../../host/cpu-threads.ts';
 import { checkAsFlags, flagNumber, flagNumbers, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
 
@@ -57,6 +60,35 @@ export interface VoxelCliOptions {
   efficiency: boolean;
   polarization: boolean;
   airPath?: string;
+  /** --timings FILE: the run's phase times as JSON (VoxelTimings) */
+  timings?: string;
+}
+
+/**
+ * What `--timings FILE` writes (the bench reads it). `wall_s`: the whole
+ * process so far (start-up included); `phases`: decode_s and bin_s are thread
+ * time summed over the threads that read, decoded and binned frames (one
+ * thread: the main thread's), filter_s (cell tables, filter statistics,
+ * removal, tables) and write_s (the output file) main-thread wall time, all
+ * summed over the wedges; `peakRssBytes`: the process's peak resident set.
+ */
+export interface VoxelTimings {
+  threads: number;
+  pixelFrames: number;
+  wall_s: number;
+  phases: { decode_s: number; bin_s: number; filter_s: number; write_s: number };
+  peakRssBytes: number;
+}
+
+/** What a voxel command ran: its wedge rows and its timings. */
+export interface VoxelRun {
+  rows: WedgeSummary[];
+  timings: VoxelTimings;
+}
+
+/** The end-summary line of the run's resources. */
+export function resourceLine(t: VoxelTimings): string {
+  return `peak RSS ${formatMiB(t.peakRssBytes)}, ${t.threads} CPU thread${t.threads === 1 ? '' : 's'}, ${t.wall_s.toFixed(1)} s`;
 }
 
 /** The flag of every integrate setting (errors of the stage's checks name the flag). */
@@ -116,6 +148,7 @@ export function addVoxelOptions(cmd: Command): Command {
     .option('--no-efficiency', 'κ without the detector efficiency (sensor absorption)')
     .option('--no-polarization', 'κ without the polarization factor')
     .option('--air-path <fraction>', 'κ with air attenuation over this fraction of the sample–pixel distance (0: no air, e.g. a helium path)', D.corrections.airPath === null ? undefined : String(D.corrections.airPath))
+    .option('--timings <file>', 'write the phase times (decode, bin, filter, write), threads and peak RSS as JSON to this file')
     .option('--json', 'print the summary as JSON');
 }
 
@@ -215,27 +248,44 @@ export interface WedgeSink {
 }
 
 /** Runs the integrate stage wedge by wedge into the HDF5 file `o.out` (tables from `sink`, then wedges and root attributes). */
-export async function runVoxelCommand(command: 'integrate' | 'filter', expt: string, o: VoxelCliOptions, cmd: Command, sink: (file: H5File) => WedgeSink): Promise<WedgeSummary[]> {
+export async function runVoxelCommand(command: 'integrate' | 'filter', expt: string, o: VoxelCliOptions, cmd: Command, sink: (file: H5File) => WedgeSink): Promise<VoxelRun> {
   if (!/^\d+$/.test(o.experiment)) throw new UsageError(`--experiment must be a non-negative integer, got '${o.experiment}'`, { field: '--experiment' });
   const exp = pickExperiment(await loadExperiments(expt), Number(o.experiment));
   const settings = voxelSettings(o, cmd);
-  const frames = await openExperimentFrames(exp, expt, o.images);
+  // HDF5 frames are decoded in decode workers, one per CPU thread (when there are several): never on the main thread
+  const cpuThreads = resolveThreads(globalOptions(cmd).threads);
+  const frames = await openExperimentFrames(exp, expt, o.images, cpuThreads > 1 ? { workers: Math.min(cpuThreads, 64) } : {});
   const background = await backgroundFrames(exp, expt, o.background);
   const prepared = checkAsFlags(VOXEL_FLAGS, () => prepareIntegrate({ experiment: exp, exptPath: expt, frames, ...(background !== undefined ? { background } : {}) }, settings));
   const rows: WedgeSummary[] = [];
+  const phases = { decode_s: 0, bin_s: 0, filter_s: 0, write_s: 0 };
+  let threads = 1;
+  const clock = (): number => performance.now() / 1000;
   await withEngine(cmd, async (engine) => {
+    threads = engine.backend === 'cpu' ? engine.threads : 1;
+    let t = clock();
     await writeHdf5Atomic(o.out, async (file) => {
       const out = sink(file);
+      phases.write_s += clock() - t;
       for await (const w of integrateWedges(cliContext(engine), prepared, { label: command })) {
+        t = clock();
         out.add(w);
         rows.push(w.row);
+        phases.write_s += clock() - t;
+        phases.decode_s += w.phases.decode;
+        phases.bin_s += w.phases.bin;
+        phases.filter_s += w.phases.filter;
       }
+      t = clock();
       out.close();
       writeWedgeRows(file, rows);
       setAttributes(file, integrateAttributes(prepared, command, engine.backend));
     });
+    phases.write_s += clock() - t;
   });
-  return rows;
+  const timings: VoxelTimings = { threads, pixelFrames: prepared.setup.nPixels * frames.length, wall_s: process.uptime(), phases, peakRssBytes: peakRssBytes() };
+  if (o.timings !== undefined) await writeFileAtomic(o.timings, `${JSON.stringify(timings, null, 1)}\n`);
+  return { rows, timings };
 }
 
 export const integrateCommand: CommandSpec = {
@@ -244,11 +294,15 @@ export const integrateCommand: CommandSpec = {
     addVoxelOptions(
       program.command('integrate').description('remove Bragg peaks with the Poisson filter and integrate every subvoxel (tables: included, excluded, wedges)'),
     ).action(async (expt: string, o: VoxelCliOptions, cmd: Command) => {
-      const rows = await runVoxelCommand('integrate', expt, o, cmd, (file) => {
+      const { rows, timings } = await runVoxelCommand('integrate', expt, o, cmd, (file) => {
         const writer = new IntegrateFileWriter(file);
         return { add: (w) => writer.append(w.included, w.excluded), close: () => writer.close() };
       });
-      process.stdout.write(o.json ? `${JSON.stringify({ out: o.out, wedges: rows })}\n` : `${wedgeSummaryLines(rows).join('\n')}\nwrote ${o.out}\n`);
+      process.stdout.write(
+        o.json
+          ? `${JSON.stringify({ out: o.out, wedges: rows, threads: timings.threads, peakRssBytes: timings.peakRssBytes })}\n`
+          : `${wedgeSummaryLines(rows).join('\n')}\n${resourceLine(timings)}\nwrote ${o.out}\n`,
+      );
     });
   },
 };

@@ -11,6 +11,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FileAccessError, UsageError } from '../../errors.ts';
+import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
 import { readPoni } from '../../io/poni.ts';
 import type { PhotonMode } from '../../kernels/photon-detect.ts';
 import { writeScanFile } from '../../photon/output.ts';
@@ -20,6 +21,7 @@ import { PHOTON_DEFAULTS, photonStage, scanSummary, validatePhotonSettings, type
 import type { CommandSpec } from '../command-spec.ts';
 import { withEngine } from '../engine-options.ts';
 import { checkAsFlags, type FlagNames } from '../settings-flags.ts';
+import { log } from '../../util/log.ts';
 import { cliContext } from '../stage-context.ts';
 
 export interface PhotonOptions {
@@ -151,8 +153,9 @@ export const photonCommand: CommandSpec = {
         // one name per scan, even when two headers name the same raw file (else the second overwrites the first)
         const written = new Set<string>();
         const events = opened.length === 1 ? (opened[0] as AsyncGenerator<SourceEvent>) : mergeEvents(...opened);
+        const started = performance.now();
         await withEngine(cmd, async (engine) => {
-          await photonStage.run(
+          const result = await photonStage.run(
             cliContext(engine),
             {
               events,
@@ -166,6 +169,11 @@ export const photonCommand: CommandSpec = {
             },
             settings,
           );
+          // the end summary: what was done, with what, at what cost in time and memory
+          const frames = result.scans.reduce((a, x) => a + x.frames, 0);
+          const hits = result.scans.reduce((a, x) => a + x.hits, 0);
+          const threads = engine.backend === 'cpu' ? `, ${engine.threads} CPU thread(s)` : '';
+          log('notice', `photon: ${result.scans.length} scan(s), ${frames} frames, ${hits} hits in ${((performance.now() - started) / 1000).toFixed(2)} s (${engine.backend}${threads}); peak RSS ${formatMiB(peakRssBytes())}`);
         });
       });
   },

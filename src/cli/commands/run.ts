@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { collectReportData, writeReport, type ReportSummary } from '../../report/index.ts';
 import { UsageError } from '../../errors.ts';
@@ -22,7 +23,7 @@ import type { RunConfig } from '../../run/config-types.ts';
 import { openDeviceEngines, parseDevices } from '../../host/devices.ts';
 import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunnerOptions, type RunSummary, type ShardSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
-import { globalOptions } from '../engine-options.ts';
+import { engineOptions, globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
 import type { CommandSpec } from '../command-spec.ts';
 
@@ -130,7 +131,12 @@ export const runCommand: CommandSpec = {
         const cfg = await loadRunConfig(configPath);
         const engines = devices !== null ? await openDeviceEngines(devices) : undefined;
         try {
-          const runnerOptions = { backend: g.backend, ...(g.debugGpu === true ? { debugGpu: true } : {}), log: CLI_LOGGER, progress: CLI_PROGRESS, ...(engines !== undefined ? { engines } : {}) };
+          const e = engineOptions(g, false);
+          const runnerOptions = {
+            backend: g.backend,
+            ...(g.threads !== undefined ? { threads: e.threads as number } : {}),
+            ...(e.memoryMb !== undefined ? { memoryMb: e.memoryMb } : {}),
+            ...(g.debugGpu === true ? { debugGpu: true } : {}), log: CLI_LOGGER, progress: CLI_PROGRESS, ...(engines !== undefined ? { engines } : {}) };
           if (shard !== null) {
             const r = await runShard(cfg, runnerOptions, shard);
             process.stdout.write(o.json === true ? `${JSON.stringify(r)}\n` : `${shardLines(r).join('\n')}\n`);
@@ -148,5 +154,6 @@ export const runCommand: CommandSpec = {
 async function combineAndReport(cfg: RunConfig, opts: RunnerOptions, json: boolean): Promise<void> {
   const summary = await runPipeline(cfg, opts);
   await writeFileAtomic(join(cfg.output, 'summary.json'), `${JSON.stringify(summary, null, 1)}\n`);
-  process.stdout.write(json ? `${JSON.stringify(summary)}\n` : `${summaryLines(summary).join('\n')}\n`);
+  const peak = peakRssBytes();
+  process.stdout.write(json ? `${JSON.stringify({ ...summary, peakRssBytes: peak })}\n` : `${summaryLines(summary).join('\n')}\n  peak RSS ${formatMiB(peak)}\n`);
 }

@@ -253,16 +253,20 @@ export async function writeOutputsAtomically(dir: string, outputs: readonly Outp
 /**
  * One info line per dataset saying which rows were left out and why; and ONE
  * warning line in all when rows had NaN/Infinity intensities, variances or
- * positions (DIALS never writes those: a damaged or hand-made table) or a
- * dataset kept none of its rows. The counts are in the summary too (`rowCounts`).
+ * positions (DIALS never writes those: a damaged or hand-made table), a
+ * variance ≤ 0 without a flag that explains it (DIALS flags the rows whose
+ * integration or scaling failed, and those count as flagged), or a dataset
+ * kept none of its rows. The counts are in the summary too (`rowCounts`).
  */
 function noteDrops(loaded: Loaded): void {
   let nonFiniteI = 0;
   let nonFiniteXyz = 0;
+  let badVariance = 0;
   const empty: string[] = [];
   for (const { dataset, drops: d } of loaded.drops) {
     nonFiniteI += d.nonFiniteIntensity;
     nonFiniteXyz += d.nonFinitePosition;
+    badVariance += d.badIntensity;
     if (d.rows > 0 && d.kept === 0) empty.push(dataset);
     const parts = [
       d.unindexed > 0 ? `${d.unindexed} unindexed` : '',
@@ -276,6 +280,7 @@ function noteDrops(loaded: Loaded): void {
   }
   const why = [
     nonFiniteI > 0 ? `${nonFiniteI} rows with a NaN/Infinity intensity or variance` : '',
+    badVariance > 0 ? `${badVariance} rows with a variance ≤ 0` : '',
     nonFiniteXyz > 0 ? `${nonFiniteXyz} rows with a NaN/Infinity position` : '',
     empty.length > 0 ? `no usable row at all in ${empty.join(', ')}` : '',
   ].filter((x) => x.length > 0);

@@ -13,6 +13,7 @@ import { parseRoiSpec, readRoisArg, type Roi } from '../../photon/roi.ts';
 import type { Correction, PhotonConfig } from '../../photon/session.ts';
 import { checkSourceSpec } from '../../viewer/live.ts';
 import { DEFAULT_PORT, startViewer } from '../../viewer/server.ts';
+import { checkAllowFolders } from '../../viewer/source-allow.ts';
 import { withEngine } from '../engine-options.ts';
 import type { CommandSpec } from '../command-spec.ts';
 
@@ -33,6 +34,7 @@ interface ViewOptions {
   loop?: boolean;
   batch: string;
   stopped?: boolean;
+  allow?: string[];
 }
 
 function num(text: string, flag: string, check: (v: number) => boolean = Number.isFinite, what = 'a number'): number {
@@ -123,11 +125,13 @@ export const viewCommand: CommandSpec = {
       .option('--loop', 'replay recordings again when they end')
       .option('--batch <n>', 'frames per photon-detection batch', '1')
       .option('--stopped', 'start with accumulation stopped')
+      .option('--allow <dir>', 'a folder whose files the page may switch to (repeatable); without it, only the sources given here', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .action(async (sources: string[], o: ViewOptions, cmd: Command) => {
         const port = num(o.port, '--port', (v) => Number.isInteger(v) && v >= 0 && v <= 65535, 'an integer in 0–65535');
         const fps = num(o.fps, '--fps', (v) => v >= 0, 'a number ≥ 0');
         const batchSize = num(o.batch, '--batch', (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
         for (const s of sources) checkSourceSpec(s);
+        checkAllowFolders(o.allow ?? []);
         const rois = parseRoiArgs(o.roi ?? []);
         const poni = o.poni !== undefined ? readPoni(o.poni) : null;
         const q = o.q !== undefined ? o.q.split(',').map((t) => num(t, '--q', (v) => v > 0, 'positive numbers (Å⁻¹)')) : [];
@@ -151,6 +155,7 @@ export const viewCommand: CommandSpec = {
             accumulate: o.stopped !== true,
             host: o.host,
             port,
+            allowFolders: o.allow ?? [],
           });
           process.stdout.write(`viewer: ${viewer.url} (${engine.backend === 'gpu' ? `GPU: ${engine.deviceName}` : 'CPU'}; Ctrl-C to stop)\n`);
           await new Promise<void>((resolvePromise) => {

@@ -11,7 +11,7 @@ import type { DetectorImage } from '../image.ts';
 import type { FrameSource, SourcedFrame } from './frame-source.ts';
 
 /** The format-specific part of a source; `range` and `pass` default to read-ahead over `read`. */
-export interface SourceCore extends Pick<FrameSource, 'length' | 'shape' | 'type' | 'description' | 'read' | 'readStored' | 'fingerprint' | 'close'> {
+export interface SourceCore extends Pick<FrameSource, 'length' | 'shape' | 'type' | 'description' | 'read' | 'readStored' | 'fingerprint' | 'close' | 'decodeTask'> {
   /** frames first…first+count−1 (checked by the caller); default `frameRange` over `read` */
   range?(first: number, count: number): AsyncIterable<SourcedFrame>;
   /** one pass over every frame with resources of its own; default: `range(0, length)` */
@@ -86,6 +86,10 @@ export function completeSource(core: SourceCore): FrameSource {
     },
     view: (first, count) => viewOf(source, first, count),
     fingerprint: () => core.fingerprint(),
+    decodeTask: (index) => {
+      checkIndex(index, length, description);
+      return core.decodeTask?.(index) ?? null;
+    },
     close: () => core.close(),
     [Symbol.asyncIterator]: () => (core.pass !== undefined ? core.pass() : imagesOf(source.range(0, length)))[Symbol.asyncIterator](),
   };
@@ -107,6 +111,7 @@ export function viewOf(parent: FrameSource, first: number, count: number): Frame
     read: (i) => parent.read(first + i),
     readStored: (i) => parent.readStored(first + i),
     range: (a, c) => parent.range(first + a, c),
+    decodeTask: (i) => parent.decodeTask?.(first + i) ?? null,
     fingerprint: () => ({ source: parent.fingerprint(), first, count }),
     close: async () => undefined,
   });

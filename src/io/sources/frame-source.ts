@@ -23,6 +23,7 @@
  * `view` and iteration.
  */
 import type { DetectorImage } from '../image.ts';
+import type { FrameTask } from './frame-task.ts';
 
 /** The pixel type frames are stored as (`read` delivers Int32 pixels; `readStored` this type). */
 export type FrameType = 'uint8' | 'uint16' | 'uint32' | 'int16' | 'int32' | 'float32' | 'float64' | 'int8';
@@ -64,6 +65,11 @@ export interface FrameSource {
   view(first: number, count: number): FrameSource;
   /** what identifies the content (paths, sizes, mtimes, dataset, range), for checkpoint keys: JSON-serialisable */
   fingerprint(): unknown;
+  /**
+   * frame `index` as a task another thread can decode alone (src/io/sources/frame-task.ts), where the
+   * format allows (CBF/SMV files); absent or null: only this thread reads it
+   */
+  decodeTask?(index: number): FrameTask | null;
   /** releases files and workers; safe to call twice (a view's close releases nothing of its parent) */
   close(): Promise<void>;
   /** one pass over all frames in order (decoded ahead as `range` is); its resources end with the pass */

@@ -74,6 +74,7 @@ export async function openImageFiles(spec: SeriesSource, options: ImageFilesOpti
       return { width: image.width, height: image.height, type, data: storedAs(image.pixels, type) };
     },
     fingerprint: () => files.map((f) => fileFingerprint(f)),
+    decodeTask: (i) => ({ kind: 'image-file', file: files[i] as string, frame: i, options: decode }),
     close: async () => undefined,
     pass: () => series,
   });
