@@ -19,7 +19,8 @@
  * (all pixels of the panel × frames) of the whole process (wall; the CPU
  * seconds of all its threads in the note) and of each phase
  * (decode, bin, filter, write, from the child's `--timings FILE`; '–' where
- * this build does not write them), the peak RSS (the larger of `VmHWM` polled
+ * this build does not write them; decode and bin are thread time summed over
+ * the threads, filter and write main-thread wall time), the peak RSS (the larger of `VmHWM` polled
  * from outside and the child's own figure), speed-ups against the 1-thread
  * run of the same bench run, the filter / no-filter ratio, and GPU/CPU ratios
  * when the bench has an adapter (`--backend gpu` children; on a software
@@ -122,8 +123,10 @@ async function capabilities(cli: string): Promise<Capabilities> {
   if (cli !== 'dist' && cli !== 'checkout') throw new Error(`--cli must be dist or checkout, not '${cli}'`);
   if (cli === 'dist') await ensureDist();
   const entry = cli === 'dist' ? DIST_ENTRY : CHECKOUT_ENTRY;
-  const r = await measureProcess(process.execPath, [...entry, 'integrate', '--help'], { env: childEnv(1) });
-  return { entry, threadsFlag: /--threads\b/.test(r.stdout), timingsFlag: /--timings\b/.test(r.stdout) };
+  // --threads is a global option (beside --backend), --timings an integrate one
+  const root = await measureProcess(process.execPath, [...entry, '--help'], { env: childEnv(1) });
+  const integrate = await measureProcess(process.execPath, [...entry, 'integrate', '--help'], { env: childEnv(1) });
+  return { entry, threadsFlag: /--threads\b/.test(root.stdout), timingsFlag: /--timings\b/.test(integrate.stdout) };
 }
 
 /** Start-up of both commands: `diffract integrate --help` (dist/ only when built). */
@@ -147,9 +150,10 @@ async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: str
   const expt = await set.expt(frames);
   const work = mkdtempSync(join(tmpdir(), 'diffract-bench-integrate-'));
   const timingsFile = join(work, 'timings.json');
-  const args = [...caps.entry, '--backend', backend, '-q', 'integrate', expt, '--out', join(work, 'out.h5')];
-  if (!filter) args.push('--no-filter');
+  const args = [...caps.entry, '--backend', backend, '-q'];
   if (caps.threadsFlag) args.push('--threads', String(threads));
+  args.push('integrate', expt, '--out', join(work, 'out.h5'));
+  if (!filter) args.push('--no-filter');
   if (caps.timingsFlag) args.push('--timings', timingsFile);
   const pixelFrames = set.width * set.height * frames;
   try {
@@ -181,6 +185,7 @@ function runRow(r: Run, baseline: Run | undefined): BenchRow {
   const phases = PHASES.map((k) => `${k.replace('_s', '')} ${fmtUs(r.timings === null ? undefined : us(r.timings.phases[k], r.pixelFrames))}`).join(' · ');
   const notes = [`${r.wallSeconds.toFixed(1)} s, CPU ${cpuWord(r.cpuSeconds)}`, phases, `peak RSS ${mib(r.peakRssBytes)}`];
   if (baseline !== undefined && baseline !== r && baseline.error === undefined) notes.push(`${(baseline.wallSeconds / r.wallSeconds).toFixed(2)}× the 1-thread speed`);
+  if (r.timings !== null && r.timings.threads !== r.threads) notes.push(`the child ran ${threadWord(r.timings.threads)}`);
   if (r.error !== undefined) notes.push(`FAILED: ${r.error}`);
   return {
     section: SECTION,
