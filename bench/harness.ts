@@ -8,6 +8,12 @@
 import { Bench } from 'tinybench';
 import type { GpuContext } from '../src/host/context.ts';
 
+/** The value after `name` on the bench's command line (`npm run bench -- --size 0.2`), if given. */
+export function benchArg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 export interface BenchRow {
   section: string;
   /** what was measured, e.g. 'hkl mapping 2M pixels x 8 frames' */

@@ -12,13 +12,8 @@ import { softwareAdapterReason } from '../src/host/adapter-kind.ts';
 import { GpuContext } from '../src/host/context.ts';
 import * as nodeHost from '../src/host/node-gpu.ts';
 import { provideNodeHost } from '../src/host/platform.ts';
-import type { BenchRow, BenchSection } from './harness.ts';
+import { benchArg as arg, type BenchRow, type BenchSection } from './harness.ts';
 import { SECTIONS } from './sections/index.ts';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
 
 function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
@@ -72,9 +67,10 @@ async function main(): Promise<void> {
   console.error(`bench: done (${elapsed()})`);
   console.log(`diffract bench — adapter: ${adapter}; CPU: ${cpus()[0]?.model ?? '?'} × ${cpus().length}; node ${process.version}; size ${size}`);
   console.log('');
-  console.log(`${'section'.padEnd(12)} ${'backend'.padEnd(7)} ${'value'.padStart(10)} ${'unit'.padEnd(16)} what`);
+  const sw = Math.max(12, ...rows.map((r) => r.section.length));
+  console.log(`${'section'.padEnd(sw)} ${'backend'.padEnd(7)} ${'value'.padStart(10)} ${'unit'.padEnd(16)} what`);
   for (const r of rows) {
-    console.log(`${r.section.padEnd(12)} ${r.backend.padEnd(7)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(16)} ${r.name}${r.note ? ` (${r.note})` : ''}`);
+    console.log(`${r.section.padEnd(sw)} ${r.backend.padEnd(7)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(16)} ${r.name}${r.note ? ` (${r.note})` : ''}`);
   }
   // GPU/CPU ratios for rate rows of the same workload (the name without its
   // trailing "(…)" variant) and the same unit, measured in this run

@@ -2,6 +2,7 @@
 import type { BenchSection } from '../harness.ts';
 import { filterSection } from './filter.ts';
 import { hklSection } from './hkl.ts';
+import { integrateThroughputSection } from './integrate-throughput.ts';
 import { mergeSection } from './merge.ts';
 import { photonSection } from './photon.ts';
 import { pipelineSection } from './pipeline.ts';
@@ -9,4 +10,4 @@ import { scalingSection } from './scaling.ts';
 import { spotsSection } from './spots.ts';
 import { transferSection } from './transfer.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, transferSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, transferSection, integrateThroughputSection];
