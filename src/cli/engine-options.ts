@@ -1,8 +1,8 @@
 /** Global CLI options shared by every subcommand, and the engine they choose. */
 import type { Command } from 'commander';
-import { resolveThreads } from '../host/cpu-threads.ts';
+import { resolveThreads } from '../host/node-threads.ts';
 import { Engine, type EngineOptions } from '../host/engine.ts';
-import { parseMemoryMb } from '../host/memory-budget.ts';
+import { parseMemoryMb } from '../host/node-memory.ts';
 import { setDebug, setLogMode } from '../util/log.ts';
 
 export interface GlobalOptions {

@@ -3,7 +3,7 @@
  *
  * The `--threads N` flag (or a run config's `threads:`) when given, else the
  * environment variable DIFFRACT_THREADS, else the runtime's parallelism
- * (`navigator.hardwareConcurrency`; src/host/cpu-threads.ts passes Node's
+ * (`navigator.hardwareConcurrency`; src/host/node-threads.ts passes Node's
  * `os.availableParallelism()`). A bad value is a one-line `UsageError` naming
  * `--threads` or `DIFFRACT_THREADS`.
  */

@@ -1,13 +1,13 @@
 /**
  * What the HDF5 worker threads of src/io share: the JavaScript bootstrap that
- * loads a worker module of this folder (src/host/cpu-threads.ts's bootstrap,
+ * loads a worker module of this folder (src/host/node-threads.ts's bootstrap,
  * with h5wasm imported first: through tsx's loader its 4 MB module takes
  * seconds), and the typed errors sent over a message port
- * (src/host/cpu-threads.ts).
+ * (src/host/node-threads.ts).
  */
-import { exportUrl, workerBootstrap as bootstrapOf, workerUrl } from '../host/cpu-threads.ts';
+import { exportUrl, workerBootstrap as bootstrapOf, workerUrl } from '../host/node-threads.ts';
 
-export { deserializeError, exportUrl, serializeError, type SerializedError } from '../host/cpu-threads.ts';
+export { deserializeError, exportUrl, serializeError, type SerializedError } from '../host/node-threads.ts';
 
 const bootstraps = new Map<string, string>();
 

@@ -5,7 +5,7 @@
  * frame's hits, maximum, histogram and candidate count, and the frame itself
  * (buffers transferred). A ping is answered null (the pool is up).
  */
-import { serveWorker } from '../host/cpu-threads.ts';
+import { serveWorker } from '../host/node-threads.ts';
 import { SingleFrameDetector } from './frame-detector.ts';
 import type { DetectAnswer, WorkerRequest } from './threaded-detection.ts';
 

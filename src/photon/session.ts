@@ -50,7 +50,7 @@
  */
 import { FormatError, InvalidValueError, invariant } from '../errors.ts';
 import type { Engine } from '../host/engine.ts';
-import { defaultMemoryMb, MIB } from '../host/memory-budget.ts';
+import { defaultMemoryMb, MIB } from '../host/node-memory.ts';
 import type { SardanaDescription } from '../io/sardana.ts';
 import type { FrameArray } from '../io/stream1.ts';
 import type { PoniGeometry } from '../io/poni.ts';

@@ -1,6 +1,6 @@
 /**
  * CPU photon detection of a batch of frames, on this thread and `threads` − 1
- * worker threads (src/host/cpu-threads.ts), one frame per request. The merge is exact and in frame order: hits concatenated frame by
+ * worker threads (src/host/node-threads.ts), one frame per request. The merge is exact and in frame order: hits concatenated frame by
  * frame, histograms and candidate counts summed as integers, so the result is
  * the same for every thread count (and the same as the CPU twin's).
  *
@@ -11,7 +11,7 @@
  * with its answer. Other frames (the caller's own arrays, views into a
  * message) are copied first, so memory someone else holds is never moved.
  */
-import { WorkerPool, workerUrl } from '../host/cpu-threads.ts';
+import { WorkerPool, workerUrl } from '../host/node-threads.ts';
 import type { FrameArray } from '../io/stream1.ts';
 import { invariant } from '../errors.ts';
 import { concatHits, type PhotonDetectResult } from '../kernels/photon-detect.ts';

@@ -52,7 +52,7 @@ import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
 import { log as logLine } from '../util/log.ts';
 import { sourceDate } from '../util/source-date.ts';
-import { resolveThreads } from '../host/cpu-threads.ts';
+import { resolveThreads } from '../host/node-threads.ts';
 import { prepareOutputFolder } from './output-folder.ts';
 import { CheckpointStore, contentHash, hashKey, outputProblem, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
 import { describeTask, putShardRecord, readShardRecords, startShardRecord, summariseShardTasks, type ShardTaskRecord, type ShardTasksSummary } from './shard-records.ts';
@@ -72,7 +72,7 @@ export interface RunnerOptions {
   decodeWorkers?: number;
   /** an engine to use instead of creating one from `backend` (the caller keeps and destroys it) */
   engine?: Engine;
-  /** several devices (`--devices`, src/host/devices.ts): the wedges are spread over them; the first also runs the other stages (the caller destroys them) */
+  /** several devices (`--devices`, src/host/node-devices.ts): the wedges are spread over them; the first also runs the other stages (the caller destroys them) */
   engines?: Engine[];
   /** builds report.html from the run's stage files (src/report); absent: no report */
   report?: (inputs: ReportInputs) => Promise<void>;

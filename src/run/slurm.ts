@@ -84,7 +84,7 @@ export function shardScript(job: SlurmJob, s: SlurmSettings): string {
     'shard=$((SLURM_ARRAY_TASK_ID - ${SLURM_ARRAY_TASK_MIN:-0}))',
     `count=\${SLURM_ARRAY_TASK_COUNT:-${s.tasks}}`,
     'echo "diffract shard $shard of $count: job ${SLURM_JOB_ID} on $(hostname), GPUs ${CUDA_VISIBLE_DEVICES:-none}"',
-    // several GPUs per task: one device on each GPU Slurm gave the task (src/host/devices.ts maps them to adapters)
+    // several GPUs per task: one device on each GPU Slurm gave the task (src/host/node-devices.ts maps them to adapters)
     diffractCall(job, ['--shard', '"$shard/$count"', ...(s.gpusPerTask !== null && s.gpusPerTask > 1 ? ['--devices', 'all'] : [])]),
     '',
   ].join('\n');

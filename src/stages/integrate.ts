@@ -38,7 +38,7 @@ import {
 import type { BeamstopShape, DetectorKind } from '../pipeline/voxel-masks.ts';
 import { accumulateWedgeThreaded, shareSetup } from '../pipeline/voxel-integrate-threads.ts';
 import { AccumulatorThreads } from '../kernels/cpu/voxel-accumulate-threads.ts';
-import { defaultMemoryMb, MIB } from '../host/memory-budget.ts';
+import { defaultMemoryMb, MIB } from '../host/node-memory.ts';
 import type { StageContext } from './context.ts';
 import { checkFinite, checkInt, checkOneOf, checkPositive, checkRange, SettingError } from './settings-check.ts';
 import type { Stage } from './stage.ts';

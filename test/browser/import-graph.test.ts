@@ -13,8 +13,12 @@ import { build, type Metafile, type Plugin } from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/paths.ts';
 
-/** Host modules that belong to the Node side (Dawn, environment, shader files on disk). */
-const NODE_SIDE = /^src\/host\/(dawn|node-[\w-]+)\.ts$/;
+/**
+ * Modules that belong to the Node side: host modules for Dawn, the environment,
+ * shader files on disk, worker threads, memory and adapters (src/host/dawn.ts,
+ * src/host/node-*.ts), and the CPU twins' worker-thread runners (src/kernels/cpu/).
+ */
+const NODE_SIDE = /^src\/(host\/(dawn|node-[\w-]+)\.ts|kernels\/cpu\/[\w-]+\.ts)$/;
 const FORBIDDEN_PACKAGES = new Set(['webgpu', 'h5wasm', 'h5wasm-plugins']);
 const BUILTINS = new Set(builtinModules);
 
@@ -44,7 +48,7 @@ interface Edge {
 }
 
 describe('browser import graph', () => {
-  const entries = ['src/browser.ts', ...tsFiles('src/kernels'), ...tsFiles('src/host').filter((f) => !NODE_SIDE.test(f))];
+  const entries = ['src/browser.ts', ...tsFiles('src/kernels').filter((f) => !NODE_SIDE.test(f)), ...tsFiles('src/host').filter((f) => !NODE_SIDE.test(f))];
   const edges: Edge[] = [];
   let metafile: Metafile;
   let bundle = '';

@@ -1,10 +1,10 @@
 /**
- * `--devices` (src/host/devices.ts): parsing the flag, reading Dawn's list of
+ * `--devices` (src/host/node-devices.ts): parsing the flag, reading Dawn's list of
  * adapters out of its error message, and choosing adapters, Slurm's GPU
  * assignment included (by index: WebGPU reports no UUID or PCI bus ID).
  */
 import { describe, expect, it } from 'vitest';
-import { chooseAdapters, parseAdapterList, parseDevices, slurmGpus, type AdapterEntry } from '../../src/host/devices.ts';
+import { chooseAdapters, parseAdapterList, parseDevices, slurmGpus, type AdapterEntry } from '../../src/host/node-devices.ts';
 
 const entry = (index: number, name: string): AdapterEntry => ({ index, name, backend: 'vulkan', vendor: 'nvidia', architecture: '', device: '', description: name });
 

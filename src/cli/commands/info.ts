@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { softwareAdapterReason } from '../../host/adapter-kind.ts';
 import { resolveBackendChoice } from '../../host/backend.ts';
 import { GpuContext } from '../../host/context.ts';
-import { listNodeAdapters, type AdapterEntry } from '../../host/devices.ts';
+import { listNodeAdapters, type AdapterEntry } from '../../host/node-devices.ts';
 import { GpuError } from '../../errors.ts';
 import { globalOptions } from '../engine-options.ts';
 import type { CommandSpec } from '../command-spec.ts';

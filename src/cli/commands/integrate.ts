@@ -19,7 +19,7 @@ import { loadExperiments, pickExperiment } from '../../geometry/load.ts';
 import type { Experiment } from '../../geometry/model.ts';
 import { setAttributes, writeHdf5Atomic, type H5File } from '../../io/hdf5.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
-import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
+import { formatMiB, peakRssBytes } from '../../host/node-memory.ts';
 import { IntegrateFileWriter, writeWedgeRows, type WedgeSummary } from '../../io/integrate-file.ts';
 import type { FrameSource } from '../../io/sources/frame-source.ts';
 import { openExperimentFrames } from '../../io/sources/experiment.ts';
@@ -27,7 +27,7 @@ import type { BeamstopShape, DetectorKind } from '../../pipeline/voxel-masks.ts'
 import { integrateAttributes, integrateDefaults, integrateWedges, INTEGRATE_DEFAULTS, prepareIntegrate, validateIntegrateSettings, wedgeTotals, type IntegratedWedge, type IntegrateSettings } from '../../stages/integrate.ts';
 import type { CommandSpec } from '../command-spec.ts';
 import { globalOptions, withEngine } from '../engine-options.ts';
-import { resolveThreads } from '../../host/cpu-threads.ts';
+import { resolveThreads } from '../../host/node-threads.ts';
 import { checkAsFlags, flagNumber, flagNumbers, type FlagNames } from '../settings-flags.ts';
 import { cliContext } from '../stage-context.ts';
 

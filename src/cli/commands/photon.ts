@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FileAccessError, UsageError } from '../../errors.ts';
-import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
+import { formatMiB, peakRssBytes } from '../../host/node-memory.ts';
 import { readPoni } from '../../io/poni.ts';
 import type { PhotonMode } from '../../kernels/photon-detect.ts';
 import { writeScanFile } from '../../photon/output.ts';

@@ -13,14 +13,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { formatMiB, peakRssBytes } from '../../host/memory-budget.ts';
+import { formatMiB, peakRssBytes } from '../../host/node-memory.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { collectReportData, writeReport, type ReportSummary } from '../../report/index.ts';
 import { UsageError } from '../../errors.ts';
 import { loadRunConfig } from '../../run/config.ts';
 import { parseShard } from '../../run/shards.ts';
 import type { RunConfig } from '../../run/config-types.ts';
-import { openDeviceEngines, parseDevices } from '../../host/devices.ts';
+import { openDeviceEngines, parseDevices } from '../../host/node-devices.ts';
 import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunnerOptions, type RunSummary, type ShardSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
 import { engineOptions, globalOptions } from '../engine-options.ts';

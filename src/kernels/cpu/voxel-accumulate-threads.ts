@@ -1,6 +1,6 @@
 /**
  * voxel-accumulate on every CPU core: a pool of worker threads
- * (src/host/cpu-threads.ts), each binning its share of a wedge's frames into
+ * (src/host/node-threads.ts), each binning its share of a wedge's frames into
  * private accumulators with the CPU twin (voxel-accumulate.ts, same record
  * layout); `finish` merges them exactly (u32 histogram words added mod 2^32
  * as the twin's own increments wrap, u64 sums added with carry). Integer sums
@@ -18,7 +18,7 @@
  * frames in flight; src/pipeline/batch-budget.ts sizes them.
  */
 import { invariant } from '../../errors.ts';
-import { WorkerPool, workerUrl } from '../../host/cpu-threads.ts';
+import { WorkerPool, workerUrl } from '../../host/node-threads.ts';
 import type { FrameTask } from '../../io/sources/frame-task.ts';
 import { filterStatsWork, type FilterStats, type FilterStatsParams, type FilterStatsWork } from '../filter-stats.ts';
 import { channelStride, recordStride, type AccumulateSetup, type VoxelAccumulators } from '../voxel-accumulate.ts';

@@ -7,7 +7,7 @@
  * accumulators back (transferred) for the exact merge.
  */
 import { InvalidValueError, invariant } from '../../errors.ts';
-import { serveWorker } from '../../host/cpu-threads.ts';
+import { serveWorker } from '../../host/node-threads.ts';
 import { decodeFrameTask } from '../../io/sources/frame-task.ts';
 import { cellSetCpu } from '../cell-occupancy.ts';
 import { filterStatsPhase1, filterStatsPhase2 } from '../filter-stats.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
-import { resolveThreads, WorkerPool, workerUrl } from '../../src/host/cpu-threads.ts';
+import { resolveThreads, WorkerPool, workerUrl } from '../../src/host/node-threads.ts';
 import { InvalidValueError, UsageError } from '../../src/errors.ts';
 import type { SumReq } from './fixtures/sum-worker.ts';
 
