@@ -15,16 +15,17 @@ import { dirname, isAbsolute, join } from 'node:path';
 import h5wasm, { Dataset, ExternalLink, Group } from 'h5wasm/node';
 import { FileAccessError, FormatError, MissingFieldError, invariant } from '../errors.ts';
 import { checkHdf5File, errMessage, h5Guard, readQuietly, type H5File } from './hdf5.ts';
+import type { FrameType, StoredArray } from './sources/frame-source.ts';
 
 export { errMessage } from './hdf5.ts';
 
 /** The dataset read when none is named and the file has no `/entry/data/data_NNNNNN` entries. */
 export const DEFAULT_DATASET = '/entry/data/data';
 
-/** Pixel types read from HDF5: integers, and floats (frames of calibrated detectors, photon stacks). */
-export type PixelType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'float64';
+/** Pixel types read from HDF5: the frame-source layer's stored types (integers, and floats of calibrated detectors and photon stacks). */
+export type PixelType = FrameType;
 /** One frame as stored (row-major, index = y·width + x). */
-export type NativeFrame = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array;
+export type NativeFrame = StoredArray;
 
 /** One dataset of the series (a data file, or the master itself). */
 export interface DataBlock {
