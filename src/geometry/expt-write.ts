@@ -31,7 +31,8 @@
  *   This is the current dxtbx layout; the legacy `oscillation: [start, width]`
  *   layout is not written.
  * - crystal: `__id__` "crystal", `real_space_a/b/c` (the rows of A⁻¹, Å),
- *   `space_group_hall_symbol`, `A_at_scan_points` when present.
+ *   `space_group_hall_symbol`, `A_at_scan_points` when present, and a stills
+ *   crystal's `ML_domain_size_ang` / `ML_half_mosaicity_deg` when it has them.
  * - imageset: `ImageSequence` with `template` (and the empty `mask`, `gain`,
  *   `pedestal`, `dx`, `dy` strings and `params` that dials.import writes) when
  *   the experiment has a template and a scan, else `ImageSet` with `images`.
@@ -207,6 +208,10 @@ function crystalDict(c: Crystal): Json {
     space_group_hall_symbol: c.spaceGroupHall,
   };
   if (c.AAtScanPoints !== undefined && c.AAtScanPoints.length > 0) out.A_at_scan_points = c.AAtScanPoints.map(mat);
+  if (c.mosaicity !== undefined) {
+    out.ML_domain_size_ang = c.mosaicity.domainSizeA;
+    out.ML_half_mosaicity_deg = c.mosaicity.halfMosaicityDeg;
+  }
   return out;
 }
 

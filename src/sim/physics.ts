@@ -110,13 +110,12 @@ export function canonicalIndex(group: SimSpaceGroup, h: number, k: number, l: nu
   return [h, k, l];
 }
 
-/** I_H (photons/s/pixel at the spot's peak), 0 for H = 0 and beyond dmin. */
-export function braggIntensity(spec: SimulationSpec, gStar: Mat3, h: number, k: number, l: number): number {
-  if (h === 0 && k === 0 && l === 0) return 0;
-  const q2 = qSquared(gStar, h, k, l);
-  const dmin = spec.model.bragg.dmin;
-  if (q2 * dmin * dmin > 1) return 0;
-  // the canonical member of the symmetry class (as canonicalIndex), inline: no arrays in the hot loop
+/**
+ * E²_H of the Wilson draw: −ln u, u uniform in (0, 1) from a hash of the seed and
+ * the canonical member of H's symmetry class (as canonicalIndex, inline: no
+ * arrays in the hot loop).
+ */
+export function wilsonE2(spec: SimulationSpec, h: number, k: number, l: number): number {
   let ch = h;
   let ck = k;
   let cl = l;
@@ -129,18 +128,35 @@ export function braggIntensity(spec: SimulationSpec, gStar: Mat3, h: number, k: 
     ck = -k;
     cl = -l;
   }
-  const e2 = -Math.log(hashUniform4(spec.seed, 0xb7a6, ch, ck, cl));
+  return -Math.log(hashUniform4(spec.seed, 0xb7a6, ch, ck, cl));
+}
+
+/** |F_H|² (electron units) of an electron-unit spec: C(s) β(s) E², 0 for H = 0 and beyond dmin. */
+export function structureFactorSquared(spec: SimulationSpec, gStar: Mat3, h: number, k: number, l: number): number {
+  if (h === 0 && k === 0 && l === 0) return 0;
+  const q2 = qSquared(gStar, h, k, l);
+  const dmin = spec.model.bragg.dmin;
+  if (q2 * dmin * dmin > 1) return 0;
+  const s = Math.sqrt(q2);
+  return radialOf(spec, gStar).coherent(s) * braggFraction(spec.model.bragg.wilsonB, s) * wilsonE2(spec, h, k, l);
+}
+
+/** I_H (photons/s/pixel at the spot's peak), 0 for H = 0 and beyond dmin. */
+export function braggIntensity(spec: SimulationSpec, gStar: Mat3, h: number, k: number, l: number): number {
+  if (h === 0 && k === 0 && l === 0) return 0;
+  const q2 = qSquared(gStar, h, k, l);
+  const dmin = spec.model.bragg.dmin;
+  if (q2 * dmin * dmin > 1) return 0;
   const eu = spec.model.electronUnits;
   if (eu !== undefined) {
     // |F_H|² = C(s) β(s) E²; the peak of a Gaussian whose integral is K |F_H|²/V_c
     const radial = radialOf(spec, gStar);
-    const s = Math.sqrt(q2);
     const { sigmaRadial, eta } = spotWidths(spec);
     const st2 = sigmaRadial * sigmaRadial + q2 * eta * eta;
-    const f2 = radial.coherent(s) * braggFraction(spec.model.bragg.wilsonB, s) * e2;
+    const f2 = structureFactorSquared(spec, gStar, h, k, l);
     return (eu.photonsPerEu * f2) / (radial.cellVolume * (2 * Math.PI) ** 1.5 * sigmaRadial * st2);
   }
-  return spec.model.bragg.scale * Math.exp((-spec.model.bragg.wilsonB * q2) / 2) * e2;
+  return spec.model.bragg.scale * Math.exp((-spec.model.bragg.wilsonB * q2) / 2) * wilsonE2(spec, h, k, l);
 }
 
 /** The cell volume (Å³) from the reciprocal metric: V = 1/sqrt(det G*). */

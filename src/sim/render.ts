@@ -55,8 +55,10 @@ export class FrameRenderer {
   readonly pixelFactor: Float64Array;
   /** the largest q = |s1 − s0| on the panel (Å⁻¹) */
   readonly qMax: number;
-  private readonly iso: Float64Array;
-  private readonly ring: Float64Array;
+  /** the isotropic diffuse term per pixel (photons/s/pixel before a·g·t and the modulation; electron units: K·C(s)(1 − β(s))) */
+  readonly iso: Float64Array;
+  /** the ring term per pixel (photons/s/pixel; electron units: the Compton scattering K·Σ n S(s)) */
+  readonly ring: Float64Array;
   private readonly gStar: Mat3;
   /** I_H on the index box |h| ≤ hm, |k| ≤ km, |l| ≤ lm (null when the box would be too large) */
   private readonly braggTable: { data: Float64Array; hm: number; km: number; lm: number } | null;
