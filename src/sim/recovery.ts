@@ -65,8 +65,20 @@ export interface MapRecovery {
   voxels: number;
 }
 
-/** The merged diffuse map against the true diffuse intensity (rows with n ≥ minObservations). */
-export function mapRecovery(spec: SimulationSpec, A: Mat3, gStar: Mat3, merged: MergedTable, ndiv: Ndiv, minObservations = 3): MapRecovery {
+/**
+ * The merged diffuse map against the true diffuse intensity (rows with n ≥
+ * minObservations). `truthAt` gives the truth at a subvoxel centre (default: the
+ * true intensity there, diffuseTruthValue).
+ */
+export function mapRecovery(
+  spec: SimulationSpec,
+  A: Mat3,
+  gStar: Mat3,
+  merged: MergedTable,
+  ndiv: Ndiv,
+  minObservations = 3,
+  truthAt: (h: number, k: number, l: number) => number = (h, k, l) => diffuseTruthValue(spec, gStar, h, k, l),
+): MapRecovery {
   void A;
   const xs: number[] = [];
   const ys: number[] = [];
@@ -75,7 +87,7 @@ export function mapRecovery(spec: SimulationSpec, A: Mat3, gStar: Mat3, merged: 
     const h = (merged.H[i] as number) + (merged.dh[i] as number) / ndiv[0];
     const k = (merged.K[i] as number) + (merged.dk[i] as number) / ndiv[1];
     const l = (merged.L[i] as number) + (merged.dl[i] as number) / ndiv[2];
-    const t = diffuseTruthValue(spec, gStar, h, k, l);
+    const t = truthAt(h, k, l);
     const v = merged.I[i] as number;
     if (!Number.isFinite(v)) continue;
     xs.push(t);

@@ -8,8 +8,8 @@
  *   its own crystal (A, `ML_domain_size_ang`, `ML_half_mosaicity_deg`) and an
  *   ImageSet of its one image; one shared beam and detector; no goniometer or scan;
  * - `stills.refl`: a msgpack DIALS reflection table of the spots with
- *   |ε| ≤ R = 2.6σ (partiality ≥ e^−3.38 ≈ 0.034) whose centre is on the
- *   panel: `id`, `miller_index`, `panel`, `xyzcal.px` (the ray through the
+ *   |ε| ≤ R = 2.6σ (partiality ≥ e^−3.38 ≈ 0.034) whose 3 × 3 bbox lies on
+ *   the panel, clear of gaps: `id`, `miller_index`, `panel`, `xyzcal.px` (the ray through the
  *   lattice point), `xyzobs.px.value` (centroid of the expected Bragg counts),
  *   `bbox` (3 × 3 pixels around the centre), `intensity.sum.value`/`.variance`
  *   (Σ over the bbox of counts − expected non-Bragg counts; Σ counts), `partiality`
@@ -103,16 +103,21 @@ class ReflectionRows {
       if (Math.abs(s.epsilon) > LISTED_SIGMAS * s.sigma) continue;
       const cx = Math.floor(s.x);
       const cy = Math.floor(s.y);
+      // the bbox must lie on the panel (a spot at the very edge is not integrated)
+      if (cx < 1 || cy < 1 || cx > width - 2 || cy > height - 2) continue;
       const x0 = Math.max(0, cx - 1);
       const x1 = Math.min(width, cx + 2);
       const y0 = Math.max(0, cy - 1);
       const y1 = Math.min(height, cy + 2);
+      // nor touch a gap or bad pixel
+      let clear = true;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (kind[y * width + x] !== PIXEL_NORMAL) clear = false;
+      if (!clear) continue;
       let sum = 0;
       let counts = 0;
       for (let y = y0; y < y1; y++) {
         for (let x = x0; x < x1; x++) {
           const p = y * width + x;
-          if (kind[p] !== PIXEL_NORMAL) continue;
           const c = shot.counts[p] as number;
           sum += c - (shot.background[p] as number);
           counts += c;
@@ -222,7 +227,7 @@ export function stillsTruthDocument(spec: StillsSimSpec, shots: readonly StillSh
       ...spec.spot,
       formula: 'lattice point: isotropic 3D Gaussian, σ = R/2.6, R = 1/domainSizeA + |q|·halfMosaicity (rad)',
       partiality: 'gaussian: P = exp(−ε²/(2σ²)), ε = |s0 + A·H| − |s0| (src/stills/partiality.ts)',
-      listed: `spots with |ε| ≤ ${LISTED_SIGMAS}σ whose centre lies on the panel`,
+      listed: `spots with |ε| ≤ ${LISTED_SIGMAS}σ whose 3 × 3 bbox lies on the panel, clear of gaps`,
     },
     pOrder: { column: 'pulse_energy', unit: 'mJ', formula: 'p_i = mean · (1 + amplitude · sin(2π (i + ½)/periodShots + phase) + spread · (u_i − ½))', ...spec.pulse },
     scale: { formula: 'b_i = (p_i/mean)^exponent · (1 + jitter · z_i), z_i ~ N(0, 1)', ...spec.scale },

@@ -93,7 +93,7 @@ export function stillsSpec(opts: { shots?: number; size?: number; seed?: number 
       beamCentre: [Math.round(0.48 * size) + 0.3, Math.round(0.53 * size) + 0.7],
       badPixels: [],
     },
-    crystal: { ...base.crystal, domainSize: 1000, mosaicityDeg: 0.05 },
+    crystal: { ...base.crystal, domainSize: 2000, mosaicityDeg: 0.03 },
     // one exposure per shot; the scan's angles are not used
     scan: { frames: 1, startDeg: 0, widthDeg: 1, exposure: 1, subSteps: 1 },
     model: {
@@ -101,7 +101,7 @@ export function stillsSpec(opts: { shots?: number; size?: number; seed?: number 
       frameScale: { amplitude: 0, periodFrames: 1, phaseDeg: 0 },
       absorption: { gradient: [0, 0], radial: 0 },
       offset: 0,
-      electronUnits: base.model.electronUnits === undefined ? undefined : { ...base.model.electronUnits, photonsPerEu: 3.0e-3 },
+      electronUnits: base.model.electronUnits === undefined ? undefined : { ...base.model.electronUnits, photonsPerEu: 1.0e-3 },
     },
     truth: { ndiv: [1, 1, 1] },
   };

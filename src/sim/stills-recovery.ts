@@ -1,0 +1,169 @@
+/**
+ * Recovery figures of the stills pipeline against the truth of
+ * `diffract simulate --stills` (src/sim/stills/), for the acceptance tests and
+ * `diffract demo --kind stills`:
+ *
+ * - **Map.** The merged diffuse map against the true diffuse intensity on the
+ *   subvoxels with ≥ `minObservations` observations: Pearson r, the slope through
+ *   the origin Σ I·T / Σ T² (the absolute-scale ratio when the map is in
+ *   electron units: 1 when exact) and the median I/T. A merged subvoxel is the
+ *   mean over its box of width 1/ndiv, so the truth is the box average: the
+ *   radial part at the centre c times 1 + Σ_i m_i cos(π c_i) · sinc_i, with
+ *   sinc_i = sin(π/(2 ndiv_i)) / (π/(2 ndiv_i)), the exact box average of the
+ *   modulation (physics.ts); at ndiv 1 the centre value would overstate the
+ *   modulation by 1/0.64.
+ * - **Per-shot scale.** The fitted b of each used shot over its true b; one
+ *   overall factor is free (the pipeline fixes its own normalisation), so the
+ *   ratios are divided by their mean before the RMS of their deviation from 1.
+ * - **Masks.** Given a shot's 2D mask and its Bragg photons per pixel (re-rendered
+ *   with `StillsRenderer`): the fraction of the Bragg photons under the mask, and
+ *   the masked fraction of the panel's pixels outside the gaps.
+ */
+import { readFile } from 'node:fs/promises';
+import { FileAccessError, InvalidValueError } from '../errors.ts';
+import type { MergedTable, Ndiv } from '../pipeline/observations.ts';
+import { diffuseModulation, diffuseTruthValue } from './physics.ts';
+import { mapRecovery, type MapRecovery } from './recovery.ts';
+import { reciprocalMetric } from './spec.ts';
+import { STILLS_TRUTH_FORMAT, type StillShotTruth } from './stills/simulate.ts';
+import { stillsB, type StillsSimSpec } from './stills/spec.ts';
+
+export interface StillsTruth {
+  spec: StillsSimSpec;
+  shots: StillShotTruth[];
+}
+
+/** Reads the `truth.json` of a stills simulation. */
+export async function readStillsTruth(path: string): Promise<StillsTruth> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new FileAccessError(`cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: path }, { cause: err });
+  }
+  let doc: { format?: unknown; spec?: StillsSimSpec; shotTruth?: StillShotTruth[] };
+  try {
+    doc = JSON.parse(text) as typeof doc;
+  } catch (err) {
+    throw new InvalidValueError(`not JSON (${err instanceof Error ? err.message : String(err)})`, { file: path }, { cause: err });
+  }
+  if (doc.format !== STILLS_TRUTH_FORMAT) throw new InvalidValueError(`not the truth of a stills simulation (format '${String(doc.format)}')`, { file: path, field: 'format' });
+  if (doc.spec === undefined || !Array.isArray(doc.shotTruth)) throw new InvalidValueError('has no spec or shotTruth', { file: path, field: doc.spec === undefined ? 'spec' : 'shotTruth' });
+  return { spec: doc.spec, shots: doc.shotTruth };
+}
+
+/** The true mean diffuse intensity over the subvoxel box centred on (h, k, l) (see the module comment). */
+export function boxTruth(spec: StillsSimSpec, ndiv: Ndiv): (h: number, k: number, l: number) => number {
+  const base = spec.base;
+  const gStar = reciprocalMetric(stillsB(spec));
+  const sinc = ndiv.map((n) => {
+    const x = Math.PI / (2 * n);
+    return Math.sin(x) / x;
+  }) as [number, number, number];
+  const m = base.model.diffuse.modulation;
+  const boxModel = { ...base.model.diffuse, modulation: [m[0] * sinc[0], m[1] * sinc[1], m[2] * sinc[2]] as const };
+  return (h, k, l) => {
+    const centre = diffuseModulation(base.model.diffuse, h, k, l);
+    const box = diffuseModulation(boxModel, h, k, l);
+    return centre === 0 ? 0 : (diffuseTruthValue(base, gStar, h, k, l) * box) / centre;
+  };
+}
+
+/** The merged diffuse map (electron units after the absolute stage) against the box-averaged truth. */
+export function stillsMapRecovery(spec: StillsSimSpec, merged: MergedTable, ndiv: Ndiv, minObservations = 3): MapRecovery {
+  const B = stillsB(spec);
+  return mapRecovery(spec.base, B, reciprocalMetric(B), merged, ndiv, minObservations, boxTruth(spec, ndiv));
+}
+
+export interface ShotScaleRecovery {
+  /** RMS of (b_fit/b_true)/mean − 1 over the used shots */
+  rms: number;
+  /** the mean of b_fit/b_true: the overall factor taken out */
+  overall: number;
+  /** shots compared */
+  shots: number;
+  /** shots of the fit with no truth, or not used (rejected) */
+  skipped: number;
+}
+
+/** Per-shot scale recovery from the scaling step's `{shot, b}` table (rows with status 'rejected' or a non-finite b are skipped). */
+export function shotScaleRecovery(truth: readonly StillShotTruth[], fitted: readonly { shot: number; b: number; status?: string }[]): ShotScaleRecovery {
+  const byShot = new Map<number, number>();
+  for (const t of truth) byShot.set(t.shot, t.scale);
+  const ratios: number[] = [];
+  let skipped = 0;
+  for (const f of fitted) {
+    const t = byShot.get(f.shot);
+    if (t === undefined || f.status === 'rejected' || !Number.isFinite(f.b) || !(t > 0)) {
+      skipped++;
+      continue;
+    }
+    ratios.push(f.b / t);
+  }
+  const n = ratios.length;
+  if (n === 0) return { rms: Number.NaN, overall: Number.NaN, shots: 0, skipped };
+  const mean = ratios.reduce((a, r) => a + r, 0) / n;
+  const ss = ratios.reduce((a, r) => a + (r / mean - 1) ** 2, 0);
+  return { rms: Math.sqrt(ss / n), overall: mean, shots: n, skipped };
+}
+
+export interface MaskRecovery {
+  braggPhotons: number;
+  /** Bragg photons on masked pixels */
+  removed: number;
+  /** removed / braggPhotons (1 when the shot has none) */
+  removedFraction: number;
+  /** masked pixels outside the gaps / pixels outside the gaps */
+  maskedFraction: number;
+}
+
+/**
+ * How much of a shot's Bragg signal its mask removes. `bragg` holds the shot's
+ * Bragg photons per pixel and `counts` its pixels (gaps < 0, left out of the
+ * masked fraction); `mask` is non-zero where masked.
+ */
+export function maskRecovery(mask: Uint8Array, bragg: Int32Array, counts: Int32Array): MaskRecovery {
+  if (mask.length !== bragg.length || counts.length !== bragg.length) {
+    throw new InvalidValueError(`mask has ${mask.length} pixels, the shot ${bragg.length}`, { field: 'mask' });
+  }
+  let total = 0;
+  let removed = 0;
+  let inside = 0;
+  let masked = 0;
+  for (let i = 0; i < bragg.length; i++) {
+    const b = bragg[i] as number;
+    total += b;
+    const m = (mask[i] as number) !== 0;
+    if (m) removed += b;
+    if ((counts[i] as number) >= 0) {
+      inside++;
+      if (m) masked++;
+    }
+  }
+  return { braggPhotons: total, removed, removedFraction: total > 0 ? removed / total : 1, maskedFraction: inside > 0 ? masked / inside : 0 };
+}
+
+/** The figures `diffract demo --kind stills` prints. */
+export interface StillsRecovery {
+  map: MapRecovery;
+  /** |slope − 1| of the map in electron units (null when the map is not on the absolute scale) */
+  absoluteError: number | null;
+  scale: ShotScaleRecovery | null;
+  masks: { shots: number; removedFraction: number; maxMaskedFraction: number; meanMaskedFraction: number } | null;
+}
+
+/** Sums per-shot mask figures: Bragg photons removed over all shots, and the masked fraction per shot (max, mean). */
+export function combineMaskRecovery(perShot: readonly MaskRecovery[]): StillsRecovery['masks'] {
+  if (perShot.length === 0) return null;
+  let total = 0;
+  let removed = 0;
+  let max = 0;
+  let sum = 0;
+  for (const r of perShot) {
+    total += r.braggPhotons;
+    removed += r.removed;
+    max = Math.max(max, r.maskedFraction);
+    sum += r.maskedFraction;
+  }
+  return { shots: perShot.length, removedFraction: total > 0 ? removed / total : 1, maxMaskedFraction: max, meanMaskedFraction: sum / perShot.length };
+}

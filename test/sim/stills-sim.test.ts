@@ -1,0 +1,218 @@
+/**
+ * `simulateStills` (src/sim/stills/): 50 shots of 256 × 256 pixels, read back
+ * through the project's own readers:
+ * - the `.expt`/`.refl` read by `readDialsStills`: one shot per experiment with
+ *   its own crystal and Sauter spot model; every reflection's position predicted
+ *   by `StillPredictor` (DIALS' stills ray) lies within 1 px of its `xyzcal.px`
+ *   (the simulator's own ray through the lattice point), its observed centroid
+ *   within 1 px too; partialities lie in (0, 1] and equal the Gaussian model of
+ *   src/stills/partiality.ts;
+ * - the images read through `ShotImages` equal what was rendered (a re-render
+ *   with `StillsRenderer` gives the same pixels and the same Bragg photons);
+ * - the same seed gives identical bytes in every file, another seed other pixels;
+ * - `stillBraggMask` with its defaults removes ≥ 99 % of the Bragg photons of
+ *   the 50 shots while masking ≤ 5 % of each shot's pixels;
+ * - p_order (pulse energy) and scale truth: the CSV, truth.json and the model
+ *   agree; the scale follows p_order with a jitter of the stated size.
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readReflectionTable, getColumn } from '../../src/io/dials-refl.ts';
+import { hashPixels } from '../../src/sim/simulate.ts';
+import { maskRecovery, combineMaskRecovery, readStillsTruth, type MaskRecovery } from '../../src/sim/stills-recovery.ts';
+import { StillsRenderer } from '../../src/sim/stills/render.ts';
+import { simulateStills, STILLS_FILES, type StillsSimulationResult } from '../../src/sim/stills/simulate.ts';
+import { pulseEnergy, shotScale, stillsSpec } from '../../src/sim/stills/spec.ts';
+import { readDialsStills } from '../../src/stills/dials.ts';
+import { ShotImages } from '../../src/stills/images.ts';
+import { MASK_PREDICTED, stillBraggMask } from '../../src/stills/mask.ts';
+import type { StillsDataset } from '../../src/stills/model.ts';
+import { computePartialities } from '../../src/stills/partiality.ts';
+import { StillPredictor } from '../../src/stills/predict.ts';
+
+const SHOTS = 50;
+const root = mkdtempSync(join(tmpdir(), 'diffract-stills-sim-'));
+const spec = stillsSpec({ shots: SHOTS, size: 256, seed: 7 });
+let result: StillsSimulationResult;
+let data: StillsDataset;
+/** Bragg photons per pixel of each shot, as rendered */
+const braggOf: Int32Array[] = [];
+
+beforeAll(async () => {
+  result = await simulateStills(spec, join(root, 'a'), { onShot: (shot) => void braggOf.push(shot.bragg.slice()) });
+  data = await readDialsStills(result.expt, result.refl);
+}, 300_000);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('simulate --stills: the DIALS files', () => {
+  it('read back as one still per experiment, with its own crystal, Sauter spot model and image', () => {
+    expect(data.shots).toHaveLength(SHOTS);
+    const ids = new Set(data.shots.map((s) => s.identifier));
+    expect(ids.size).toBe(SHOTS);
+    for (const s of data.shots) {
+      expect(s.experiment.goniometer).toBeUndefined();
+      expect(s.experiment.scan).toBeUndefined();
+      expect(s.spotModel).toEqual({ kind: 'sauter', domainSizeA: spec.spot.domainSizeA, halfMosaicityDeg: spec.spot.halfMosaicityDeg });
+      expect(s.image?.path).toBe(join(result.outDir, `still_${String(s.index + 1).padStart(6, '0')}.cbf`));
+    }
+    // different orientations: the first rows of A differ between shots
+    const a0 = data.shots.map((s) => s.experiment.crystal?.A[0] ?? 0);
+    expect(new Set(a0.map((v) => v.toFixed(6))).size).toBe(SHOTS);
+    expect(data.reflections.n).toBe(result.reflections);
+    expect(data.reflections.n).toBeGreaterThan(50 * SHOTS);
+  });
+
+  it('the .refl columns and identifiers are those DIALS writes', async () => {
+    const t = await readReflectionTable(result.refl);
+    expect(t.encoding).toBe('msgpack');
+    for (const name of ['id', 'miller_index', 'panel', 'xyzcal.px', 'xyzobs.px.value', 'bbox', 'intensity.sum.value', 'intensity.sum.variance', 'partiality']) {
+      expect(t.columns.has(name), name).toBe(true);
+    }
+    expect(getColumn(t, 'bbox').type).toBe('int6');
+    expect(getColumn(t, 'panel').type).toBe('std::size_t');
+    expect([...t.identifiers.entries()]).toEqual(data.shots.map((s) => [s.index, s.identifier]));
+  });
+
+  it("every reflection's StillPredictor position lies within 1 px of xyzcal.px, its centroid too", () => {
+    const R = data.reflections;
+    const predictors = data.shots.map((s) => new StillPredictor(s.experiment));
+    let worst = 0;
+    let worstObs = 0;
+    for (let r = 0; r < R.n; r++) {
+      const p = predictors[R.shot[r] as number]?.predict(R.h[r] as number, R.k[r] as number, R.l[r] as number);
+      expect(p, `row ${r}`).toBeDefined();
+      if (p === undefined) continue;
+      const cx = R.xyzCal[2 * r] as number;
+      const cy = R.xyzCal[2 * r + 1] as number;
+      worst = Math.max(worst, Math.hypot(p.x - cx, p.y - cy));
+      worstObs = Math.max(worstObs, Math.hypot((R.xyzObs[2 * r] as number) - cx, (R.xyzObs[2 * r + 1] as number) - cy));
+    }
+    console.log(`[stills sim] ${R.n} reflections: prediction − xyzcal ≤ ${worst.toFixed(3)} px, xyzobs − xyzcal ≤ ${worstObs.toFixed(3)} px`);
+    expect(worst).toBeLessThan(1);
+    expect(worstObs).toBeLessThan(1);
+  });
+
+  it('partialities lie in (0, 1] and are the Gaussian model of the shot’s spot model', () => {
+    const R = data.reflections;
+    expect(R.hasPartiality).toBe(true);
+    const model = computePartialities(data, { model: 'gaussian' });
+    let maxDiff = 0;
+    for (let r = 0; r < R.n; r++) {
+      const p = R.partiality[r] as number;
+      expect(p > 0 && p <= 1, `row ${r}: ${p}`).toBe(true);
+      maxDiff = Math.max(maxDiff, Math.abs(p - (model[r] as number)));
+    }
+    expect(maxDiff).toBeLessThan(1e-9);
+    // the listed spots reach down to P ≈ e^−3.38 ≈ 0.034
+    expect(Math.min(...R.partiality)).toBeGreaterThan(0.03);
+    expect(Math.min(...R.partiality)).toBeLessThan(0.1);
+  });
+});
+
+describe('simulate --stills: images, seeds', () => {
+  it('the images read through ShotImages are the rendered pixels; a re-render gives the same pixels and Bragg photons', async () => {
+    const truth = await readStillsTruth(result.truth);
+    expect(truth.shots).toHaveLength(SHOTS);
+    const images = new ShotImages();
+    const renderer = new StillsRenderer(spec);
+    try {
+      for (const shot of data.shots) {
+        const image = await images.read(shot);
+        expect([image.width, image.height]).toEqual([256, 256]);
+        expect(hashPixels(image.pixels), `shot ${shot.index}`).toBe(truth.shots[shot.index]?.sha256);
+      }
+      for (const i of [0, 17, SHOTS - 1]) {
+        const again = renderer.render(i);
+        expect(hashPixels(again.counts)).toBe(truth.shots[i]?.sha256);
+        expect(hashPixels(again.bragg)).toBe(hashPixels(braggOf[i] as Int32Array));
+        expect(again.braggPhotons).toBe(truth.shots[i]?.braggPhotons);
+      }
+      // gaps read −1
+      const image = await images.read(data.shots[0]!);
+      const gapColumn = spec.base.detector.modules.moduleWidth;
+      expect(image.pixels[10 * 256 + gapColumn]).toBe(-1);
+    } finally {
+      await images.close();
+    }
+  });
+
+  it('the same seed gives identical bytes in every file; another seed other pixels', async () => {
+    const small = (seed: number) => stillsSpec({ shots: 3, size: 128, seed });
+    const a = await simulateStills(small(11), join(root, 's1'));
+    const b = await simulateStills(small(11), join(root, 's2'));
+    const c = await simulateStills(small(12), join(root, 's3'));
+    const files = readdirSync(a.outDir).sort();
+    expect(files).toEqual(readdirSync(b.outDir).sort());
+    expect(files).toEqual(expect.arrayContaining([STILLS_FILES.expt, STILLS_FILES.refl, STILLS_FILES.pulse, STILLS_FILES.truth, 'still_000001.cbf', 'still_000003.cbf']));
+    for (const f of files) expect(Buffer.compare(readFileSync(join(a.outDir, f)), readFileSync(join(b.outDir, f))), f).toBe(0);
+    for (let i = 0; i < 3; i++) expect(c.truthShots[i]?.sha256).not.toBe(a.truthShots[i]?.sha256);
+  });
+});
+
+describe('simulate --stills: Bragg masks', () => {
+  it('stillBraggMask removes ≥ 99 % of the Bragg photons of 50 shots while masking ≤ 5 % of each shot', async () => {
+    const images = new ShotImages();
+    const per: MaskRecovery[] = [];
+    let byPrediction = 0;
+    let photons = 0;
+    try {
+      for (const shot of data.shots) {
+        const image = await images.read(shot);
+        const m = stillBraggMask({ shot, image, reflections: data.reflections });
+        const bragg = braggOf[shot.index] as Int32Array;
+        per.push(maskRecovery(m.mask, bragg, image.pixels));
+        for (let i = 0; i < bragg.length; i++) {
+          photons += bragg[i] as number;
+          if (((m.mask[i] as number) & MASK_PREDICTED) !== 0) byPrediction += bragg[i] as number;
+        }
+      }
+    } finally {
+      await images.close();
+    }
+    const all = combineMaskRecovery(per);
+    if (all === null) throw new Error('no shots');
+    const worstShot = Math.min(...per.map((p) => p.removedFraction));
+    console.log(
+      `[stills sim masks] ${SHOTS} shots, ${photons} Bragg photons: ${(100 * all.removedFraction).toFixed(3)} % removed (${((100 * byPrediction) / photons).toFixed(3)} % by the prediction alone; worst shot ${(100 * worstShot).toFixed(3)} %); masked ${(100 * all.meanMaskedFraction).toFixed(2)} % of the pixels on average, at most ${(100 * all.maxMaskedFraction).toFixed(2)} %`,
+    );
+    expect(all.removedFraction).toBeGreaterThanOrEqual(0.99);
+    expect(worstShot).toBeGreaterThanOrEqual(0.99);
+    expect(all.maxMaskedFraction).toBeLessThanOrEqual(0.05);
+    // the masks are not trivially large: most pixels stay
+    expect(all.meanMaskedFraction).toBeGreaterThan(0.002);
+  });
+});
+
+describe('simulate --stills: p_order and scale truth', () => {
+  it('the pulse-energy CSV, truth.json and the model agree; the scale follows p_order with the stated jitter', async () => {
+    const lines = readFileSync(result.pulseCsv, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('shot,pulse_energy');
+    expect(lines).toHaveLength(SHOTS + 1);
+    const truth = await readStillsTruth(result.truth);
+    const p = spec.pulse;
+    const residual: number[] = [];
+    lines.slice(1).forEach((line, i) => {
+      const [shot, energy] = line.split(',').map(Number) as [number, number];
+      expect(shot).toBe(i);
+      const t = truth.shots[i];
+      expect(energy).toBeCloseTo(t?.pOrder ?? Number.NaN, 8);
+      expect(t?.pOrder).toBe(pulseEnergy(spec, i));
+      expect(t?.scale).toBe(shotScale(spec, i));
+      // the smooth drift plus a spread of at most ±spread/2
+      const smooth = p.mean * (1 + p.amplitude * Math.sin((2 * Math.PI * (i + 0.5)) / p.periodShots + (p.phaseDeg * Math.PI) / 180));
+      expect(Math.abs(energy - smooth)).toBeLessThanOrEqual((p.mean * p.spread) / 2 + 1e-9);
+      residual.push((t?.scale ?? Number.NaN) / (energy / p.mean) - 1);
+    });
+    const mean = residual.reduce((a, r) => a + r, 0) / residual.length;
+    const sd = Math.sqrt(residual.reduce((a, r) => a + (r - mean) ** 2, 0) / (residual.length - 1));
+    console.log(`[stills sim] scale / (p/mean) − 1: mean ${mean.toFixed(4)}, sd ${sd.toFixed(4)} (jitter ${spec.scale.jitter})`);
+    expect(Math.abs(mean)).toBeLessThan(0.015);
+    expect(sd).toBeGreaterThan(0.5 * spec.scale.jitter);
+    expect(sd).toBeLessThan(1.5 * spec.scale.jitter);
+    // the pulse energy drifts: its range spans most of ±amplitude
+    const energies = truth.shots.map((s) => s.pOrder);
+    expect(Math.max(...energies) - Math.min(...energies)).toBeGreaterThan(p.mean * p.amplitude);
+  });
+});
