@@ -7,11 +7,11 @@
  *   subvoxels with ≥ `minObservations` observations: Pearson r, the slope through
  *   the origin Σ I·T / Σ T² (the absolute-scale ratio when the map is in
  *   electron units: 1 when exact) and the median I/T. A merged subvoxel is the
- *   mean over its box of width 1/ndiv, so the truth is the box average: the
- *   radial part at the centre c times 1 + Σ_i m_i cos(π c_i) · sinc_i, with
- *   sinc_i = sin(π/(2 ndiv_i)) / (π/(2 ndiv_i)), the exact box average of the
- *   modulation (physics.ts); at ndiv 1 the centre value would overstate the
- *   modulation by 1/0.64.
+ *   mean of the pixels that fell in its box of width 1/ndiv, which many random
+ *   orientations sample evenly, so the truth is the box average of the true
+ *   intensity (4 × 4 × 4 Gauss–Legendre points): at ndiv 1 the centre value
+ *   differs from it by up to ~10 % (the modulation cos πh averages to 2/π of its
+ *   centre value, and C(s)(1 − β(s)) is curved).
  * - **Per-shot scale.** The fitted b of each used shot over its true b; one
  *   overall factor is free (the pipeline fixes its own normalisation), so the
  *   ratios are divided by their mean before the RMS of their deviation from 1.
@@ -22,7 +22,7 @@
 import { readFile } from 'node:fs/promises';
 import { FileAccessError, InvalidValueError } from '../errors.ts';
 import type { MergedTable, Ndiv } from '../pipeline/observations.ts';
-import { diffuseModulation, diffuseTruthValue } from './physics.ts';
+import { diffuseTruthValue } from './physics.ts';
 import { mapRecovery, type MapRecovery } from './recovery.ts';
 import { reciprocalMetric } from './spec.ts';
 import { STILLS_TRUTH_FORMAT, type StillShotTruth } from './stills/simulate.ts';
@@ -52,20 +52,26 @@ export async function readStillsTruth(path: string): Promise<StillsTruth> {
   return { spec: doc.spec, shots: doc.shotTruth };
 }
 
-/** The true mean diffuse intensity over the subvoxel box centred on (h, k, l) (see the module comment). */
+/** Gauss–Legendre nodes and weights on (−½, ½), 4 points (weights sum to 1). */
+const GL_NODES = [-0.4305681557970263, -0.1699905217924281, 0.1699905217924281, 0.4305681557970263];
+const GL_WEIGHTS = [0.17392742256872692, 0.32607257743127307, 0.32607257743127307, 0.17392742256872692];
+
+/** The true mean diffuse intensity over the subvoxel box centred on (h, k, l), of width 1/ndiv (see the module comment). */
 export function boxTruth(spec: StillsSimSpec, ndiv: Ndiv): (h: number, k: number, l: number) => number {
   const base = spec.base;
   const gStar = reciprocalMetric(stillsB(spec));
-  const sinc = ndiv.map((n) => {
-    const x = Math.PI / (2 * n);
-    return Math.sin(x) / x;
-  }) as [number, number, number];
-  const m = base.model.diffuse.modulation;
-  const boxModel = { ...base.model.diffuse, modulation: [m[0] * sinc[0], m[1] * sinc[1], m[2] * sinc[2]] as const };
+  const n = GL_NODES.length;
   return (h, k, l) => {
-    const centre = diffuseModulation(base.model.diffuse, h, k, l);
-    const box = diffuseModulation(boxModel, h, k, l);
-    return centre === 0 ? 0 : (diffuseTruthValue(base, gStar, h, k, l) * box) / centre;
+    let sum = 0;
+    for (let a = 0; a < n; a++) {
+      const ha = h + (GL_NODES[a] as number) / ndiv[0];
+      for (let b = 0; b < n; b++) {
+        const kb = k + (GL_NODES[b] as number) / ndiv[1];
+        const wab = (GL_WEIGHTS[a] as number) * (GL_WEIGHTS[b] as number);
+        for (let c = 0; c < n; c++) sum += wab * (GL_WEIGHTS[c] as number) * diffuseTruthValue(base, gStar, ha, kb, l + (GL_NODES[c] as number) / ndiv[2]);
+      }
+    }
+    return sum;
   };
 }
 
