@@ -13,6 +13,8 @@
  * Sizes: small (default; 2 × 45 frames of 397 × 397 px, a few minutes on two
  * CPU cores), tiny (2 × 24 frames, for tests), medium and large (bigger
  * detectors and more frames, for benchmarks).
+ *
+ * `--kind stills` runs the serial-stills demo instead (demo-stills.ts).
  */
 import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -34,9 +36,11 @@ import { globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
 import type { CommandSpec } from '../command-spec.ts';
 import { buildReport, summaryLines } from './run.ts';
+import { runStillsDemo, STILLS_DEMO_SIZES, stillsDemoLines, type StillsDemoSize } from './demo-stills.ts';
 import { readFileSync } from 'node:fs';
 
 export const DEMO_SIZES = ['tiny', 'small', 'medium', 'large'] as const;
+export const DEMO_KINDS = ['rotation', 'stills'] as const;
 export type DemoSize = (typeof DEMO_SIZES)[number];
 
 /** The composition the electron-unit simulation uses (src/sim/spec.ts electronUnitSpec). */
@@ -146,16 +150,31 @@ export const demoCommand: CommandSpec = {
   register(program) {
     program
       .command('demo')
-      .description('simulate a two-sweep data set with known truth, run the whole pipeline on it, and print how well the map, the scales and the absolute scale are recovered')
+      .description('simulate a two-sweep data set (or, with --kind stills, a serial stills data set) with known truth, run the whole pipeline on it, and print how well the map, the scales and the absolute scale are recovered')
       .option('--out <dir>', 'output folder', 'diffract-demo')
       .option('--size <size>', `dataset size: ${DEMO_SIZES.join(' | ')}`, 'small')
       .option('--seed <n>', 'random seed', '1')
+      .option('--kind <kind>', `what to simulate and run: ${DEMO_KINDS.join(' | ')} (stills: serial stills, docs/simulate.md)`, 'rotation')
+      .option('--shots <n>', `with --kind stills: number of shots (default: that of the size: ${Object.entries(STILLS_DEMO_SIZES).map(([k, v]) => `${k} ${v.shots}`).join(', ')})`)
       .option('--json', 'log lines as JSON on stderr, the summary as JSON on stdout')
-      .action(async (opts: { out: string; size: string; seed: string; json?: boolean }, cmd: Command) => {
+      .action(async (opts: { out: string; size: string; seed: string; kind: string; shots?: string; json?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         if (opts.json === true && g.quiet !== true) setLogMode('json');
         if (!(DEMO_SIZES as readonly string[]).includes(opts.size)) throw new UsageError(`--size must be one of ${DEMO_SIZES.join(', ')}, got '${opts.size}'`, { field: '--size' });
         if (!/^\d+$/.test(opts.seed) || Number(opts.seed) > 0xffffffff) throw new UsageError(`--seed must be an integer in 0…4294967295, got '${opts.seed}'`, { field: '--seed' });
+        if (!(DEMO_KINDS as readonly string[]).includes(opts.kind)) throw new UsageError(`--kind must be one of ${DEMO_KINDS.join(', ')}, got '${opts.kind}'`, { field: '--kind' });
+        if (opts.kind === 'stills') {
+          let shots: number | null = null;
+          if (opts.shots !== undefined) {
+            shots = Number(opts.shots);
+            if (!/^\d+$/.test(opts.shots) || !(shots >= 2 && shots <= 999999)) throw new UsageError(`--shots must be an integer in 2…999999, got '${opts.shots}'`, { field: '--shots' });
+          }
+          const seed = Number(opts.seed);
+          const summary = await runStillsDemo({ outDir: opts.out, size: opts.size as StillsDemoSize, shots, seed, pinTimes: (dir) => pinTimes(dir, DEMO_EPOCH_S + seed) }, g);
+          process.stdout.write(opts.json === true ? `${JSON.stringify(summary)}\n` : `${stillsDemoLines(summary, seed).join('\n')}\n`);
+          return;
+        }
+        if (opts.shots !== undefined) throw new UsageError('--shots needs --kind stills', { field: '--shots' });
         const size = opts.size as DemoSize;
         const outDir = resolve(opts.out);
         mkdirSync(join(outDir, 'data'), { recursive: true });
