@@ -26,7 +26,7 @@ import { readReflectionTable, getColumn } from '../../src/io/dials-refl.ts';
 import { inverse } from '../../src/geometry/linalg.ts';
 import { emptyMerged } from '../../src/pipeline/observations.ts';
 import { hashPixels } from '../../src/sim/simulate.ts';
-import { maskRecovery, combineMaskRecovery, readStillsTruth, stillsMapRecovery, type MaskRecovery } from '../../src/sim/stills-recovery.ts';
+import { maskRecovery, combineMaskRecovery, readStillsTruth, simulatedMaskRecovery, stillsMapRecovery, type MaskRecovery } from '../../src/sim/stills-recovery.ts';
 import { StillsRenderer } from '../../src/sim/stills/render.ts';
 import { simulateStills, STILLS_FILES, type StillsSimulationResult } from '../../src/sim/stills/simulate.ts';
 import { pulseEnergy, shotScale, stillsSpec } from '../../src/sim/stills/spec.ts';
@@ -116,6 +116,43 @@ describe('simulate --stills: the DIALS files', () => {
   });
 });
 
+describe('simulate --stills: the Bragg truth', () => {
+  it('truth_reflections.json is row for row the .refl; a spot holds K·|F|²/V_c·P/(√(2π)σ·A_pix) counts (a slice of the lattice point)', () => {
+    const t = JSON.parse(readFileSync(join(result.outDir, STILLS_FILES.reflections), 'utf8')) as Record<'shot' | 'h' | 'k' | 'l' | 'f2' | 'sigma' | 'expected', number[]>;
+    const R = data.reflections;
+    expect(t.shot).toHaveLength(R.n);
+    const renderer = new StillsRenderer(spec);
+    const f = renderer.frame;
+    const v = f.vectors;
+    const K = spec.base.model.electronUnits?.photonsPerEu ?? Number.NaN;
+    const cell = spec.base.crystal.unitCell;
+    const volume = cell.a * cell.b * cell.c;
+    const truth = JSON.parse(readFileSync(result.truth, 'utf8')) as { shotTruth: { scale: number }[] };
+    const ratios: number[] = [];
+    for (let r = 0; r < R.n; r++) {
+      expect([t.shot[r], t.h[r], t.k[r], t.l[r]]).toEqual([R.shot[r], R.h[r], R.k[r], R.l[r]]);
+      const x = Math.floor(R.xyzCal[2 * r] as number);
+      const y = Math.floor(R.xyzCal[2 * r + 1] as number);
+      const p = y * renderer.width + x;
+      const d = (a: number, b: number): [number, number, number] => [(v[3 * a] as number) - (v[3 * b] as number), (v[3 * a + 1] as number) - (v[3 * b + 1] as number), (v[3 * a + 2] as number) - (v[3 * b + 2] as number)];
+      const dx = d(p + 1, p);
+      const dy = d(p + renderer.width, p);
+      const area = Math.hypot(dx[1] * dy[2] - dx[2] * dy[1], dx[2] * dy[0] - dx[0] * dy[2], dx[0] * dy[1] - dx[1] * dy[0]);
+      const b = truth.shotTruth[R.shot[r] as number]?.scale ?? Number.NaN;
+      const predicted = (spec.base.scan.exposure * b * (f.pixelFactor[p] as number) * K * ((t.f2[r] as number) / volume) * (R.partiality[r] as number)) / (Math.sqrt(2 * Math.PI) * (t.sigma[r] as number) * area);
+      ratios.push((t.expected[r] as number) / predicted);
+    }
+    ratios.sort((a, b) => a - b);
+    const median = ratios[Math.floor(ratios.length / 2)] as number;
+    const p05 = ratios[Math.floor(ratios.length * 0.05)] as number;
+    const p95 = ratios[Math.floor(ratios.length * 0.95)] as number;
+    console.log(`[stills sim] spot counts / slice formula: median ${median.toFixed(4)}, 5–95 % ${p05.toFixed(4)}–${p95.toFixed(4)}`);
+    expect(Math.abs(median - 1)).toBeLessThan(0.02);
+    expect(p05).toBeGreaterThan(0.9);
+    expect(p95).toBeLessThan(1.1);
+  });
+});
+
 describe('simulate --stills: images, seeds', () => {
   it('the images read through ShotImages are the rendered pixels; a re-render gives the same pixels and Bragg photons', async () => {
     const truth = await readStillsTruth(result.truth);
@@ -150,7 +187,7 @@ describe('simulate --stills: images, seeds', () => {
     const c = await simulateStills(small(12), join(root, 's3'));
     const files = readdirSync(a.outDir).sort();
     expect(files).toEqual(readdirSync(b.outDir).sort());
-    expect(files).toEqual(expect.arrayContaining([STILLS_FILES.expt, STILLS_FILES.refl, STILLS_FILES.pulse, STILLS_FILES.truth, 'still_000001.cbf', 'still_000003.cbf']));
+    expect(files).toEqual(expect.arrayContaining([STILLS_FILES.expt, STILLS_FILES.refl, STILLS_FILES.pulse, STILLS_FILES.truth, STILLS_FILES.reflections, 'still_000001.cbf', 'still_000003.cbf']));
     for (const f of files) expect(Buffer.compare(readFileSync(join(a.outDir, f)), readFileSync(join(b.outDir, f))), f).toBe(0);
     for (let i = 0; i < 3; i++) expect(c.truthShots[i]?.sha256).not.toBe(a.truthShots[i]?.sha256);
   });
@@ -176,6 +213,9 @@ describe('simulate --stills: Bragg masks', () => {
     } finally {
       await images.close();
     }
+    // simulatedMaskRecovery (re-rendering the shots) gives the same figures
+    const again = await simulatedMaskRecovery(spec, result.expt, result.refl, 3);
+    expect(again).toEqual(per.slice(0, 3));
     const all = combineMaskRecovery(per);
     if (all === null) throw new Error('no shots');
     const worstShot = Math.min(...per.map((p) => p.removedFraction));

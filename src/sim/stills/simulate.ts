@@ -15,6 +15,8 @@
  *   (Σ over the bbox of counts − expected non-Bragg counts; Σ counts), `partiality`
  *   (the true P), and the experiment identifiers;
  * - `pulse_energy.csv`: `shot,pulse_energy` (mJ; the p_order truth);
+ * - `truth_reflections.json`: per `.refl` row, the true |F_H|², σ_H and the
+ *   expected Bragg counts of the spot;
  * - `truth.json` (last): the spec, per shot its p_order, scale, identifier,
  *   image, Bragg photons and sha256 of the pixels, and the formulas.
  *
@@ -38,7 +40,7 @@ import { shotFileName, stillsB, validateStillsSpec, type StillsSimSpec } from '.
 
 export const STILLS_TRUTH_FORMAT = 'diffract-stills-simulation-truth';
 export const STILLS_TRUTH_VERSION = 1;
-export const STILLS_FILES = { expt: 'stills.expt', refl: 'stills.refl', pulse: 'pulse_energy.csv', truth: 'truth.json' } as const;
+export const STILLS_FILES = { expt: 'stills.expt', refl: 'stills.refl', pulse: 'pulse_energy.csv', truth: 'truth.json', reflections: 'truth_reflections.json' } as const;
 
 /** Spots listed in the `.refl`: |ε| ≤ this many σ (R = 2.6σ of the Gaussian model). */
 export const LISTED_SIGMAS = 2.6;
@@ -95,6 +97,9 @@ class ReflectionRows {
   sum: number[] = [];
   variance: number[] = [];
   partiality: number[] = [];
+  f2: number[] = [];
+  sigma: number[] = [];
+  expected: number[] = [];
 
   /** Adds the listed spots of `shot`; returns how many. */
   add(shot: RenderedShot, width: number, height: number, kind: Uint8Array): number {
@@ -132,9 +137,26 @@ class ReflectionRows {
       this.sum.push(sum);
       this.variance.push(Math.max(1, counts));
       this.partiality.push(s.partiality);
+      this.f2.push(s.f2);
+      this.sigma.push(s.sigma);
+      this.expected.push(s.expected);
       n++;
     }
     return n;
+  }
+
+  /** The truth of the listed rows (truth_reflections.json), row for row with the .refl. */
+  truthColumns(): Record<string, number[]> {
+    const col = (a: number[], k: number, w: number): number[] => a.filter((_v, i) => i % w === k);
+    return {
+      shot: this.id,
+      h: col(this.hkl, 0, 3),
+      k: col(this.hkl, 1, 3),
+      l: col(this.hkl, 2, 3),
+      f2: this.f2,
+      sigma: this.sigma,
+      expected: this.expected,
+    };
   }
 
   encode(identifiers: ReadonlyMap<number, string>): Uint8Array {
@@ -167,7 +189,7 @@ export async function simulateStills(spec: StillsSimSpec, outDir: string, option
   }
   const paths = { expt: join(dir, STILLS_FILES.expt), refl: join(dir, STILLS_FILES.refl), pulse: join(dir, STILLS_FILES.pulse), truth: join(dir, STILLS_FILES.truth) };
   // a complete earlier run in this folder must not make a partial new one look complete
-  for (const p of [paths.truth, paths.expt, paths.refl, paths.pulse]) await rm(p, { force: true });
+  for (const p of [paths.truth, paths.expt, paths.refl, paths.pulse, join(dir, STILLS_FILES.reflections)]) await rm(p, { force: true });
 
   const renderer = new StillsRenderer(spec);
   const { width, height } = renderer;
@@ -192,6 +214,7 @@ export async function simulateStills(spec: StillsSimSpec, outDir: string, option
     if (options.onShot) await options.onShot(shot, truth);
   }
   await writeFileAtomic(paths.refl, rows.encode(identifiers));
+  await writeFileAtomic(join(dir, STILLS_FILES.reflections), `${JSON.stringify(rows.truthColumns())}\n`);
   await writeFileAtomic(paths.pulse, `${csv.join('\n')}\n`);
   await writeFileAtomic(paths.expt, formatExperimentList({ source: paths.expt, experiments }));
   const doc = stillsTruthDocument(spec, truthShots, { width, height }, rows.id.length);
@@ -217,7 +240,12 @@ export function stillsTruthDocument(spec: StillsSimSpec, shots: readonly StillSh
   return {
     format: STILLS_TRUTH_FORMAT,
     version: STILLS_TRUTH_VERSION,
-    files: { expt: STILLS_FILES.expt, refl: STILLS_FILES.refl, pulseEnergy: STILLS_FILES.pulse, images: shots.map((s) => s.image) },
+    files: { expt: STILLS_FILES.expt, refl: STILLS_FILES.refl, pulseEnergy: STILLS_FILES.pulse, reflections: STILLS_FILES.reflections, images: shots.map((s) => s.image) },
+    reflectionTruth: {
+      file: STILLS_FILES.reflections,
+      columns: 'shot, h, k, l (row for row with the .refl), f2 = |F_H|² (e.u.), sigma = σ_H (Å⁻¹), expected = expected Bragg counts of the spot (T·b·a·g·t·K included)',
+      note: 'a still records a slice of the lattice point: Σ_spot counts ≈ T·b·a·g·t·K · (|F_H|²/V_c) · P / (√(2π) σ_H · A_pix), A_pix the pixel’s area in reciprocal space (Å⁻²)',
+    },
     panel,
     shots: shots.length,
     reflections,
