@@ -7,8 +7,8 @@
  * after the overall factor, absolute-scale error, Bragg photons removed by the
  * masks and the masked fraction per shot.
  *
- * Sizes: tiny (60 shots of 128², for tests), small (1000 shots of 256², the
- * default), medium (3000 of 256²), large (5000 of 256²); `--shots` overrides the count.
+ * Sizes (all 256² shots): tiny (500 shots, the acceptance test's size), small
+ * (1000, the default), medium (3000), large (5000); `--shots` overrides the count.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -24,7 +24,7 @@ import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
 import { buildReport, summaryLines } from './run.ts';
 
 export const STILLS_DEMO_SIZES = {
-  tiny: { shots: 60, size: 128 },
+  tiny: { shots: 500, size: 256 },
   small: { shots: 1000, size: 256 },
   medium: { shots: 3000, size: 256 },
   large: { shots: 5000, size: 256 },
