@@ -193,7 +193,8 @@ export async function simulateStills(spec: StillsSimSpec, outDir: string, option
 
   const renderer = new StillsRenderer(spec);
   const { width, height } = renderer;
-  const headerBase = frameHeaderLines(spec.base, renderer.frame.experiment, 0);
+  // the rotation simulator's PILATUS header, with no oscillation (a still)
+  const headerBase = frameHeaderLines(spec.base, renderer.frame.experiment, 0).map((line) => line.replace(/^(Angle_increment|Phi_increment) .*$/, '$1 0.0000 deg.'));
   const experiments: Experiment[] = [];
   const identifiers = new Map<number, string>();
   const rows = new ReflectionRows();
