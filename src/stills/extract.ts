@@ -121,6 +121,15 @@ export interface ShotObservations {
   shot: number;
   diffuse: ObservationTable;
   info: ShotInfo;
+  /** the shot's binned subvoxels before correction (integer counts, pixels, channel sums), only with `keepVoxels` */
+  voxels?: VoxelTable;
+}
+
+export interface ExtractOptions {
+  /** the shots to extract, in this order (default: all) */
+  shots?: readonly number[];
+  /** also hand back each shot's voxel table (tests, diagnostics) */
+  keepVoxels?: boolean;
 }
 
 export interface StillsExtractInputs {
@@ -360,7 +369,7 @@ interface Extraction {
   byShot: number[][];
 }
 
-async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, shot: StillShot): Promise<ShotObservations> {
+async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
   const engine = ctx.engine;
   const { setup: base, background } = x.setups.get(shot.experiment);
   const image = await inputs.images.read(shot);
@@ -420,7 +429,7 @@ async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: Sti
       rows: diffuse.I.length,
       backend: r.backend,
     };
-    return { shot: shot.index, diffuse, info };
+    return keepVoxels ? { shot: shot.index, diffuse, info, voxels: table } : { shot: shot.index, diffuse, info };
   } finally {
     engine.releaseResident(setup);
   }
@@ -432,7 +441,7 @@ async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: Sti
  * throws a ShotError naming it, so a runner can skip it and go on with the
  * next call (a new generator over the remaining shots).
  */
-export async function* extractShots(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, opts: { shots?: readonly number[] } = {}): AsyncGenerator<ShotObservations> {
+export async function* extractShots(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, opts: ExtractOptions = {}): AsyncGenerator<ShotObservations> {
   validateStillsExtractSettings(s);
   const data = inputs.data;
   const meta = stillsGridMeta(data, s);
@@ -478,7 +487,7 @@ export async function* extractShots(ctx: StageContext, inputs: StillsExtractInpu
       const shot = data.shots[i] as StillShot;
       let result: ShotObservations;
       try {
-        result = await extractOne(ctx, inputs, s, x, shot);
+        result = await extractOne(ctx, inputs, s, x, shot, opts.keepVoxels === true);
       } catch (err) {
         // the shot's own input (image, size, reflections) is bad: a ShotError; settings and device problems stop the run
         if (err instanceof DiffractError && !(err instanceof UsageError) && !(err instanceof GpuError) && !(err instanceof DeviceLostError)) throw err instanceof ShotError ? err : new ShotError(shot, err);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Experiment, Panel } from '../../src/geometry/model.ts';
 import { writeSmv } from '../../src/io/smv.ts';
 import { readDialsStills } from '../../src/stills/dials.ts';
+import { stillsExtractDefaults, type StillsExtractSettings } from '../../src/stills/extract.ts';
 import { allocateStillReflections, type StillShot, type StillsDataset } from '../../src/stills/model.ts';
 import { sharedData } from './paths.ts';
 import { randomlyOriented } from './still-render.ts';
@@ -48,4 +49,15 @@ export function tempDir(prefix: string): string {
 /** Writes a 256² image as SMV (unsigned 32-bit). */
 export async function writeImage(path: string, pixels: Int32Array): Promise<void> {
   await writeSmv(path, { width: SMALL, height: SMALL, pixels, type: 'unsigned_long' });
+}
+
+/** Lunus's settings for the snase frames (../shared/data/README.md): window 40–984 px, beamstop box, values 1…; gain 1 ADU/photon (none is stated). */
+export function snaseSettings(ndiv: [number, number, number]): StillsExtractSettings {
+  const s = stillsExtractDefaults();
+  s.ndiv = ndiv;
+  s.detector = { kind: 'integrating', gain: 1, pedestal: 0 };
+  s.staticMask.edge = 40;
+  s.staticMask.beamstop = [{ kind: 'rect', x0: 510, y0: 473, x1: 557, y1: 518 }];
+  s.staticMask.trustedRange = 'inclusive';
+  return s;
 }
