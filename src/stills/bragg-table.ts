@@ -6,7 +6,8 @@
  * Per reflection r of shot i, with P its partiality (the source's own column
  * where present, else computed from the shot's spot model with the named model,
  * src/stills/partiality.ts) and I, σ² the source's intensity and variance
- * (`prf` or `sum`; CrystFEL lists fill both with their `I`, `sigma(I)`²):
+ * (`sum`, or `prf` — the profile-fitted value, falling back to the summation
+ * value on rows without one; CrystFEL lists give `I`, `sigma(I)`² as the sum):
  *
  *     I_row = I / P,   σ_row = σ / P
  *
@@ -60,8 +61,7 @@ export function braggObservations(data: StillsDataset, meta: ObservationMeta, s:
   const [a, b, c, alpha, beta, gamma] = meta.cell;
   const { gStar } = reciprocalMetric({ a, b, c, alpha, beta, gamma });
   const [g00, g01, g02, , g11, g12, , , g22] = gStar as [number, number, number, number, number, number, number, number, number];
-  const value = s.intensity === 'prf' ? R.intensityPrf : R.intensitySum;
-  const variance = s.intensity === 'prf' ? R.intensityPrfVariance : R.intensitySumVariance;
+  const prf = s.intensity === 'prf';
   const out = emptyObservations(R.n);
   const keep: number[] = [];
   const m = new Int32Array(4);
@@ -69,8 +69,9 @@ export function braggObservations(data: StillsDataset, meta: ObservationMeta, s:
   let invalid = 0;
   for (let r = 0; r < R.n; r++) {
     const p = P[r] as number;
-    const I = value[r] as number;
-    const v = variance[r] as number;
+    const usePrf = prf && Number.isFinite(R.intensityPrf[r] as number) && Number.isFinite(R.intensityPrfVariance[r] as number);
+    const I = (usePrf ? R.intensityPrf[r] : R.intensitySum[r]) as number;
+    const v = (usePrf ? R.intensityPrfVariance[r] : R.intensitySumVariance[r]) as number;
     if (!(Number.isFinite(p) && Number.isFinite(I) && Number.isFinite(v) && v > 0)) {
       invalid++;
       continue;
