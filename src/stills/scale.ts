@@ -24,8 +24,10 @@
  * a shot with fewer than `minShotRows` rows in the fit; a shot whose b is ≤ 0 or
  * not finite, or whose residual factor k (the least-squares scale of its rows
  * against the model with the merged reference) is; and a shot whose
- * log(b·k) lies more than `rejectMad` robust σ (1.4826 · MAD, at least
- * MAD_FLOOR) from the median over the shots in use. Rejected shots' rows are
+ * log(b·k) lies more than `rejectMad` robust σ from the median of its
+ * NEIGHBOURS neighbours on either side in p_order (σ = 1.4826 · the MAD of
+ * those deviations over all shots, at least MAD_FLOOR): b drifts with p_order,
+ * so a shot is compared with its neighbours, not with all shots. Rejected shots' rows are
  * left out of the merge (src/stills/merge.ts).
  */
 import { InvalidValueError } from '../errors.ts';
@@ -116,11 +118,13 @@ export const STILLS_SCALE_DEFAULTS: StillsScaleSettings = {
   subsetSeed: 0,
 };
 
-/** Robust σ of log(b·k) never below this (about 0.5 %): shots that agree better than noise are not outliers. */
-export const MAD_FLOOR = 0.005;
+/** Robust σ of log(b·k) never below this (2 %): with little jitter a shot must lie 5 × 2 % = 10 % off its neighbours (a local median is off by a few % where b(p_order) curves) to be an outlier. */
+export const MAD_FLOOR = 0.02;
 /** 1.4826 · MAD estimates σ of a normal distribution */
 const MAD_TO_SIGMA = 1.4826;
 const BUCKETS = 1 << 16;
+/** the outlier test compares a shot with this many shots on either side in p_order */
+export const NEIGHBOURS = 5;
 
 export type ShotReason = '' | 'no rows' | 'too few rows' | 'fit failed' | 'scale outlier';
 const REASON_CODES: readonly ShotReason[] = ['', 'no rows', 'too few rows', 'fit failed', 'scale outlier'];
@@ -306,20 +310,57 @@ function median(v: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Per shot: rows, b at its coordinate and the residual factor k against the model with the merged reference. */
-function shotFactors(t: ObservationTable, meta: ObservationMeta, model: ScaleModel, rejectedRows: Uint8Array, coordinate: Float64Array): { b: Float64Array; k: Float64Array } {
+/**
+ * Outlier score of every shot in use with a finite, positive b·k: the
+ * deviation of log(b·k) from the median of its NEIGHBOURS neighbours on
+ * either side in p_order (shots in use), over the robust σ of those deviations
+ * (1.4826 · MAD about their median, at least MAD_FLOOR). 0 for other shots.
+ */
+function outlierScores(shots: readonly ShotScale[], coordinate: Float64Array): Float64Array {
+  const z = new Float64Array(shots.length);
+  const order = shots.filter((sh) => sh.status === 'used' && sh.b > 0 && sh.k > 0 && Number.isFinite(sh.b * sh.k)).sort((x, y) => coordinate[x.shot]! - coordinate[y.shot]! || x.shot - y.shot);
+  if (order.length < 3) return z;
+  const L = order.map((sh) => Math.log(sh.b * sh.k));
+  const dev = L.map((v, i) => {
+    const lo = Math.max(0, Math.min(i - NEIGHBOURS, L.length - 1 - 2 * NEIGHBOURS));
+    const hi = Math.min(L.length, lo + 2 * NEIGHBOURS + 1);
+    const around: number[] = [];
+    for (let j = lo; j < hi; j++) if (j !== i) around.push(L[j]!);
+    return v - median(around);
+  });
+  const center = median(dev);
+  const sigma = Math.max(MAD_FLOOR, MAD_TO_SIGMA * median(dev.map((d) => Math.abs(d - center))));
+  order.forEach((sh, i) => {
+    z[sh.shot] = Math.abs(dev[i]! - center) / sigma;
+  });
+  return z;
+}
+
+/**
+ * Per shot: b at its coordinate, and the residual factor k of its rows in the
+ * fit table against the model with the reference merged from the rows fitted
+ * (`fitted` = 1) — so rejected shots get a k too. Rows on a panel the model
+ * has no d for (only in rejected shots) are left out.
+ */
+function shotFactors(table: ObservationTable, fitted: Uint8Array, meta: ObservationMeta, model: ScaleModel, coordinate: Float64Array): { b: Float64Array; k: Float64Array } {
   const nShots = coordinate.length;
   const grid = model.b.grids[0]!;
   const b = Float64Array.from(coordinate, (c) => (Number.isFinite(c) ? gridValue(grid, [c]) : Number.NaN));
-  const merged = mergeVoxels(applyScaleModel(t, model), meta.ndiv, rejectedRows);
+  const panels = new Set(model.d.grids.map((g) => g.key));
+  const keep: number[] = [];
+  for (let i = 0; i < observationCount(table); i++) if (panels.has(table.panel[i]!)) keep.push(i);
+  const t = keep.length === observationCount(table) ? table : selectObservations(table, keep);
+  const exclude = Uint8Array.from(keep, (i) => 1 - fitted[i]!);
+  const merged = mergeVoxels(applyScaleModel(t, model), meta.ndiv, exclude);
   const { voxelOf } = indexVoxels(t, meta.ndiv);
   const f = scaleFactors(model, t);
   const num = new Float64Array(nShots);
   const den = new Float64Array(nShots);
   for (let i = 0; i < voxelOf.length; i++) {
-    if (rejectedRows[i] === 1 || !(t.sigma[i]! > 0)) continue;
+    if (!(t.sigma[i]! > 0)) continue;
     const v = voxelOf[i]!;
-    if (merged.n[v]! < 2) continue;
+    // a voxel merged from this row alone says nothing about its shot
+    if (merged.n[v]! < (exclude[i] === 0 ? 2 : 1)) continue;
     const m = f.a[i]! * f.d[i]! * (f.b[i]! * merged.I[v]! + f.c[i]!);
     const w = 1 / (t.sigma[i]! * t.sigma[i]!);
     num[t.batch[i]!]! += w * t.I[i]! * m;
@@ -375,25 +416,25 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     model = result.model;
     history = result.history;
     voxels = result.stats.voxels;
-    const f = shotFactors(t, meta, result.model, result.rejected, coordinate);
-    const logs: number[] = [];
+    // rows fitted: rows of shots in use that the fit did not reject as outliers
+    const fitted = new Uint8Array(observationCount(table));
+    use.forEach((i, j) => {
+      fitted[i] = 1 - result.rejected[j]!;
+    });
+    const f = shotFactors(table, fitted, meta, result.model, coordinate);
     for (const sh of shots) {
       sh.b = f.b[sh.shot]!;
       sh.k = f.k[sh.shot]!;
-      if (sh.status === 'used' && sh.b > 0 && sh.k > 0 && Number.isFinite(sh.b * sh.k)) logs.push(Math.log(sh.b * sh.k));
     }
-    const med = logs.length > 0 ? median(logs) : 0;
-    const sigma = Math.max(MAD_FLOOR, MAD_TO_SIGMA * (logs.length > 0 ? median(logs.map((v) => Math.abs(v - med))) : 0));
+    const z = outlierScores(shots, coordinate);
     let now = 0;
     for (const sh of shots) {
       if (sh.status !== 'used') continue;
       if (!(sh.b > 0 && Number.isFinite(sh.b))) reject(sh, `fit failed: b = ${sh.b}`);
       else if (!(sh.k > 0 && Number.isFinite(sh.k))) reject(sh, `fit failed: residual factor k = ${sh.k} against the merged reference`);
-      else {
-        const z = Math.abs(Math.log(sh.b * sh.k) - med) / sigma;
-        if (z > s.rejectMad) reject(sh, `scale outlier: b·k = ${(sh.b * sh.k).toPrecision(4)}, ${z.toFixed(1)} robust σ from the median ${Math.exp(med).toPrecision(4)} (cut ${s.rejectMad})`);
-        else continue;
-      }
+      else if (z[sh.shot]! > s.rejectMad) {
+        reject(sh, `scale outlier: b·k = ${(sh.b * sh.k).toPrecision(4)}, ${z[sh.shot]!.toFixed(1)} robust σ from its ${2 * NEIGHBOURS} p_order neighbours (cut ${s.rejectMad})`);
+      } else continue;
       now++;
     }
     ctx.log.log('info', `scale: fit ${round + 1}: chi2 ${(result.history.at(-1)?.chi2 ?? Number.NaN).toFixed(4)}, ${now} shots rejected`, { fit: round + 1, rejected: now });
