@@ -19,6 +19,7 @@
 import { InvalidValueError, MissingFieldError } from '../errors.ts';
 import { parseCsv } from '../io/csv-read.ts';
 import { readTextFile } from '../util/read-text.ts';
+import { HC_EV_A } from './crystfel.ts';
 import type { StillsDataset } from './model.ts';
 
 export type POrderSource =
@@ -35,9 +36,6 @@ export interface POrderShotInfo {
   diffuse: number;
   photonEnergyEv: number;
 }
-
-/** hc in eV·Å */
-const HC_EV_A = 12398.419843;
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
