@@ -65,7 +65,7 @@ export {
   type StillsExtractSettings,
 } from '../stills/extract.ts';
 export { braggObservations, BRAGG_PARTIALITY_THRESHOLD, BRAGG_TABLE_DEFAULTS, type BraggObservations, type BraggTableSettings } from '../stills/bragg-table.ts';
-export { readStillsChunk, writeStillsChunk, type StillsChunk } from './stills-chunk-file.ts';
+export { readStillsChunk, writeStillsChunk, type SkippedShot, type StillsChunk } from './stills-chunk-file.ts';
 export { formatPoni, parsePoni, readPoni, type PoniGeometry } from './poni.ts';
 export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from './npy.ts';
 

@@ -8,12 +8,21 @@
  * - group `diffuse`: the observation table (batch = shot index);
  * - group `shots`: `shot`, `pixels`, `masked_fraction`, `counts`, `diffuse`,
  *   `photon_energy_ev`, `wavelength`, `rows`, `gpu` (1 when the GPU binned the
- *   shot), with attribute `identifiers` (JSON array of the shots' identifiers).
+ *   shot), with attribute `identifiers` (JSON array of the shots' identifiers);
+ * - root attribute `skipped` (JSON array of {shot, reason}): the shots of the
+ *   chunk that could not be processed (`diffract run` with `on_bad_shot: skip`),
+ *   each with its one-line reason; absent: none.
  */
 import { InvalidValueError, MissingFieldError } from '../errors.ts';
 import type { ObservationMeta, ObservationTable } from '../pipeline/observations.ts';
 import type { ShotInfo } from '../stills/extract.ts';
 import { observationsOf, readStageFile, writeStageFile } from './observation-file.ts';
+
+/** A shot that could not be processed, and the one line that says why. */
+export interface SkippedShot {
+  shot: number;
+  reason: string;
+}
 
 export interface StillsChunk {
   meta: ObservationMeta;
@@ -21,6 +30,8 @@ export interface StillsChunk {
   chunk: number;
   diffuse: ObservationTable;
   shots: ShotInfo[];
+  /** shots of the chunk skipped as bad (none when absent) */
+  skipped?: SkippedShot[];
 }
 
 /** Writes one chunk atomically. */
@@ -29,7 +40,7 @@ export async function writeStillsChunk(path: string, c: StillsChunk): Promise<vo
   await writeStageFile(path, {
     stage: 'correct',
     meta: c.meta,
-    attrs: { stills_chunk: 1, chunk: c.chunk, shots: c.shots.length },
+    attrs: { stills_chunk: 1, chunk: c.chunk, shots: c.shots.length, ...(c.skipped !== undefined && c.skipped.length > 0 ? { skipped: JSON.stringify(c.skipped) } : {}) },
     observations: { diffuse: c.diffuse },
     groups: {
       shots: {
@@ -86,5 +97,18 @@ export async function readStillsChunk(path: string): Promise<StillsChunk> {
   }));
   const total = shots.reduce((s, x) => s + x.rows, 0);
   if (total !== diffuse.I.length) throw new InvalidValueError(`the shots' rows add up to ${total} but 'diffuse' has ${diffuse.I.length}`, { file: path, field: 'shots/rows' });
-  return { meta: sf.meta, chunk: Number(sf.attrs.chunk ?? 0), diffuse, shots };
+  return { meta: sf.meta, chunk: Number(sf.attrs.chunk ?? 0), diffuse, shots, skipped: skippedOf(sf.attrs.skipped, path) };
+}
+
+function skippedOf(attr: unknown, path: string): SkippedShot[] {
+  if (attr === undefined) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(String(attr));
+  } catch {
+    v = undefined;
+  }
+  const ok = Array.isArray(v) && v.every((x) => x !== null && typeof x === 'object' && Number.isInteger((x as SkippedShot).shot) && typeof (x as SkippedShot).reason === 'string');
+  if (!ok) throw new InvalidValueError("attribute 'skipped' must be a JSON array of {shot, reason}", { file: path, field: 'skipped' });
+  return v as SkippedShot[];
 }

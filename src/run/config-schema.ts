@@ -20,6 +20,7 @@ import { INTEGRATE_DEFAULTS } from '../stages/integrate.ts';
 import { MERGE_DEFAULTS } from '../stages/merge.ts';
 import { SCALE_DEFAULTS } from '../stages/scale.ts';
 import { STILLS_MASK_DEFAULTS } from '../stills/mask.ts';
+import { STILLS_SCALE_DEFAULTS } from '../stills/scale.ts';
 import { PARTIALITY_MODELS } from '../stills/partiality.ts';
 import { MAX_CHUNK_SHOTS, P_ORDER_KINDS, STILLS_RUN_DEFAULTS } from './stills-settings.ts';
 
@@ -128,6 +129,7 @@ const pair = (item: SchemaNode, description: string): SchemaNode => vector(2, it
 
 const DSM = STILLS_MASK_DEFAULTS;
 const DSR = STILLS_RUN_DEFAULTS;
+const DSS = STILLS_SCALE_DEFAULTS;
 
 /** The schema title of `stills.p_order` (messages describe it by it). */
 export const P_ORDER_TITLE = 'p_order';
@@ -199,6 +201,34 @@ const stillsSchema: SchemaNode = {
       },
     },
     bragg_intensity: { type: 'string', enum: ['prf', 'sum'], default: DSR.bragg.intensity, description: 'which imported Bragg intensity: prf (profile fitted) | sum' },
+    scaling: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'relative scaling along p_order, a(x, y, p)·d·(b(p)·I + c(|s|, p)), and the shot rejection (docs/stills.md)',
+      properties: {
+        b_mode: { type: 'string', enum: ['per-shot', 'smooth'], default: DSS.bMode, description: 'b: one factor per shot (regularized toward its p_order neighbours) | a smooth function of p_order' },
+        b_lambda: { type: 'number', minimum: 0, default: DSS.bLambda, description: 'smoothness λ of b along p_order (second differences, relative to the data)' },
+        b_nodes: { type: 'integer', minimum: 2, maximum: 100_000, default: DSS.bNodes, description: 'b_mode smooth: nodes of b along p_order' },
+        a_grid: vector(3, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'a(x, y, p_order) nodes [nx, ny, n along p_order]', { default: [...DSS.aGrid] }),
+        c_grid: vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'c(|s|, p_order) nodes [ns, n along p_order]', { default: [...DSS.cGrid] }),
+        d_mode: { type: 'string', enum: ['panel', 'map'], default: DSS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
+        stages: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', enum: [...SCALE_STAGES] },
+          default: [...DSS.stages],
+          description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
+        },
+        outlier: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 }, default: [...DSS.outlier], description: 'row outlier cut-offs in σ after each stage; the last repeats' },
+        max_iterations: { type: 'integer', minimum: 1, default: DSS.maxIterations, description: 'merge/fit iterations per stage at most' },
+        tolerance: { type: 'number', minimum: 0, default: DSS.tolerance, description: 'a stage ends when the reduced χ² falls by less than this' },
+        min_shot_rows: { type: 'integer', minimum: 1, default: DSS.minShotRows, description: 'a shot with fewer rows in the fit is rejected' },
+        reject_mad: { type: 'number', exclusiveMinimum: 0, default: DSS.rejectMad, description: 'a shot whose scale is further than this many robust σ from its p_order neighbours is rejected' },
+        reject_rounds: { type: 'integer', minimum: 0, maximum: 100, default: DSS.rejectRounds, description: 'refits after rejecting shots, at most' },
+        row_budget: { type: 'integer', minimum: 1000, maximum: 2 ** 31, default: DSS.rowBudget, description: 'rows the fit may hold (a voxel subset beyond it)' },
+        subset_seed: { type: 'integer', default: DSS.subsetSeed, description: 'seed of the voxel hash that picks the subset' },
+      },
+    },
     background: {
       type: 'object',
       additionalProperties: false,

@@ -109,11 +109,46 @@ stills:
   # partiality: of the Bragg reference (I/P, sigma/P): the imported one where
   # present, else computed with model: xsphere | gaussian | ellipsoid.
   partiality:
-    model: xsphere
+    model: gaussian
     # threshold: Bragg rows with a partiality below this are left out.
     threshold: 0.3
   # bragg_intensity: which imported Bragg intensity: prf | sum.
   bragg_intensity: prf
+  # scaling: the scale model a(x,y,p) * d * (b(p) * I + c(|s|,p)) along
+  # p = p_order, and the shot rejection (docs/stills.md).
+  scaling:
+    # b_mode: per-shot (one b per shot, regularized toward its p_order
+    # neighbours) | smooth (b a smooth function of p_order).
+    b_mode: per-shot
+    # b_lambda: smoothness of b along p_order (second differences).
+    b_lambda: 0.01
+    # b_nodes: b_mode smooth: nodes of b along p_order.
+    b_nodes: 10
+    # a_grid: a(x, y, p_order) nodes [nx, ny, n along p_order], 2...100.
+    a_grid: [5, 5, 3]
+    # c_grid: c(|s|, p_order) nodes [ns, n along p_order], 2...100.
+    c_grid: [8, 3]
+    # d_mode: panel (one factor per panel) | map (a smooth x, y map per panel).
+    d_mode: panel
+    # stages: refinement stages in order, from b, bc, c, d, a.
+    stages: [b, bc, c, d, a]
+    # outlier: row outlier cut-offs in sigma after each stage; the last repeats.
+    outlier: [10, 5]
+    # max_iterations: merge/fit iterations per stage at most.
+    max_iterations: 10
+    # tolerance: a stage ends when the reduced chi^2 falls by less than this.
+    tolerance: 1.0e-4
+    # min_shot_rows: a shot with fewer rows in the fit is rejected.
+    min_shot_rows: 50
+    # reject_mad: a shot whose scale lies further than this many robust sigma
+    # from its p_order neighbours is rejected.
+    reject_mad: 5
+    # reject_rounds: refits after rejecting shots, at most.
+    reject_rounds: 2
+    # row_budget: rows the fit may hold (a voxel subset beyond it).
+    row_budget: 2000000
+    # subset_seed: seed of the voxel hash that picks the subset.
+    subset_seed: 0
   # background: blank shots (no crystal), averaged and subtracted with
   # propagated errors; left out: none.
   # background: {images: [blank_0001.img, blank_0002.img], exposure: null}

@@ -15,6 +15,7 @@ import type { MergeSettings } from '../stages/merge.ts';
 import type { ScaleSettings } from '../stages/scale.ts';
 import type { StillsMaskSettings } from '../stills/mask.ts';
 import type { PartialityModel } from '../stills/partiality.ts';
+import type { StillsScaleSettings } from '../stills/scale.ts';
 
 /** Where a sweep's frames come from. */
 export type ImageSource =
@@ -100,6 +101,8 @@ export interface StillsConfig {
   /** the 2D Bragg masks of each shot (src/stills/mask.ts; the gain is detector.gain) */
   braggMask: Omit<StillsMaskSettings, 'gain'>;
   bragg: StillsBraggConfig;
+  /** the scale model along p_order and the shot rejection (src/stills/scale.ts) */
+  scaling: StillsScaleSettings;
   /** blank shots, averaged and subtracted with propagated errors; null: none */
   background: { images: string[]; exposure: number | null } | null;
   onBadShot: BadShotPolicy;

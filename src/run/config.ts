@@ -34,6 +34,7 @@ import { spaceGroup } from '../symmetry/index.ts';
 import { P_ORDER_TITLE, PATTERN_PHRASES, RUN_CONFIG_SCHEMA, type SchemaNode, type SchemaType } from './config-schema.ts';
 import { P_ORDER_KINDS, STILLS_RUN_DEFAULTS } from './stills-settings.ts';
 import { STILLS_MASK_DEFAULTS } from '../stills/mask.ts';
+import { STILLS_SCALE_DEFAULTS } from '../stills/scale.ts';
 import type { PartialityModel } from '../stills/partiality.ts';
 import type {
   AbsoluteConfig,
@@ -495,6 +496,23 @@ interface RawStills {
   };
   partiality?: { model?: PartialityModel; threshold?: number };
   bragg_intensity?: 'prf' | 'sum';
+  scaling?: {
+    b_mode?: 'per-shot' | 'smooth';
+    b_lambda?: number;
+    b_nodes?: number;
+    a_grid?: [number, number, number];
+    c_grid?: [number, number];
+    d_mode?: 'panel' | 'map';
+    stages?: string[];
+    outlier?: number[];
+    max_iterations?: number;
+    tolerance?: number;
+    min_shot_rows?: number;
+    reject_mad?: number;
+    reject_rounds?: number;
+    row_budget?: number;
+    subset_seed?: number;
+  };
   background?: { images: string[]; exposure?: number | null };
   on_bad_shot?: 'stop' | 'skip';
   chunk_shots?: number;
@@ -618,6 +636,8 @@ function stillsConfigOf(st: RawStills, abs: (p: string) => string): StillsConfig
   const m = st.bragg_mask ?? {};
   const D = STILLS_MASK_DEFAULTS;
   const DR = STILLS_RUN_DEFAULTS;
+  const DS = STILLS_SCALE_DEFAULTS;
+  const sc = st.scaling ?? {};
   return {
     input: given(st.stream) ? { kind: 'crystfel', stream: abs(st.stream) } : { kind: 'dials', expt: abs(st.expt as string), refl: given(st.refl) ? abs(st.refl) : null },
     imageRoot: given(st.image_root) ? abs(st.image_root) : null,
@@ -643,6 +663,24 @@ function stillsConfigOf(st: RawStills, abs: (p: string) => string): StillsConfig
       outlierDilatePx: m.outlier_dilate_px ?? D.outlierDilatePx,
     },
     bragg: { model: st.partiality?.model ?? DR.bragg.model, threshold: st.partiality?.threshold ?? DR.bragg.threshold, intensity: st.bragg_intensity ?? DR.bragg.intensity },
+    scaling: {
+      bMode: sc.b_mode ?? DS.bMode,
+      bLambda: sc.b_lambda ?? DS.bLambda,
+      bNodes: sc.b_nodes ?? DS.bNodes,
+      aGrid: sc.a_grid !== undefined ? [sc.a_grid[0], sc.a_grid[1], sc.a_grid[2]] : [...DS.aGrid],
+      cGrid: sc.c_grid !== undefined ? [sc.c_grid[0], sc.c_grid[1]] : [...DS.cGrid],
+      dMode: sc.d_mode ?? DS.dMode,
+      // the schema allows only SCALE_STAGES
+      stages: [...((sc.stages as ScaleStage[] | undefined) ?? DS.stages)],
+      outlier: [...(sc.outlier ?? DS.outlier)],
+      maxIterations: sc.max_iterations ?? DS.maxIterations,
+      tolerance: sc.tolerance ?? DS.tolerance,
+      minShotRows: sc.min_shot_rows ?? DS.minShotRows,
+      rejectMad: sc.reject_mad ?? DS.rejectMad,
+      rejectRounds: sc.reject_rounds ?? DS.rejectRounds,
+      rowBudget: sc.row_budget ?? DS.rowBudget,
+      subsetSeed: sc.subset_seed ?? DS.subsetSeed,
+    },
     background: st.background === undefined ? null : { images: st.background.images.map(abs), exposure: st.background.exposure ?? null },
     onBadShot: st.on_bad_shot ?? DR.onBadShot,
     chunkShots: st.chunk_shots ?? DR.chunkShots,

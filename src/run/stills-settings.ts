@@ -1,9 +1,11 @@
 /**
  * The defaults of the `stills:` section of a run config that belong to the run
- * itself (which shots, how they are chunked, what a bad shot does, the Bragg
- * reference's partiality cut). The extraction, mask and scaling settings take
- * theirs from their modules' defaults objects (src/stills/).
+ * itself (p_order, how shots are chunked, what a bad shot does); the Bragg
+ * reference's come from BRAGG_TABLE_DEFAULTS (src/stills/bragg-table.ts). The
+ * extraction, mask and scaling settings take theirs from their modules'
+ * defaults objects (src/stills/).
  */
+import { BRAGG_TABLE_DEFAULTS } from '../stills/bragg-table.ts';
 import type { BadShotPolicy, POrderConfig, StillsBraggConfig } from './config-types.ts';
 
 export interface StillsRunDefaults {
@@ -15,7 +17,7 @@ export interface StillsRunDefaults {
 
 const DEFAULTS: StillsRunDefaults = {
   pOrder: { kind: 'index' },
-  bragg: { model: 'xsphere', threshold: 0.3, intensity: 'prf' },
+  bragg: { model: BRAGG_TABLE_DEFAULTS.partialityModel, threshold: BRAGG_TABLE_DEFAULTS.partialityThreshold, intensity: BRAGG_TABLE_DEFAULTS.intensity },
   onBadShot: 'stop',
   chunkShots: 100,
 };
