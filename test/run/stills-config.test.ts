@@ -15,7 +15,9 @@ import { RUN_CONFIG_SCHEMA, type SchemaNode } from '../../src/run/config-schema.
 import { STILLS_CONFIG_TEMPLATE } from '../../src/run/config-template.ts';
 import type { RunConfig } from '../../src/run/config-types.ts';
 import { STILLS_RUN_DEFAULTS } from '../../src/run/stills-settings.ts';
+import { BRAGG_TABLE_DEFAULTS } from '../../src/stills/bragg-table.ts';
 import { STILLS_MASK_DEFAULTS } from '../../src/stills/mask.ts';
+import { STILLS_SCALE_DEFAULTS } from '../../src/stills/scale.ts';
 import { runInProcess } from '../helpers/cli.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'diffract-stills-config-'));
@@ -54,7 +56,8 @@ describe('a stills config', () => {
       polarizationFraction: null,
       pOrder: { kind: 'index' },
       braggMask: mask,
-      bragg: { model: 'xsphere', threshold: 0.3, intensity: 'prf' },
+      bragg: { model: BRAGG_TABLE_DEFAULTS.partialityModel, threshold: BRAGG_TABLE_DEFAULTS.partialityThreshold, intensity: BRAGG_TABLE_DEFAULTS.intensity },
+      scaling: STILLS_SCALE_DEFAULTS,
       background: null,
       onBadShot: 'stop',
       chunkShots: 100,
@@ -76,6 +79,10 @@ describe('a stills config', () => {
     expect(st.properties?.p_order?.default).toBe(STILLS_RUN_DEFAULTS.pOrder.kind);
     expect(st.properties?.partiality?.properties?.model?.default).toBe(STILLS_RUN_DEFAULTS.bragg.model);
     expect(st.properties?.partiality?.properties?.threshold?.default).toBe(STILLS_RUN_DEFAULTS.bragg.threshold);
+    expect(st.properties?.bragg_intensity?.default).toBe(BRAGG_TABLE_DEFAULTS.intensity);
+    expect(STILLS_RUN_DEFAULTS.bragg).toEqual({ model: BRAGG_TABLE_DEFAULTS.partialityModel, threshold: BRAGG_TABLE_DEFAULTS.partialityThreshold, intensity: BRAGG_TABLE_DEFAULTS.intensity });
+    const scaling = Object.fromEntries(Object.entries(st.properties?.scaling?.properties ?? {}).map(([k, v]) => [camel(k), v.default]));
+    expect(scaling).toEqual(STILLS_SCALE_DEFAULTS);
   });
 
   it('reads every key: a stream, p_order from a CSV, masks, background, bad shots', () => {
@@ -91,8 +98,9 @@ stills:
   polarization_fraction: 0.93
   p_order: {csv: shots.csv, column: energy}
   bragg_mask: {margin_px: 2, outliers: false, z: 5}
-  partiality: {model: gaussian, threshold: 0.5}
+  partiality: {model: xsphere, threshold: 0.5}
   bragg_intensity: sum
+  scaling: {b_mode: smooth, b_nodes: 6, a_grid: [4, 4, 2], min_shot_rows: 10}
   background: {images: [blank1.img, /abs/blank2.img], exposure: 0.02}
   on_bad_shot: skip
   chunk_shots: 7
@@ -108,7 +116,8 @@ grid:
     expect(s.polarizationFraction).toBe(0.93);
     expect(s.pOrder).toEqual({ kind: 'csv', file: join(proj, 'shots.csv'), column: 'energy', key: 'shot' });
     expect(s.braggMask).toMatchObject({ marginPx: 2, outliers: false, z: 5, block: STILLS_MASK_DEFAULTS.block });
-    expect(s.bragg).toEqual({ model: 'gaussian', threshold: 0.5, intensity: 'sum' });
+    expect(s.bragg).toEqual({ model: 'xsphere', threshold: 0.5, intensity: 'sum' });
+    expect(s.scaling).toEqual({ ...STILLS_SCALE_DEFAULTS, bMode: 'smooth', bNodes: 6, aGrid: [4, 4, 2], minShotRows: 10 });
     expect(s.background).toEqual({ images: [join(proj, 'blank1.img'), '/abs/blank2.img'], exposure: 0.02 });
     expect(s.onBadShot).toBe('skip');
     expect(s.chunkShots).toBe(7);
@@ -158,6 +167,8 @@ describe('stills config errors: one line naming the key', () => {
     expect(usageError(`${MINIMAL}  trusted_range: [10, 1]\n`).field).toBe('stills.trusted_range');
     expect(usageError(`${MINIMAL}  on_bad_shot: ignore\n`).message).toBe(`${cfgPath}, field 'stills.on_bad_shot': must be one of stop, skip, got 'ignore'`);
     expect(usageError(`${MINIMAL}  chunk_shots: 0\n`).field).toBe('stills.chunk_shots');
+    expect(usageError(`${MINIMAL}  scaling: {b_mode: linear}\n`).message).toBe(`${cfgPath}, field 'stills.scaling.b_mode': must be one of per-shot, smooth, got 'linear'`);
+    expect(usageError(`${MINIMAL}  scaling: {a_grid: [5, 5, 1000]}\n`).field).toBe('stills.scaling.a_grid');
   });
 });
 
