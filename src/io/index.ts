@@ -51,6 +51,21 @@ export {
   type StillMaskInputs,
 } from '../stills/mask.ts';
 export { maskedFractions, formatMaskRows, type ShotMaskRow, type MaskReportOptions } from '../stills/mask-report.ts';
+export {
+  extractShots,
+  stillsGridMeta,
+  stillsExtractDefaults,
+  validateStillsExtractSettings,
+  ShotError,
+  STILLS_EXTRACT_DEFAULTS,
+  type ShotInfo,
+  type ShotObservations,
+  type StillsBackgroundSettings,
+  type StillsExtractInputs,
+  type StillsExtractSettings,
+} from '../stills/extract.ts';
+export { braggObservations, BRAGG_PARTIALITY_THRESHOLD, BRAGG_TABLE_DEFAULTS, type BraggObservations, type BraggTableSettings } from '../stills/bragg-table.ts';
+export { readStillsChunk, writeStillsChunk, type SkippedShot, type StillsChunk } from './stills-chunk-file.ts';
 export { formatPoni, parsePoni, readPoni, type PoniGeometry } from './poni.ts';
 export { decodeNpy, encodeNpy, readNpy, writeNpy, type NpyArray } from './npy.ts';
 

@@ -81,6 +81,27 @@ export interface ReportOptions {
   cPhiNodes?: number;
 }
 
+/** One shot of a stills run (as src/run/run-types.ts StillsShotRow). */
+export interface StillsShot {
+  shot: number;
+  identifier: string;
+  status: 'used' | 'rejected' | 'skipped';
+  reason: string;
+  pOrder: number;
+  b: number;
+  maskedFraction: number;
+  rows: number;
+}
+
+/** What a stills run adds to the report: the shots and the Bragg reference's partialities. */
+export interface StillsData {
+  /** the p_order axis label */
+  pOrderLabel: string;
+  shots: readonly StillsShot[];
+  /** partiality histogram: edges (n + 1), counts (n), and the threshold below which rows are left out; null: no Bragg reference */
+  partiality: { edges: readonly number[]; counts: readonly number[]; threshold: number } | null;
+}
+
 export interface ReportInputs {
   /** one integrate (voxel tables) file per sweep, in sweep order (sweep number k of the scale model is entry k) */
   integrated: readonly { sweep: string; file: string }[];
@@ -91,6 +112,8 @@ export interface ReportInputs {
   map: ReportMapInput | null;
   summary: ReportSummary;
   options?: ReportOptions;
+  /** a stills run: shots (scale vs p_order, masked fractions, used/rejected/skipped) and partialities */
+  stills?: StillsData;
 }
 
 /** One central plane of the map (SlicePlane of src/export/slices.ts without the grid index: [row][col], row 0 at the bottom). */
@@ -229,6 +252,8 @@ export interface ReportData {
   filter: Part<FilterData>;
   cchalf: Part<CchalfData>;
   absolute: Part<AbsoluteData>;
+  /** present for stills runs (then the rotation-only sections are left out) */
+  stills?: StillsData;
 }
 
 // ---------------------------------------------------------------- reading
@@ -641,7 +666,7 @@ export async function collectReportData(inputs: ReportInputs): Promise<ReportDat
   });
 
   const scale = await section('scale stage file', inputs.scaled, (path) => readScale(path, inputs.integrated, opts.cPhiNodes ?? 4));
-  const filter = await readFilter(inputs.integrated);
+  const filter = inputs.stills !== undefined ? { absent: 'stills: no Poisson filter (2D Bragg masks per shot)' } : await readFilter(inputs.integrated);
 
   const metaNow = meta as ObservationMeta | null;
   let slices: Part<SliceSet>;
@@ -669,5 +694,5 @@ export async function collectReportData(inputs: ReportInputs): Promise<ReportDat
     ...(inputs.absolute !== null ? [{ label: 'absolute', path: inputs.absolute }] : []),
     ...(map !== null && 'nexus' in map ? [{ label: 'map', path: map.nexus }] : []),
   ];
-  return { title: summary.title ?? 'diffract run report', summary, meta: metaNow, files, slices, radial, scale, filter, cchalf, absolute };
+  return { title: summary.title ?? 'diffract run report', summary, meta: metaNow, files, slices, radial, scale, filter, cchalf, absolute, ...(inputs.stills !== undefined ? { stills: inputs.stills } : {}) };
 }

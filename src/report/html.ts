@@ -10,7 +10,7 @@
  * atomically (src/io/atomic-file.ts).
  */
 import { writeFileAtomic } from '../io/atomic-file.ts';
-import { isAbsent, type Absent, type AbsoluteData, type CchalfData, type FilterData, type RadialProfile, type ReportData, type ReportSlice, type ScaleData, type SliceSet } from './data.ts';
+import { isAbsent, type Absent, type AbsoluteData, type CchalfData, type FilterData, type RadialProfile, type ReportData, type ReportSlice, type ScaleData, type SliceSet, type StillsData } from './data.ts';
 import { barPlot, escapeXml, formatNumber, heatMap, linePlot, PALETTE, type LineSeries } from './svg.ts';
 
 const CSS = `
@@ -311,6 +311,66 @@ function absoluteSection(a: AbsoluteData | Absent): SectionSpec {
   return { id: 'absolute', title: 'Absolute scale', caption, body: `<div class="figs">${cum}${ratio}</div><p class="note">${escapeXml(facts)}; from ${escapeXml(a.source)}.</p>` };
 }
 
+/** Bins of the masked-fraction histogram. */
+const MASK_BINS = 20;
+/** Shots listed one by one in the stills table; beyond it only rejected and skipped ones are. */
+const MAX_SHOT_ROWS = 200;
+
+/** Histogram bars: counts per [edges[i], edges[i+1]) bin, labelled by the bin's lower edge in %. */
+function histogram(title: string, xLabel: string, edges: readonly number[], counts: readonly number[], width = 440): string {
+  return barPlot({ title, xLabel, yLabel: 'shots or rows', categories: counts.map((_c, i) => `${formatNumber(100 * edges[i]!)}`), values: [...counts], width, height: 260 });
+}
+
+function stillsSections(st: StillsData): SectionSpec[] {
+  const shots = st.shots;
+  const used = shots.filter((s) => s.status === 'used');
+  const rejected = shots.filter((s) => s.status === 'rejected');
+  const skipped = shots.filter((s) => s.status === 'skipped');
+
+  // scale vs p_order
+  const series: LineSeries[] = [
+    { label: `used (${used.length})`, x: used.map((s) => s.pOrder), y: used.map((s) => s.b), kind: 'points', color: color(0) },
+    ...(rejected.length > 0 ? [{ label: `rejected (${rejected.length})`, x: rejected.map((s) => s.pOrder), y: rejected.map((s) => s.b), kind: 'points' as const, color: color(1) }] : []),
+  ];
+  const scale: SectionSpec = {
+    id: 'stills-scale',
+    title: 'Scale vs p_order',
+    caption: `The scale b of every shot against its ordering parameter p_order (${st.pOrderLabel}); rejected shots in a second colour, skipped shots have none.`,
+    body: `<div class="figs">${linePlot({ xLabel: `p_order: ${st.pOrderLabel}`, yLabel: 'b', series, width: 560, height: 300 })}</div>`,
+  };
+
+  // masked fraction and partiality histograms
+  const fractions = shots.filter((s) => Number.isFinite(s.maskedFraction)).map((s) => s.maskedFraction);
+  const top = Math.max(0.01, ...fractions);
+  const step = top / MASK_BINS;
+  const edges = Array.from({ length: MASK_BINS + 1 }, (_v, i) => i * step);
+  const counts = new Array<number>(MASK_BINS).fill(0);
+  for (const f of fractions) counts[Math.min(MASK_BINS - 1, Math.floor(f / step))]! += 1;
+  const figs = [histogram('2D Bragg mask: masked fraction per shot', 'masked (% of the shot’s pixels), bin start', edges, counts)];
+  let note = `${fractions.length} shots; masked ${fractions.length > 0 ? `${formatPercent(Math.min(...fractions))} … ${formatPercent(Math.max(...fractions))}` : '—'}.`;
+  if (st.partiality !== null) {
+    const p = st.partiality;
+    figs.push(histogram('Bragg reference: partiality per row', 'partiality (%), bin start', p.edges, p.counts));
+    const total = p.counts.reduce((a, b) => a + b, 0);
+    const below = p.counts.reduce((a, c, i) => a + (p.edges[i + 1]! <= p.threshold ? c : 0), 0);
+    note += ` Partialities of ${formatCount(total)} Bragg rows; rows below ${formatNumber(p.threshold)} (${formatCount(below)} in the bins under it) are left out of the reference.`;
+  } else note += ' No Bragg reference (the input has no reflections).';
+  const hist: SectionSpec = { id: 'stills-histograms', title: 'Masks and partialities', caption: 'How much of each shot the 2D Bragg mask removes, and the partialities of the imported Bragg rows.', body: `<div class="figs">${figs.join('')}</div><p class="note">${escapeXml(note)}</p>` };
+
+  // shots used / rejected / skipped
+  const listed = shots.length <= MAX_SHOT_ROWS ? shots : [...rejected, ...skipped];
+  const rows = listed.map((s) => [String(s.shot), s.identifier, s.status, fixed(s.pOrder, 4), fixed(s.b, 4), formatPercent(s.maskedFraction), formatCount(s.rows), s.reason]);
+  const counts3 = table(['shots', 'used', 'rejected', 'skipped'], [[formatCount(shots.length), formatCount(used.length), formatCount(rejected.length), formatCount(skipped.length)]], 0);
+  const more = shots.length > MAX_SHOT_ROWS ? `<p class="note">${shots.length} shots: only the rejected and skipped ones are listed.</p>` : '';
+  const shotsSection: SectionSpec = {
+    id: 'stills-shots',
+    title: 'Shots',
+    caption: 'Every shot: used in the merge, rejected by the scaling (with the reason), or skipped because it could not be processed (on_bad_shot: skip).',
+    body: counts3 + more + table(['shot', 'identifier', 'status', 'p_order', 'b', 'masked', 'rows', 'reason'], rows, 3),
+  };
+  return [scale, hist, shotsSection];
+}
+
 function filesSection(d: ReportData): SectionSpec {
   const body = d.files.length > 0 ? table(['stage', 'file'], d.files.map((f) => [f.label, f.path]), 2) : '<p class="note">none</p>';
   return { id: 'files', title: 'Input files', caption: 'The stage files this report was made from.', body };
@@ -318,12 +378,14 @@ function filesSection(d: ReportData): SectionSpec {
 
 /** The report page (pure: the same data gives the same string). */
 export function renderReport(data: ReportData): string {
+  const stills = data.stills;
   const sections = [
     summarySection(data),
     slicesSection(data.slices),
     radialSection(data.radial),
+    ...(stills !== undefined ? stillsSections(stills) : []),
     scaleSection(data.scale),
-    filterSection(data.filter),
+    ...(stills !== undefined ? [] : [filterSection(data.filter)]),
     cchalfSection(data.cchalf),
     absoluteSection(data.absolute),
     filesSection(data),

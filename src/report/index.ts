@@ -26,6 +26,8 @@ export {
   type ReportSummary,
   type ScaleData,
   type SliceSet,
+  type StillsData,
+  type StillsShot,
   type SweepFilter,
 } from './data.ts';
 export { renderReport, writeReport } from './html.ts';

@@ -19,6 +19,10 @@ import { EXPORT_DEFAULTS } from '../stages/export.ts';
 import { INTEGRATE_DEFAULTS } from '../stages/integrate.ts';
 import { MERGE_DEFAULTS } from '../stages/merge.ts';
 import { SCALE_DEFAULTS } from '../stages/scale.ts';
+import { STILLS_MASK_DEFAULTS } from '../stills/mask.ts';
+import { STILLS_SCALE_DEFAULTS } from '../stills/scale.ts';
+import { PARTIALITY_MODELS } from '../stills/partiality.ts';
+import { MAX_CHUNK_SHOTS, P_ORDER_KINDS, STILLS_RUN_DEFAULTS } from './stills-settings.ts';
 
 /** The subset of JSON Schema this file uses (enough to walk it for messages and tests). */
 export interface SchemaNode {
@@ -123,14 +127,130 @@ export const MAX_ABSOLUTE_SHELLS = 10_000;
 
 const pair = (item: SchemaNode, description: string): SchemaNode => vector(2, item, description);
 
+const DSM = STILLS_MASK_DEFAULTS;
+const DSR = STILLS_RUN_DEFAULTS;
+const DSS = STILLS_SCALE_DEFAULTS;
+
+/** The schema title of `stills.p_order` (messages describe it by it). */
+export const P_ORDER_TITLE = 'p_order';
+
+/** `stills.p_order`: a word, or a CSV column. */
+const pOrderSchema: SchemaNode = {
+  title: P_ORDER_TITLE,
+  description: 'the per-shot ordering parameter of the scale model: index | timestamp | diffuse | pulse_energy, or {csv, column, key} (a numeric column of a CSV file)',
+  type: ['string', 'object'],
+  default: DSR.pOrder.kind,
+  if: { type: 'string' },
+  then: { type: 'string', enum: [...P_ORDER_KINDS] },
+  else: {
+    title: 'p_order CSV',
+    type: 'object',
+    additionalProperties: false,
+    required: ['csv', 'column'],
+    properties: {
+      csv: str('CSV file with a header line; relative to the config folder'),
+      column: str('the numeric column that gives p_order'),
+      key: str("the column naming each shot, by index (0-based) or identifier", { default: 'shot' }),
+    },
+  },
+};
+
+/** The `stills:` section (a serial-stills run instead of sweeps). */
+const stillsSchema: SchemaNode = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'serial stills instead of rotation sweeps (docs/stills.md): the indexing results (expt + refl, or stream), the images, p_order, Bragg masks, partiality, bad shots',
+  properties: {
+    expt: str('DIALS stills ExperimentList (one experiment per shot; its ImageSets name the images); relative to the config folder'),
+    refl: nullable(str('the matching DIALS reflection table (Bragg reference, bbox masks); null: none', { default: null })),
+    stream: str('CrystFEL .stream instead of expt/refl; relative to the config folder'),
+    image_root: nullable(str("folder that the stream's relative image paths are resolved against; null: the stream's folder", { default: null })),
+    hdf5_dataset: nullable(str('the image stack inside multi-event HDF5 files; null: /entry/data/data', { default: null })),
+    exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'seconds per shot; null: 1' },
+    unit_cell: nullable(vector(6, { type: 'number', exclusiveMinimum: 0 }, 'the common grid cell [a, b, c, alpha, beta, gamma] (Å, °); null: the median of the shots’ cells', { default: null })),
+    trusted_range: nullable(vector(2, { type: 'number' }, "replaces every panel's trusted range [lo, hi] of the imported detectors (read as mask.trusted_range says); null: as imported", { default: null })),
+    polarization_fraction: { type: ['number', 'null'], minimum: 0, maximum: 1, default: null, description: "replaces the beams' polarization fraction; null: as imported" },
+    p_order: pOrderSchema,
+    bragg_mask: {
+      type: 'object',
+      additionalProperties: false,
+      description: '2D Bragg masks per shot (predicted spots, observed bboxes, bright outliers); the outlier test takes its gain from detector.gain',
+      properties: {
+        fallback_radius: { type: 'number', minimum: 0, default: DSM.fallbackRadius, description: 'lattice-point radius R (1/Å) of shots whose source gives no spot model' },
+        radius_scale: { type: 'number', exclusiveMinimum: 0, default: DSM.radiusScale, description: "multiplies the spot model's R" },
+        ellipsoid_sigmas: { type: 'number', exclusiveMinimum: 0, default: DSM.ellipsoidSigmas, description: 'shots with an ellipsoid profile: R is at least this many σ of its widest axis' },
+        margin: { type: 'number', minimum: 0, default: DSM.margin, description: 'added to the predicted extent, 1/Å' },
+        margin_px: { type: 'integer', minimum: 0, maximum: 64, default: DSM.marginPx, description: 'dilation of the predicted mask, pixels' },
+        divergence: { type: 'number', minimum: 0, default: DSM.divergence, description: 'beam divergence, full angle (rad), for shots whose source gives none' },
+        bandwidth: { type: 'number', minimum: 0, default: DSM.bandwidth, description: 'bandwidth Δλ/λ (full width), for shots whose source gives none' },
+        bbox: { type: 'boolean', default: DSM.bbox, description: "mask the observed spots' bboxes of the reflection table" },
+        outliers: { type: 'boolean', default: DSM.outliers, description: 'mask bright outliers no lattice explains (second lattices, ice)' },
+        block: { type: 'integer', minimum: 4, maximum: 1024, default: DSM.block, description: 'outlier test: block size, pixels' },
+        z: { type: 'number', exclusiveMinimum: 0, default: DSM.z, description: 'outlier test: threshold on (v − b)/σ' },
+        read_noise: { type: 'number', minimum: 0, default: DSM.readNoise, description: 'outlier test: read noise, ADU rms' },
+        outlier_dilate_px: { type: 'integer', minimum: 0, maximum: 64, default: DSM.outlierDilatePx, description: 'outlier dilation, pixels' },
+      },
+    },
+    partiality: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'partialities of the Bragg reference (I/P, σ/P): the imported ones where present, else computed',
+      properties: {
+        model: { type: 'string', enum: [...PARTIALITY_MODELS], default: DSR.bragg.model, description: 'computes the partiality where the source gives none: xsphere | gaussian | ellipsoid' },
+        threshold: { type: 'number', minimum: 0, maximum: 1, default: DSR.bragg.threshold, description: 'Bragg rows with a partiality below this are left out of the reference' },
+      },
+    },
+    bragg_intensity: { type: 'string', enum: ['prf', 'sum'], default: DSR.bragg.intensity, description: 'which imported Bragg intensity: prf (profile fitted) | sum' },
+    scaling: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'relative scaling along p_order, a(x, y, p)·d·(b(p)·I + c(|s|, p)), and the shot rejection (docs/stills.md)',
+      properties: {
+        b_mode: { type: 'string', enum: ['per-shot', 'smooth'], default: DSS.bMode, description: 'b: one factor per shot (regularized toward its p_order neighbours) | a smooth function of p_order' },
+        b_lambda: { type: 'number', minimum: 0, default: DSS.bLambda, description: 'smoothness λ of b along p_order (second differences, relative to the data)' },
+        b_nodes: { type: 'integer', minimum: 2, maximum: 100_000, default: DSS.bNodes, description: 'b_mode smooth: nodes of b along p_order' },
+        a_grid: vector(3, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'a(x, y, p_order) nodes [nx, ny, n along p_order]', { default: [...DSS.aGrid] }),
+        c_grid: vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'c(|s|, p_order) nodes [ns, n along p_order]', { default: [...DSS.cGrid] }),
+        d_mode: { type: 'string', enum: ['panel', 'map'], default: DSS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
+        stages: {
+          type: 'array',
+          minItems: 1,
+          items: { type: 'string', enum: [...SCALE_STAGES] },
+          default: [...DSS.stages],
+          description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
+        },
+        outlier: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 }, default: [...DSS.outlier], description: 'row outlier cut-offs in σ after each stage; the last repeats' },
+        max_iterations: { type: 'integer', minimum: 1, default: DSS.maxIterations, description: 'merge/fit iterations per stage at most' },
+        tolerance: { type: 'number', minimum: 0, default: DSS.tolerance, description: 'a stage ends when the reduced χ² falls by less than this' },
+        min_shot_rows: { type: 'integer', minimum: 1, default: DSS.minShotRows, description: 'a shot with fewer rows in the fit is rejected' },
+        reject_mad: { type: 'number', exclusiveMinimum: 0, default: DSS.rejectMad, description: 'a shot whose scale is further than this many robust σ from its p_order neighbours is rejected' },
+        reject_rounds: { type: 'integer', minimum: 0, maximum: 100, default: DSS.rejectRounds, description: 'refits after rejecting shots, at most' },
+        row_budget: { type: 'integer', minimum: 1000, maximum: 2 ** 31, default: DSS.rowBudget, description: 'rows the fit may hold (a voxel subset beyond it)' },
+        subset_seed: { type: 'integer', default: DSS.subsetSeed, description: 'seed of the voxel hash that picks the subset' },
+      },
+    },
+    background: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['images'],
+      description: 'blank shots (no crystal), averaged and subtracted with propagated errors; omitted: none',
+      properties: {
+        images: { type: 'array', minItems: 1, items: str('a blank image file; relative to the config folder'), description: 'the blank images' },
+        exposure: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'seconds per blank image; null: the shots’ exposure' },
+      },
+    },
+    on_bad_shot: { type: 'string', enum: ['stop', 'skip'], default: DSR.onBadShot, description: 'a shot that cannot be processed (missing image, …): stop the run (exit 1), or skip it with a warning and count it in the report' },
+    chunk_shots: { type: 'integer', minimum: 1, maximum: MAX_CHUNK_SHOTS, default: DSR.chunkShots, description: 'shots per checkpoint chunk (a resumed run reuses finished chunks)' },
+  },
+};
+
 export const RUN_CONFIG_SCHEMA: SchemaNode = {
   $schema: 'http://json-schema.org/draft-07/schema#',
   $id: 'https://diffract.invalid/schemas/run-config.json',
   title: 'diffract run configuration',
-  description: 'Configuration of `diffract run CONFIG`: import → mask → filter → integrate → correct → combine → scale → merge → absolute → export. Relative paths are relative to the folder of the config file.',
+  description: 'Configuration of `diffract run CONFIG`: import → mask → filter → integrate → correct → combine → scale → merge → absolute → export (rotation `sweeps`), or import → extract → scale → merge → absolute → export (serial `stills`); exactly one of the two. Relative paths are relative to the folder of the config file.',
   type: 'object',
   additionalProperties: false,
-  required: ['sweeps'],
   properties: {
     output: str('output folder (created when missing); relative to the config folder', { default: 'diffract-out' }),
     space_group: {
@@ -165,6 +285,7 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
         },
       },
     },
+    stills: stillsSchema,
     mask: {
       type: 'object',
       additionalProperties: false,

@@ -3,11 +3,11 @@
  * run configuration (`config-schema.ts`) with its default value and meaning,
  * and one example sweep (the other image forms shown commented out). Read
  * as it is, it gives the same `RunConfig` as a file holding only the sweep's
- * `expt`: the values shown are the defaults (tests check this).
+ * `expt`: the values shown are the defaults (tests check this). The stills
+ * template (`diffract init --stills`) shares its common sections.
  */
 
-/** The text `diffract init` writes (YAML, UTF-8). */
-export const RUN_CONFIG_TEMPLATE = `# diffract run configuration (written by 'diffract init').
+const ROTATION_HEAD = `# diffract run configuration (written by 'diffract init').
 #
 #   diffract run diffract.yaml
 #
@@ -18,8 +18,159 @@ export const RUN_CONFIG_TEMPLATE = `# diffract run configuration (written by 'di
 # that default. Relative paths are relative to the folder of this file; '~/'
 # starts in your home folder. Files are not opened when the config is read:
 # 'diffract run' checks them as it goes. Reference: docs/run-config.md.
+#
+# For serial stills, a section
+# stills: (the shots: expt/refl or stream, p_order, Bragg masks, ...)
+# replaces 'sweeps:'; 'diffract init --stills' writes that template.
 
-# Output folder (created when missing): stage files, the map, report.html.
+`;
+
+const STILLS_HEAD = `# diffract run configuration for serial stills (written by 'diffract init --stills').
+#
+#   diffract run diffract.yaml
+#
+# runs the stills reduction: import (DIALS .expt/.refl or CrystFEL .stream) ->
+# per-shot 2D Bragg masks and diffuse extraction (checkpointed in chunks of
+# shots) -> Bragg reference -> p_order -> scale -> merge -> absolute -> export
+# -> report.
+#
+# Every key is shown with its default value: a key left out (or deleted) takes
+# that default. Relative paths are relative to the folder of this file; '~/'
+# starts in your home folder. Files are not opened when the config is read:
+# 'diffract run' checks them as it goes. Reference: docs/run-config.md,
+# docs/stills.md.
+
+`;
+
+const STILLS = `# The serial stills (instead of rotation 'sweeps'; a config has one or the other).
+stills:
+  # expt (REQUIRED unless stream): a DIALS stills ExperimentList, one experiment
+  # (crystal, image) per shot. Set this to your file.
+  expt: indexed.expt
+  # refl: the matching DIALS reflection table (Bragg reference and the observed
+  # spots' bboxes); null: none.
+  refl: null
+  # stream: a CrystFEL .stream instead of expt/refl, e.g.
+  # stream: run.stream
+  # image_root: folder that relative image paths of a stream are resolved
+  # against; null: the stream's folder.
+  image_root: null
+  # hdf5_dataset: the image stack inside multi-event HDF5 files;
+  # null: /entry/data/data.
+  hdf5_dataset: null
+  # exposure: seconds per shot; null: 1.
+  exposure: null
+  # unit_cell: the common grid's cell [a, b, c, alpha, beta, gamma] (A, deg);
+  # null: the median of the shots' cells.
+  unit_cell: null
+  # trusted_range: replaces every panel's trusted range [lo, hi] of the
+  # imported detectors (read as mask.trusted_range says), e.g. [1, 10000];
+  # null: as imported.
+  trusted_range: null
+  # polarization_fraction: replaces the beams' polarization fraction (0...1),
+  # e.g. 0.93; null: as imported.
+  polarization_fraction: null
+  # p_order: the per-shot ordering parameter the scale model varies along:
+  # index | timestamp | diffuse (total diffuse intensity) | pulse_energy, or a
+  # numeric column of a CSV file with a header line, its shots named in column
+  # 'key' by index (0-based) or identifier:
+  # p_order: {csv: shots.csv, column: pulse_energy, key: shot}
+  p_order: index
+  # bragg_mask: the 2D Bragg mask of each shot (predicted spots, the observed
+  # spots' bboxes, bright outliers); the outlier test takes detector.gain.
+  bragg_mask:
+    # fallback_radius: lattice-point radius R (1/A) of shots whose source
+    # gives no spot model.
+    fallback_radius: 0.002
+    # radius_scale: multiplies the spot model's R.
+    radius_scale: 1
+    # ellipsoid_sigmas: ellipsoid profiles: R is at least this many sigma.
+    ellipsoid_sigmas: 3
+    # margin: added to the predicted extent, 1/A.
+    margin: 0
+    # margin_px: dilation of the predicted mask, pixels (0...64).
+    margin_px: 0
+    # divergence: beam divergence, full angle (rad), where the source gives none.
+    divergence: 0
+    # bandwidth: d(lambda)/lambda, full width, where the source gives none.
+    bandwidth: 0
+    # bbox: mask the observed spots' bboxes of the reflection table.
+    bbox: true
+    # outliers: mask bright outliers no lattice explains (second lattices, ice).
+    outliers: true
+    # block: outlier test block size, pixels (4...1024).
+    block: 16
+    # z: outlier test threshold on (v - b)/sigma.
+    z: 4
+    # read_noise: outlier test read noise, ADU rms.
+    read_noise: 0
+    # outlier_dilate_px: outlier dilation, pixels (0...64).
+    outlier_dilate_px: 1
+  # partiality: of the Bragg reference (I/P, sigma/P): the imported one where
+  # present, else computed with model: xsphere | gaussian | ellipsoid.
+  partiality:
+    model: gaussian
+    # threshold: Bragg rows with a partiality below this are left out.
+    threshold: 0.3
+  # bragg_intensity: which imported Bragg intensity: prf | sum.
+  bragg_intensity: prf
+  # scaling: the scale model a(x,y,p) * d * (b(p) * I + c(|s|,p)) along
+  # p = p_order, and the shot rejection (docs/stills.md).
+  scaling:
+    # b_mode: per-shot (one b per shot, regularized toward its p_order
+    # neighbours) | smooth (b a smooth function of p_order).
+    b_mode: per-shot
+    # b_lambda: smoothness of b along p_order (second differences).
+    b_lambda: 0.01
+    # b_nodes: b_mode smooth: nodes of b along p_order.
+    b_nodes: 10
+    # a_grid: a(x, y, p_order) nodes [nx, ny, n along p_order], 2...100.
+    a_grid: [5, 5, 3]
+    # c_grid: c(|s|, p_order) nodes [ns, n along p_order], 2...100.
+    c_grid: [8, 3]
+    # d_mode: panel (one factor per panel) | map (a smooth x, y map per panel).
+    d_mode: panel
+    # stages: refinement stages in order, from b, bc, c, d, a.
+    stages: [b, bc, c, d, a]
+    # outlier: row outlier cut-offs in sigma after each stage; the last repeats.
+    outlier: [10, 5]
+    # max_iterations: merge/fit iterations per stage at most.
+    max_iterations: 10
+    # tolerance: a stage ends when the reduced chi^2 falls by less than this.
+    tolerance: 1.0e-4
+    # min_shot_rows: a shot with fewer rows in the fit is rejected.
+    min_shot_rows: 50
+    # reject_mad: a shot whose scale lies further than this many robust sigma
+    # from its p_order neighbours is rejected.
+    reject_mad: 5
+    # reject_rounds: refits after rejecting shots, at most.
+    reject_rounds: 2
+    # row_budget: rows the fit may hold (a voxel subset beyond it).
+    row_budget: 2000000
+    # subset_seed: seed of the voxel hash that picks the subset.
+    subset_seed: 0
+  # background: blank shots (no crystal), averaged and subtracted with
+  # propagated errors; left out: none.
+  # background: {images: [blank_0001.img, blank_0002.img], exposure: null}
+  # on_bad_shot: a shot that cannot be processed (missing image, ...):
+  # stop (exit 1, one line naming the shot) | skip (a warning naming the shot;
+  # the shot is counted as skipped in summary.json and the report).
+  on_bad_shot: stop
+  # chunk_shots: shots per checkpoint chunk; a resumed run reuses the
+  # finished chunks.
+  chunk_shots: 100
+
+`;
+
+const STILLS_GRID = `# The common grid of the stills.
+grid:
+  # ndiv: subvoxels per cell along h, k, l, odd integers 1...255 (1, 1, 1: one
+  # value per lattice point). The wedge keys of the rotation grid do not apply.
+  ndiv: [3, 3, 3]
+
+`;
+
+const TOP = `# Output folder (created when missing): stage files, the map, report.html.
 output: diffract-out
 
 # Space group for the ASU mapping: a number (19), a Hermann-Mauguin symbol
@@ -37,7 +188,9 @@ threads: null
 # (null: a quarter of the memory, at most 2048; --memory-mb wins).
 memory_mb: null
 
-# The rotation sweeps, at least one. Each is integrated on its own; all are
+`;
+
+const SWEEPS = `# The rotation sweeps, at least one. Each is integrated on its own; all are
 # combined before scaling.
 sweeps:
     # name: a label for logs and file names: letters, digits, '.', '_', '-';
@@ -67,7 +220,9 @@ sweeps:
   # A second sweep needs only its expt (and images when they differ):
   # - expt: ../sweep2/indexed.expt
 
-# Pixels left out of the integration.
+`;
+
+const MASK = `# Pixels left out of the integration.
 mask:
   # edge: pixels masked along every panel border.
   edge: 0
@@ -87,7 +242,9 @@ mask:
   # exclusive (lo < v < hi) | inclusive (lo <= v <= hi).
   trusted_range: exclusive
 
-# How pixel values become photon counts.
+`;
+
+const DETECTOR = `# How pixel values become photon counts.
 detector:
   # kind: auto | photon-counting | integrating
   # (auto: photon counting when every panel is SENSOR_PAD).
@@ -97,7 +254,9 @@ detector:
   # pedestal: integrating detectors: ADU added to every pixel; null: the panel's.
   pedestal: null
 
-# The subvoxel grid, and the wedges the rotation is cut into.
+`;
+
+const GRID = `# The subvoxel grid, and the wedges the rotation is cut into.
 grid:
   # ndiv: subvoxels per cell along h, k, l, integers 1...255 (odd puts the
   # central one on the Bragg position; correct needs odd).
@@ -111,7 +270,9 @@ grid:
   # (does not change the results).
   batch_frames: null
 
-# The Poisson filter that removes Bragg peaks.
+`;
+
+const FILTER = `# The Poisson filter that removes Bragg peaks.
 filter:
   # enabled: false integrates without the filter (overflowing subvoxels are
   # still excluded).
@@ -122,7 +283,9 @@ filter:
   # window: neighbourhood radius in subvoxels (ball d.d <= window^2).
   window: 2
 
-# Per-pixel corrections: kappa = solid angle x polarization x efficiency x air.
+`;
+
+const CORRECTIONS = `# Per-pixel corrections: kappa = solid angle x polarization x efficiency x air.
 corrections:
   # enabled: false leaves out the per-pixel correction sums.
   enabled: true
@@ -134,7 +297,9 @@ corrections:
   # the default); 0 or null: no air attenuation (e.g. a helium path).
   air_path: 1
 
-# Relative scaling, model a(x,y,phi) * d * (b(phi) * I + c(|s|,phi)) (docs/scale.md).
+`;
+
+const SCALING = `# Relative scaling, model a(x,y,phi) * d * (b(phi) * I + c(|s|,phi)) (docs/scale.md).
 scaling:
   # table: observation table the model is fitted on: diffuse | bragg.
   table: diffuse
@@ -158,7 +323,9 @@ scaling:
   # tolerance: a stage ends when the reduced chi^2 falls by less than this.
   tolerance: 1.0e-4
 
-# Inverse-variance merging per ASU subvoxel (docs/merge.md).
+`;
+
+const MERGE = `# Inverse-variance merging per ASU subvoxel (docs/merge.md).
 merge:
   # outlier_sigma: reject the worst row of a voxel while its leave-one-out
   # deviation exceeds this many sigma (0: no rejection).
@@ -175,7 +342,9 @@ merge:
   # exceeds 1.
   inflate_sigma: false
 
-# Absolute scale (electron units per cell) by the Krogh-Moe sum rule
+`;
+
+const ABSOLUTE = `# Absolute scale (electron units per cell) by the Krogh-Moe sum rule
 # (docs/absolute.md). Give the unit-cell contents as composition OR sequence;
 # with neither, the absolute stage is skipped and the map stays in relative units.
 absolute:
@@ -205,7 +374,9 @@ absolute:
   # interpolated.
   min_completeness: 0.02
 
-# The merged map, expanded to the full sphere (docs/export.md).
+`;
+
+const EXPORT = `# The merged map, expanded to the full sphere (docs/export.md).
 export:
   # formats: any of nexus (.nxs), ccp4 (.ccp4), png (slices h=0, k=0, l=0).
   formats: [nexus, ccp4, png]
@@ -214,3 +385,14 @@ export:
   # colormap: PNG colour map: viridis | diverging.
   colormap: viridis
 `;
+
+/** The text `diffract init` writes (YAML, UTF-8). */
+export const RUN_CONFIG_TEMPLATE = [ROTATION_HEAD, TOP, SWEEPS, MASK, DETECTOR, GRID, FILTER, CORRECTIONS, SCALING, MERGE, ABSOLUTE, EXPORT].join('');
+
+/**
+ * The text `diffract init --stills` writes: the `stills:` section, then the
+ * shared sections of the rotation template (mask, detector, the grid's ndiv,
+ * corrections, merge, absolute, export). Read as it is, it gives the same
+ * `RunConfig` as a file holding only `stills: {expt: indexed.expt}`.
+ */
+export const STILLS_CONFIG_TEMPLATE = [STILLS_HEAD, TOP, STILLS, MASK, DETECTOR, STILLS_GRID, CORRECTIONS, MERGE, ABSOLUTE, EXPORT].join('');

@@ -31,7 +31,11 @@ import { MERGE_DEFAULTS } from '../stages/merge.ts';
 import { SCALE_DEFAULTS } from '../stages/scale.ts';
 import { chainComposition, parseComposition, sequenceChains } from '../scattering/composition.ts';
 import { spaceGroup } from '../symmetry/index.ts';
-import { PATTERN_PHRASES, RUN_CONFIG_SCHEMA, type SchemaNode, type SchemaType } from './config-schema.ts';
+import { P_ORDER_TITLE, PATTERN_PHRASES, RUN_CONFIG_SCHEMA, type SchemaNode, type SchemaType } from './config-schema.ts';
+import { P_ORDER_KINDS, STILLS_RUN_DEFAULTS } from './stills-settings.ts';
+import { STILLS_MASK_DEFAULTS } from '../stills/mask.ts';
+import { STILLS_SCALE_DEFAULTS } from '../stills/scale.ts';
+import type { PartialityModel } from '../stills/partiality.ts';
 import type {
   AbsoluteConfig,
   BeamstopConfig,
@@ -40,8 +44,10 @@ import type {
   GridConfig,
   ImageSource,
   MaskConfig,
+  POrderConfig,
   RunConfig,
   ScalingConfig,
+  StillsConfig,
   SweepConfig,
 } from './config-types.ts';
 
@@ -88,17 +94,28 @@ export function parseRunConfig(text: string, path: string): RunConfig {
 /** Validates an already parsed document (plain JSON-like data), as `parseRunConfig` does after parsing. */
 export function validateRunConfig(data: unknown, path: string): RunConfig {
   if (data === null || data === undefined) {
-    throw new UsageError("the config is empty: it needs at least 'sweeps' (run 'diffract init' for a commented template)", { file: path });
+    throw new UsageError("the config is empty: it needs at least 'sweeps' or 'stills' (run 'diffract init' or 'diffract init --stills' for a commented template)", { file: path });
   }
   if (typeof data !== 'object' || Array.isArray(data)) {
     throw new UsageError(`the config must be a mapping of keys (output, sweeps, …), got ${show(data)}`, { file: path });
   }
   const validate = validator();
-  if (!validate(data)) throwIssues(schemaIssues(validate.errors ?? [], data), path);
+  const valid = validate(data);
+  const issues0 = [...kindIssues(data as Record<string, unknown>), ...(valid ? [] : schemaIssues(validate.errors ?? [], data))];
+  if (issues0.length > 0) throwIssues(issues0, path);
   const doc = data as RawConfig;
   const issues = semanticIssues(doc);
   if (issues.length > 0) throwIssues(issues, path);
   return build(doc, path);
+}
+
+/** A config is a rotation run (`sweeps`) or a stills run (`stills`): exactly one of the two. */
+function kindIssues(doc: Record<string, unknown>): ConfigIssue[] {
+  const hasSweeps = doc.sweeps !== undefined;
+  const hasStills = doc.stills !== undefined;
+  if (hasSweeps && hasStills) return [issue(['stills'], "give either 'sweeps' (rotation) or 'stills' (serial stills), not both")];
+  if (!hasSweeps && !hasStills) return [issue(['sweeps'], "required (or 'stills' for a serial-stills run)")];
+  return [];
 }
 
 // ---------------------------------------------------------------- parsing
@@ -237,6 +254,7 @@ function plural(items: SchemaNode | undefined): string {
 
 /** What a value matching the schema looks like, in words ("3 integers 1…255", "one of width, volume"). */
 export function describeSchema(s: SchemaNode): string {
+  if (s.if !== undefined && s.title === P_ORDER_TITLE) return `one of ${enumText(P_ORDER_KINDS)} or a mapping {csv, column, key}`;
   if (s.if !== undefined) return 'a list of image files, a mapping {template, first, last} or a mapping {hdf5, dataset, first, last}';
   const types = typesOf(s);
   const parts: string[] = [];
@@ -408,7 +426,8 @@ interface RawConfig {
   report?: boolean;
   threads?: number | null;
   memory_mb?: number | null;
-  sweeps: RawSweep[];
+  sweeps?: RawSweep[];
+  stills?: RawStills;
   mask?: {
     edge?: number;
     panel_masks?: boolean;
@@ -449,6 +468,56 @@ interface RawConfig {
   export?: { formats?: ('nexus' | 'ccp4' | 'png')[]; fill?: number; colormap?: 'viridis' | 'diverging' };
 }
 
+interface RawStills {
+  expt?: string;
+  refl?: string | null;
+  stream?: string;
+  image_root?: string | null;
+  hdf5_dataset?: string | null;
+  exposure?: number | null;
+  unit_cell?: [number, number, number, number, number, number] | null;
+  trusted_range?: [number, number] | null;
+  polarization_fraction?: number | null;
+  p_order?: string | { csv: string; column: string; key?: string };
+  bragg_mask?: {
+    fallback_radius?: number;
+    radius_scale?: number;
+    ellipsoid_sigmas?: number;
+    margin?: number;
+    margin_px?: number;
+    divergence?: number;
+    bandwidth?: number;
+    bbox?: boolean;
+    outliers?: boolean;
+    block?: number;
+    z?: number;
+    read_noise?: number;
+    outlier_dilate_px?: number;
+  };
+  partiality?: { model?: PartialityModel; threshold?: number };
+  bragg_intensity?: 'prf' | 'sum';
+  scaling?: {
+    b_mode?: 'per-shot' | 'smooth';
+    b_lambda?: number;
+    b_nodes?: number;
+    a_grid?: [number, number, number];
+    c_grid?: [number, number];
+    d_mode?: 'panel' | 'map';
+    stages?: string[];
+    outlier?: number[];
+    max_iterations?: number;
+    tolerance?: number;
+    min_shot_rows?: number;
+    reject_mad?: number;
+    reject_rounds?: number;
+    row_budget?: number;
+    subset_seed?: number;
+  };
+  background?: { images: string[]; exposure?: number | null };
+  on_bad_shot?: 'stop' | 'skip';
+  chunk_shots?: number;
+}
+
 const given = <T>(v: T | null | undefined): v is T => v !== null && v !== undefined;
 
 /** Default sweep name by position (0-based). */
@@ -476,11 +545,24 @@ function sourceIssues(src: RawSource | undefined, at: Segment[]): ConfigIssue[] 
   return [];
 }
 
+/** The `stills:` checks beyond the schema: expt xor stream, refl with expt only, an odd grid, a sensible trusted range. */
+function stillsIssues(st: RawStills, ndiv: readonly number[] | undefined): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  if (given(st.expt) && given(st.stream)) out.push(issue(['stills', 'stream'], 'give expt (DIALS) or stream (CrystFEL), not both'));
+  else if (!given(st.expt) && !given(st.stream)) out.push(issue(['stills', 'expt'], 'required (a DIALS stills .expt, or stream: a CrystFEL .stream)'));
+  if (given(st.stream) && given(st.refl)) out.push(issue(['stills', 'refl'], 'goes with expt, not stream (the stream holds its reflections)'));
+  if (ndiv !== undefined && !ndiv.every((v) => v % 2 === 1)) out.push(issue(['grid', 'ndiv'], `stills need odd subdivisions (the central subvoxel on the lattice point), got ${show(ndiv)}`));
+  const tr = st.trusted_range;
+  if (given(tr) && !(tr[1] > tr[0])) out.push(issue(['stills', 'trusted_range'], `must be [lo, hi] with hi > lo, got ${show(tr)}`));
+  return out;
+}
+
 /** Checks that need more than one key, or more than the schema can say. */
 function semanticIssues(doc: RawConfig): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   const names = new Map<string, number>();
-  doc.sweeps.forEach((s, i) => {
+  if (doc.stills !== undefined) out.push(...stillsIssues(doc.stills, doc.grid?.ndiv));
+  (doc.sweeps ?? []).forEach((s, i) => {
     const name = s.name ?? defaultSweepName(i);
     const prev = names.get(name);
     if (prev !== undefined) {
@@ -546,6 +628,65 @@ function semanticIssues(doc: RawConfig): ConfigIssue[] {
 
 // ---------------------------------------------------------------- defaults and paths
 
+/** The `stills:` section with every default filled and every path absolute. */
+function stillsConfigOf(st: RawStills, abs: (p: string) => string): StillsConfig {
+  const po = st.p_order ?? STILLS_RUN_DEFAULTS.pOrder.kind;
+  const pOrder: POrderConfig =
+    typeof po === 'string' ? { kind: po as (typeof P_ORDER_KINDS)[number] } : { kind: 'csv', file: abs(po.csv), column: po.column, key: po.key ?? 'shot' };
+  const m = st.bragg_mask ?? {};
+  const D = STILLS_MASK_DEFAULTS;
+  const DR = STILLS_RUN_DEFAULTS;
+  const DS = STILLS_SCALE_DEFAULTS;
+  const sc = st.scaling ?? {};
+  return {
+    input: given(st.stream) ? { kind: 'crystfel', stream: abs(st.stream) } : { kind: 'dials', expt: abs(st.expt as string), refl: given(st.refl) ? abs(st.refl) : null },
+    imageRoot: given(st.image_root) ? abs(st.image_root) : null,
+    hdf5Dataset: st.hdf5_dataset ?? null,
+    exposure: st.exposure ?? null,
+    unitCell: given(st.unit_cell) ? [st.unit_cell[0], st.unit_cell[1], st.unit_cell[2], st.unit_cell[3], st.unit_cell[4], st.unit_cell[5]] : null,
+    trustedRange: given(st.trusted_range) ? [st.trusted_range[0], st.trusted_range[1]] : null,
+    polarizationFraction: st.polarization_fraction ?? null,
+    pOrder,
+    braggMask: {
+      fallbackRadius: m.fallback_radius ?? D.fallbackRadius,
+      radiusScale: m.radius_scale ?? D.radiusScale,
+      ellipsoidSigmas: m.ellipsoid_sigmas ?? D.ellipsoidSigmas,
+      margin: m.margin ?? D.margin,
+      marginPx: m.margin_px ?? D.marginPx,
+      divergence: m.divergence ?? D.divergence,
+      bandwidth: m.bandwidth ?? D.bandwidth,
+      bbox: m.bbox ?? D.bbox,
+      outliers: m.outliers ?? D.outliers,
+      block: m.block ?? D.block,
+      z: m.z ?? D.z,
+      readNoise: m.read_noise ?? D.readNoise,
+      outlierDilatePx: m.outlier_dilate_px ?? D.outlierDilatePx,
+    },
+    bragg: { model: st.partiality?.model ?? DR.bragg.model, threshold: st.partiality?.threshold ?? DR.bragg.threshold, intensity: st.bragg_intensity ?? DR.bragg.intensity },
+    scaling: {
+      bMode: sc.b_mode ?? DS.bMode,
+      bLambda: sc.b_lambda ?? DS.bLambda,
+      bNodes: sc.b_nodes ?? DS.bNodes,
+      aGrid: sc.a_grid !== undefined ? [sc.a_grid[0], sc.a_grid[1], sc.a_grid[2]] : [...DS.aGrid],
+      cGrid: sc.c_grid !== undefined ? [sc.c_grid[0], sc.c_grid[1]] : [...DS.cGrid],
+      dMode: sc.d_mode ?? DS.dMode,
+      // the schema allows only SCALE_STAGES
+      stages: [...((sc.stages as ScaleStage[] | undefined) ?? DS.stages)],
+      outlier: [...(sc.outlier ?? DS.outlier)],
+      maxIterations: sc.max_iterations ?? DS.maxIterations,
+      tolerance: sc.tolerance ?? DS.tolerance,
+      minShotRows: sc.min_shot_rows ?? DS.minShotRows,
+      rejectMad: sc.reject_mad ?? DS.rejectMad,
+      rejectRounds: sc.reject_rounds ?? DS.rejectRounds,
+      rowBudget: sc.row_budget ?? DS.rowBudget,
+      subsetSeed: sc.subset_seed ?? DS.subsetSeed,
+    },
+    background: st.background === undefined ? null : { images: st.background.images.map(abs), exposure: st.background.exposure ?? null },
+    onBadShot: st.on_bad_shot ?? DR.onBadShot,
+    chunkShots: st.chunk_shots ?? DR.chunkShots,
+  };
+}
+
 function build(doc: RawConfig, path: string): RunConfig {
   const source = resolve(path);
   const base = dirname(source);
@@ -560,7 +701,7 @@ function build(doc: RawConfig, path: string): RunConfig {
     return { kind: 'template', template: abs(src.template), first: src.first, last: src.last };
   };
 
-  const sweeps: SweepConfig[] = doc.sweeps.map((s, i) => ({
+  const sweeps: SweepConfig[] = (doc.sweeps ?? []).map((s, i) => ({
     name: s.name ?? defaultSweepName(i),
     expt: abs(s.expt),
     experiment: s.experiment ?? 0,
@@ -650,6 +791,7 @@ function build(doc: RawConfig, path: string): RunConfig {
     output: abs(doc.output ?? 'diffract-out'),
     spaceGroup: given(doc.space_group) ? String(doc.space_group).trim() : null,
     sweeps,
+    stills: doc.stills === undefined ? null : stillsConfigOf(doc.stills, abs),
     mask,
     detector: { kind: d.kind ?? DD.kind, gain: d.gain ?? DD.gain, pedestal: d.pedestal ?? DD.pedestal },
     grid,

@@ -30,154 +30,35 @@
  * exactly the stages downstream of it, and the published results of an
  * earlier complete run stay as they were until a new run completes.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { FileAccessError, IncompleteShardsError, MissingFieldError } from '../errors.ts';
 import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
-import { Engine } from '../host/engine.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
 import { assembleWedgeFiles, wedgeFileProblem, writeWedgeFile } from '../io/integrate-file.ts';
 import { writeNpy } from '../io/npy.ts';
 import { readStageFile, writeStageFile } from '../io/observation-file.ts';
 import { readVoxelTables } from '../io/voxel-tables.ts';
-import { absoluteStage, type AbsoluteSettings } from '../stages/absolute.ts';
 import { combineStage, COMBINE_DEFAULTS } from '../stages/combine.ts';
-import { SILENT_PROGRESS, type ProgressSink, type StageContext, type StageLogger } from '../stages/context.ts';
+import { SILENT_PROGRESS, type StageContext } from '../stages/context.ts';
 import { correctStage, type CorrectSettings } from '../stages/correct.ts';
-import { EXPORT_DEFAULTS, exportStage, type ExportSettings } from '../stages/export.ts';
 import { integrateAttributes, integrateWedges, prepareIntegrate, type IntegrateSettings, type PreparedIntegration } from '../stages/integrate.ts';
 import { mergeStage, type MergeSettings } from '../stages/merge.ts';
 import { scaleStage, type ScaleSettings } from '../stages/scale.ts';
-import { log as logLine } from '../util/log.ts';
 import { sourceDate } from '../util/source-date.ts';
-import { resolveThreads } from '../host/node-threads.ts';
-import { prepareOutputFolder } from './output-folder.ts';
-import { CheckpointStore, contentHash, hashKey, outputProblem, shortKey, sweepTemporaries, type StageRecord } from './checkpoint.ts';
+import { contentHash, hashKey, outputProblem, shortKey } from './checkpoint.ts';
 import { describeTask, putShardRecord, readShardRecords, startShardRecord, summariseShardTasks, type ShardTaskRecord, type ShardTasksSummary } from './shard-records.ts';
 import { assignShards, shardOfUnits, type ShardSpec, type WorkUnit } from './shards.ts';
 import type { RunConfig, SweepConfig } from './config-types.ts';
+import { absoluteAndExport, collectGarbage, cpuContext, log, openRun, publish, stage, stageContext, type Ctx } from './run-context.ts';
+import type { RunnerOptions, RunSummary, SweepSummary } from './run-types.ts';
+import { runStills } from './stills-runner.ts';
 import { openSweepSource, type SweepSource } from './sources.ts';
 
-/** How the runner runs (not part of any checkpoint key: results do not depend on it). */
-export interface RunnerOptions {
-  backend: string;
-  debugGpu?: boolean;
-  /** CPU threads (the --threads flag; wins over the config's `threads`) */
-  threads?: number;
-  /** host memory budget in MiB (the --memory-mb flag; wins over the config's `memory_mb`) */
-  memoryMb?: number;
-  /** worker threads decoding compressed HDF5 frames ahead (default: one per spare core, at most 4) */
-  decodeWorkers?: number;
-  /** an engine to use instead of creating one from `backend` (the caller keeps and destroys it) */
-  engine?: Engine;
-  /** several devices (`--devices`, src/host/node-devices.ts): the wedges are spread over them; the first also runs the other stages (the caller destroys them) */
-  engines?: Engine[];
-  /** builds report.html from the run's stage files (src/report); absent: no report */
-  report?: (inputs: ReportInputs) => Promise<void>;
-  /** where the run's and the stages' messages go (default: the process logger, src/util/log.ts) */
-  log?: StageLogger;
-  /** progress of long stages (default: none; the CLI draws bars) */
-  progress?: ProgressSink;
-  /** every unit must have been computed by the shards (`--require-shards`): a missing one is an error naming it, not computed here */
-  requireShards?: boolean;
-}
-
-/** The process logger (src/util/log.ts) as a stage logger. */
-const PROCESS_LOGGER: StageLogger = { log: (level, message, fields) => logLine(level, message, fields) };
-
-/** What the report builder gets. */
-export interface ReportInputs {
-  /** where to write report.html */
-  path: string;
-  integrated: { sweep: string; file: string }[];
-  scaled: string;
-  merged: string;
-  absolute: string | null;
-  mapPrefix: string;
-  summary: RunSummary;
-}
-
-export interface StageTime {
-  stage: string;
-  seconds: number;
-  /** reused from a checkpoint */
-  skipped: boolean;
-  /** frames processed (integrate) */
-  frames?: number;
-}
-
-export interface SweepSummary {
-  name: string;
-  frames: number;
-  wedges: number;
-  wedgesReused: number;
-  /** fraction of detector pixels masked statically */
-  maskedPixelFraction: number;
-  /** occupied subvoxels excluded by the filter (outliers + overflow) / occupied */
-  filterExcludedFraction: number;
-  countsIncluded: number;
-  countsExcluded: number;
-  observations: number;
-}
-
-export interface RunSummary {
-  config: string;
-  output: string;
-  backend: string;
-  adapter: string;
-  sweeps: SweepSummary[];
-  observations: number;
-  voxels: number;
-  cchalf: number;
-  cchalfBragg: number | null;
-  /** absolute scale factor K (null when the absolute stage was skipped) */
-  scaleFactor: number | null;
-  stages: StageTime[];
-  /** published result files */
-  outputs: string[];
-  /** the stage files this run's results come from (combine, scale, merge, absolute), by stage */
-  stageFiles: Record<string, string>;
-  /** the shard tasks that computed the units (`--shard`), from their records in shards/; null when none */
-  shards: ShardTasksSummary | null;
-  seconds: number;
-}
-
-interface Ctx {
-  cfg: RunConfig;
-  opts: RunnerOptions;
-  store: CheckpointStore;
-  stagesDir: string;
-  times: StageTime[];
-  engine: Engine | null;
-  keep: Set<string>;
-  logger: StageLogger;
-}
-
-function log(ctx: Ctx, level: 'info' | 'warn', message: string, fields: Record<string, unknown> = {}): void {
-  ctx.logger.log(level, message, fields);
-}
-
-async function engineOf(ctx: Ctx): Promise<Engine> {
-  if (ctx.opts.engine !== undefined) return ctx.opts.engine;
-  const first = ctx.opts.engines?.[0];
-  if (first !== undefined) return first;
-  const threads = ctx.opts.threads ?? resolveThreads(ctx.cfg.threads ?? undefined, process.env, 'threads');
-  const memoryMb = ctx.opts.memoryMb ?? ctx.cfg.memoryMb ?? undefined;
-  ctx.engine ??= await Engine.create({ backend: ctx.opts.backend, threads, ...(memoryMb !== undefined ? { memoryMb } : {}), ...(ctx.opts.debugGpu === true ? { debug: true } : {}) });
-  return ctx.engine;
-}
-
-/** The context the stages run in (the engine created on first use). */
-async function stageContext(ctx: Ctx): Promise<StageContext> {
-  return { engine: await engineOf(ctx), log: ctx.logger, progress: ctx.opts.progress ?? SILENT_PROGRESS };
-}
-
-/** The context of the stages that compute on the CPU only (no device is opened for them). */
-function cpuContext(ctx: Ctx): StageContext {
-  return { engine: Engine.cpu(), log: ctx.logger, progress: ctx.opts.progress ?? SILENT_PROGRESS };
-}
+export { exportSettingsOf } from './run-context.ts';
+export type { ReportInputs, RunnerOptions, RunSummary, StageTime, StillsReportInputs, StillsRunSummary, StillsShotRow, SweepSummary } from './run-types.ts';
 
 /** The typed settings of each stage, straight from the config. */
 export function integrateSettingsOf(cfg: RunConfig): IntegrateSettings {
@@ -187,38 +68,6 @@ export function integrateSettingsOf(cfg: RunConfig): IntegrateSettings {
 export function correctSettingsOf(cfg: RunConfig, sweep: number): CorrectSettings {
   const sw = cfg.sweeps[sweep]!;
   return { exposure: sw.exposure, backgroundExposure: sw.backgroundExposure, spaceGroup: cfg.spaceGroup, sweep };
-}
-
-export function exportSettingsOf(cfg: RunConfig): ExportSettings {
-  return { ...EXPORT_DEFAULTS, ...cfg.export };
-}
-
-/** Runs `fn` unless the checkpoint of `stage` with `key` exists; records time and outcome. */
-async function stage(
-  ctx: Ctx,
-  name: string,
-  key: string,
-  fn: () => Promise<{ outputs: string[]; summary: Record<string, unknown> }>,
-): Promise<StageRecord> {
-  const t0 = performance.now();
-  const done = ctx.store.done(name, key, (file, why) =>
-    log(ctx, 'warn', `${name}: the result of an earlier run, ${relative(ctx.cfg.output, file)}, cannot be used (${why}); recomputing`, { stage: name, unusable: relative(ctx.cfg.output, file) }),
-  );
-  if (done !== null) {
-    log(ctx, 'info', `${name}: unchanged since the last run, reusing ${done.outputs.map((f) => relative(ctx.cfg.output, f)).join(', ') || 'its checkpoint'}`, { stage: name, reused: true });
-    ctx.times.push({ stage: name, seconds: (performance.now() - t0) / 1000, skipped: true });
-    for (const f of done.outputs) ctx.keep.add(f);
-    return done;
-  }
-  log(ctx, 'info', `${name}: running`, { stage: name, reused: false });
-  const r = await fn();
-  const rec: StageRecord = { stage: name, key, outputs: r.outputs, summary: r.summary };
-  await ctx.store.put(rec);
-  const seconds = (performance.now() - t0) / 1000;
-  ctx.times.push({ stage: name, seconds, skipped: false });
-  for (const f of r.outputs) ctx.keep.add(f);
-  log(ctx, 'info', `${name}: done in ${seconds.toFixed(1)} s`, { stage: name, seconds });
-  return rec;
 }
 
 function defaultDecodeWorkers(): number {
@@ -452,58 +301,6 @@ function runDate(sweeps: readonly ImportedSweep[]): string {
   return sourceDate(newest);
 }
 
-/** Publishes the result files together: copies under temporary names, then renames. */
-function publish(files: { from: string; to: string }[]): void {
-  const staged: { tmp: string; to: string }[] = [];
-  try {
-    for (const f of files) {
-      const tmp = tempPathFor(f.to);
-      staged.push({ tmp, to: f.to });
-      copyFileSync(f.from, tmp);
-    }
-  } catch (err) {
-    for (const s of staged) rmSync(s.tmp, { force: true });
-    throw new FileAccessError(`cannot write the file (${(err as NodeJS.ErrnoException).code ?? String(err)}); no result of this run was published`, { file: staged[staged.length - 1]?.to ?? '' }, { cause: err });
-  }
-  for (const s of staged) renameSync(s.tmp, s.to);
-}
-
-/** Deletes stage files of earlier runs that this run no longer uses. */
-function collectGarbage(dir: string, keep: ReadonlySet<string>): number {
-  if (!existsSync(dir)) return 0;
-  let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (/^export-[0-9a-f]{16}$/.test(e.name)) {
-        if (![...keep].some((k) => k.startsWith(`${p}/`))) {
-          rmSync(p, { recursive: true, force: true });
-          n++;
-        }
-      } else n += collectGarbage(p, keep);
-    } else if (/-[0-9a-f]{16}\.(h5|npy|html)$/.test(e.name) && !keep.has(p)) {
-      rmSync(p, { force: true });
-      n++;
-    }
-  }
-  return n;
-}
-
-/** Makes the output folder ready, removes abandoned temporaries, and sets up the run's context. */
-function openRun(cfg: RunConfig, opts: RunnerOptions): Ctx {
-  const stagesDir = join(cfg.output, 'stages');
-  prepareOutputFolder(cfg.output);
-  try {
-    mkdirSync(stagesDir, { recursive: true });
-    mkdirSync(join(cfg.output, '.diffract', 'checkpoints'), { recursive: true });
-  } catch (err) {
-    throw new FileAccessError(`cannot create the output folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: cfg.output, field: 'output' }, { cause: err });
-  }
-  const swept = sweepTemporaries(cfg.output);
-  if (swept > 0) (opts.log ?? PROCESS_LOGGER).log('info', `removed ${swept} temporary file(s) left by an interrupted run`);
-  return { cfg, opts, store: new CheckpointStore(join(cfg.output, '.diffract', 'checkpoints'), cfg.output), stagesDir, times: [], engine: null, keep: new Set(), logger: opts.log ?? PROCESS_LOGGER };
-}
-
 /** import every sweep first (missing files and inconsistent frame counts stop the run before any work), then plan each. */
 async function importAndPlan(ctx: Ctx, imported: ImportedSweep[]): Promise<SweepPlan[]> {
   const { cfg } = ctx;
@@ -614,6 +411,7 @@ export function shardTasksLine(t: ShardTasksSummary): string {
 
 /** Runs the pipeline of `cfg`; returns the summary (also written to summary.json by the caller). */
 export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<RunSummary> {
+  if (cfg.stills !== null) return runStills(cfg, opts);
   const t0 = performance.now();
   const ctx = openRun(cfg, opts);
   const { stagesDir } = ctx;
@@ -684,29 +482,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
       };
     });
 
-    let absolute: StageRecord | null = null;
-    const absoluteSettings: AbsoluteSettings = cfg.absolute;
-    const comp = absoluteSettings.composition;
-    const absoluteKey = hashKey({ merge: mergeKey, absolute: absoluteSettings, sequence: comp?.kind === 'sequence' && existsSync(comp.sequence) ? contentHash(comp.sequence) : null });
-    if (comp !== null) {
-      absolute = await stage(ctx, 'absolute', absoluteKey, async () => {
-        const out = join(stagesDir, `absolute-${shortKey(absoluteKey)}.h5`);
-        const input = merged.outputs[0]!;
-        const r = await absoluteStage.run(cpuContext(ctx), { file: await readStageFile(input), path: input }, absoluteSettings);
-        await writeStageFile(out, r.content);
-        return { outputs: [out], summary: { scaleFactor: r.summary.scale, cutoff: r.summary.cutoff, electrons: r.summary.electrons } };
-      });
-    }
-
-    const exportSettings = exportSettingsOf(cfg);
-    const exportKey = hashKey({ input: absolute !== null ? absoluteKey : mergeKey, export: exportSettings });
-    const exported = await stage(ctx, 'export', exportKey, async () => {
-      const dir = join(stagesDir, `export-${shortKey(exportKey)}`);
-      rmSync(dir, { recursive: true, force: true });
-      mkdirSync(dir, { recursive: true });
-      const r = await exportStage.run(cpuContext(ctx), { input: (absolute ?? merged).outputs[0]!, inputName: relative(cfg.output, (absolute ?? merged).outputs[0]!), out: join(dir, 'map'), date: runDate(imported) }, exportSettings);
-      return { outputs: r.files.map((f) => f.path), summary: { points: r.points, measured: r.measured, shape: r.shape } };
-    });
+    const { absolute, absoluteKey, exported, exportKey, mapPrefix } = await absoluteAndExport(ctx, mergeKey, merged.outputs[0]!, runDate(imported));
 
     const m = merged.summary;
     const summary: RunSummary = {
@@ -732,7 +508,7 @@ export async function runPipeline(cfg: RunConfig, opts: RunnerOptions): Promise<
       const reportKey = hashKey({ export: exportKey, scale: scaleKey, merge: mergeKey, absolute: absolute !== null ? absoluteKey : null, integrated: integratedFiles.map((f) => relative(cfg.output, f.file)), shards: tasks === null ? undefined : shardTasksLine(tasks) });
       const rep = await stage(ctx, 'report', reportKey, async () => {
         const out = join(stagesDir, `report-${shortKey(reportKey)}.html`);
-        await opts.report!({ path: out, integrated: integratedFiles, scaled: scaled.outputs[0]!, merged: merged.outputs[0]!, absolute: absolute?.outputs[0] ?? null, mapPrefix: join(stagesDir, `export-${shortKey(exportKey)}`, 'map'), summary: { ...summary, stages: [], seconds: 0 } });
+        await opts.report!({ path: out, integrated: integratedFiles, scaled: scaled.outputs[0]!, merged: merged.outputs[0]!, absolute: absolute?.outputs[0] ?? null, mapPrefix, summary: { ...summary, stages: [], seconds: 0 } });
         return { outputs: [out], summary: {} };
       });
       results.push({ from: rep.outputs[0]!, to: join(cfg.output, 'report.html') });

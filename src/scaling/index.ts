@@ -28,6 +28,7 @@ export {
   type ScaleFunctionName,
   type ScaleModel,
 } from './model.ts';
+export { historyGroup } from './history.ts';
 export { gridValue, type ScaleGrid } from './grid.ts';
 export { CHI2_CONCENTRATION_WARNING, chi2Concentration, chi2ConcentrationWarning, type Chi2Concentration } from './chi2-concentration.ts';
 export { indexVoxels, mergeObservations, type MergedVoxels, type VoxelIndex } from './merge.ts';

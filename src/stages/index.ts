@@ -10,3 +10,4 @@ export * from './merge.ts';
 export * from './absolute.ts';
 export * from './export.ts';
 export * from './photon.ts';
+export * from './stills-extract.ts';

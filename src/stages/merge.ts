@@ -9,7 +9,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import { observationsOf, type StageFile, type StageFileContent } from '../io/observation-file.ts';
-import { mergeObservations, MERGE_DEFAULTS, type HalfSplit, type MergeResult, type ShellStats } from '../merge/index.ts';
+import { mergeObservations, MERGE_DEFAULTS, type HalfSplit, type MergeOptions, type MergeResult, type ShellStats } from '../merge/index.ts';
 import type { MergedTable } from '../pipeline/observations.ts';
 import type { StageContext } from './context.ts';
 import { checkInt, checkOneOf, checkRange, SettingError } from './settings-check.ts';
@@ -71,6 +71,45 @@ function shellColumns(shells: readonly ShellStats[]): Record<string, Float64Arra
   };
 }
 
+/** The merging library's options from the settings. */
+export function mergeOptions(s: MergeSettings): MergeOptions {
+  return { outlierSigma: s.outlierSigma, rounds: s.rounds, halfSeed: s.halfSeed, halfSplit: s.halfSplit, shells: s.shells, inflateSigma: s.inflateSigma };
+}
+
+/** The root attributes of a merge stage file that describe the settings and the engine. */
+export function mergeSettingsAttrs(s: MergeSettings, backend: string, adapter: string): Record<string, string | number> {
+  return {
+    backend,
+    adapter,
+    outlier_sigma: s.outlierSigma,
+    rounds: s.rounds,
+    half_seed: s.halfSeed,
+    half_split: s.halfSplit,
+    shells: s.shells,
+    sigma: s.inflateSigma ? 'sigma = max(1, sqrt(chi2_nu)) / sqrt(sum w)' : 'sigma = 1 / sqrt(sum w)',
+  };
+}
+
+/** Adds one merged table of a merge stage file: the table, its `cchalf` group (`cchalf_<name>` but for diffuse) and its counts in `attrs`. */
+export function addMergedTable(
+  name: string,
+  r: Pick<MergeResult, 'merged' | 'shells' | 'overall' | 'stats'>,
+  merged: Record<string, MergedTable>,
+  groups: NonNullable<StageFileContent['groups']>,
+  attrs: Record<string, string | number>,
+): void {
+  merged[name] = r.merged;
+  groups[name === 'diffuse' ? 'cchalf' : `cchalf_${name}`] = {
+    columns: shellColumns(r.shells),
+    attrs: { table: name, cchalf_overall: r.overall.cchalf, n_overall: r.overall.n, completeness_overall: r.overall.completeness },
+  };
+  attrs[`${name}_observations`] = r.stats.observations;
+  attrs[`${name}_invalid`] = r.stats.invalid;
+  attrs[`${name}_rejected`] = r.stats.rejected;
+  attrs[`${name}_voxels`] = r.stats.voxels;
+  attrs[`${name}_cchalf`] = r.overall.cchalf;
+}
+
 async function run(ctx: StageContext, inputs: MergeInputs, s: MergeSettings): Promise<MergeStageResult> {
   validateMergeSettings(s);
   const { file: sf, path: input } = inputs;
@@ -79,7 +118,7 @@ async function run(ctx: StageContext, inputs: MergeInputs, s: MergeSettings): Pr
   }
   const names = TABLES.filter((n) => n === 'diffuse' || sf.groups.has(n));
   const tables = names.map((n) => observationsOf(sf, n, input));
-  const opts = { outlierSigma: s.outlierSigma, rounds: s.rounds, halfSeed: s.halfSeed, halfSplit: s.halfSplit, shells: s.shells, inflateSigma: s.inflateSigma };
+  const opts = mergeOptions(s);
   const results: MergeResult[] = [];
   for (let i = 0; i < names.length; i++) {
     const t0 = performance.now();
@@ -91,32 +130,8 @@ async function run(ctx: StageContext, inputs: MergeInputs, s: MergeSettings): Pr
   const adapter = ctx.engine.deviceName;
   const merged: Record<string, MergedTable> = {};
   const groups: NonNullable<StageFileContent['groups']> = {};
-  const attrs: Record<string, string | number> = {
-    command: 'merge',
-    input,
-    input_stage: sf.stage,
-    backend,
-    adapter,
-    outlier_sigma: s.outlierSigma,
-    rounds: s.rounds,
-    half_seed: s.halfSeed,
-    half_split: s.halfSplit,
-    shells: s.shells,
-    sigma: s.inflateSigma ? 'sigma = max(1, sqrt(chi2_nu)) / sqrt(sum w)' : 'sigma = 1 / sqrt(sum w)',
-  };
-  names.forEach((name, i) => {
-    const r = results[i]!;
-    merged[name] = r.merged;
-    groups[name === 'diffuse' ? 'cchalf' : `cchalf_${name}`] = {
-      columns: shellColumns(r.shells),
-      attrs: { table: name, cchalf_overall: r.overall.cchalf, n_overall: r.overall.n, completeness_overall: r.overall.completeness },
-    };
-    attrs[`${name}_observations`] = r.stats.observations;
-    attrs[`${name}_invalid`] = r.stats.invalid;
-    attrs[`${name}_rejected`] = r.stats.rejected;
-    attrs[`${name}_voxels`] = r.stats.voxels;
-    attrs[`${name}_cchalf`] = r.overall.cchalf;
-  });
+  const attrs: Record<string, string | number> = { command: 'merge', input, input_stage: sf.stage, ...mergeSettingsAttrs(s, backend, adapter) };
+  names.forEach((name, i) => addMergedTable(name, results[i]!, merged, groups, attrs));
   return { content: { stage: 'merge', meta: sf.meta, attrs, merged, groups }, names: [...names], results, backend, adapter };
 }
 

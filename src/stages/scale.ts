@@ -9,6 +9,7 @@
  */
 import { observationsOf, type StageFile, type StageFileContent } from '../io/observation-file.ts';
 import type { ObservationTable } from '../pipeline/observations.ts';
+import { historyGroup } from '../scaling/history.ts';
 import { applyScaleModel, chi2ConcentrationWarning, scaleModelGroups, scaleObservations, SCALE_STAGES, type ScaleStage, type ScalingOptions } from '../scaling/index.ts';
 import type { StageContext } from './context.ts';
 import { checkInt, checkOneOf, checkPositive, checkRange, SettingError } from './settings-check.ts';
@@ -122,7 +123,6 @@ async function run(ctx: StageContext, inputs: ScaleInputs, s: ScaleSettings): Pr
   if (warning !== null) ctx.log.log('warn', warning, { top: concentration.top, voxels: concentration.voxels, share: concentration.share });
   const scaled: Record<string, ObservationTable> = { [s.table]: applyScaleModel(obs, result.model) };
   for (const [name, t] of Object.entries(others)) scaled[name] = applyScaleModel(t, result.model);
-  const stageCode = (st: ScaleStage): number => SCALE_STAGES.indexOf(st);
   const h = result.history;
   const last = h[h.length - 1];
   let rejected = 0;
@@ -148,15 +148,7 @@ async function run(ctx: StageContext, inputs: ScaleInputs, s: ScaleSettings): Pr
     observations: scaled,
     groups: {
       ...scaleModelGroups(result.model),
-      history: {
-        columns: {
-          stage: Uint8Array.from(h, (e) => stageCode(e.stage)),
-          iteration: Uint16Array.from(h, (e) => e.iteration),
-          chi2: Float64Array.from(h, (e) => e.chi2),
-          rejected: Uint32Array.from(h, (e) => e.rejected),
-        },
-        attrs: { stage_names: SCALE_STAGES.join(','), chi2: 'reduced chi2 per observation used, after the fit', rejected: 'rows rejected before this iteration' },
-      },
+      history: historyGroup(h),
       scale_rejected: { columns: { rejected: result.rejected }, attrs: { table: s.table, meaning: '1 = rejected as an outlier by the last stage' } },
     },
   };

@@ -270,6 +270,33 @@ function footprint(v: Float32Array, i: number, x: number, y: number, w: number, 
   return 0.5 * Math.hypot(dx, dy);
 }
 
+/** |q| and the footprint of every pixel: they depend on the detector and beam only, so shots sharing the vectors share them. */
+const pixelQ = new WeakMap<Float32Array, { q: Float64Array; foot: Float64Array }>();
+
+function pixelQOf(v: Float32Array, panels: readonly Panel[], panelOffsets: readonly number[]): { q: Float64Array; foot: Float64Array } {
+  let e = pixelQ.get(v);
+  if (e !== undefined) return e;
+  const n = v.length / 3;
+  e = { q: new Float64Array(n), foot: new Float64Array(n) };
+  const { q, foot } = e;
+  panels.forEach((panel, p) => {
+    const [w, h] = panel.imageSize;
+    const base = panelOffsets[p] as number;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const i = base + y * w + x;
+        const qx = v[3 * i] as number;
+        const qy = v[3 * i + 1] as number;
+        const qz = v[3 * i + 2] as number;
+        q[i] = Math.sqrt(qx * qx + qy * qy + qz * qz);
+        foot[i] = footprint(v, i, x, y, w, h);
+      }
+    }
+  });
+  pixelQ.set(v, e);
+  return e;
+}
+
 export interface StillMaskInputs {
   shot: StillShot;
   /** the shot's image (needed by the outlier test only) */
@@ -303,16 +330,14 @@ export function stillBraggMask(inputs: StillMaskInputs, settings: StillsMaskSett
   const radius = (q: number): number => settings.radiusScale * model(q) + fixed + 0.5 * q * bandwidth;
 
   const mask0 = new Uint8Array(n);
+  const pq = pixelQOf(v, panels, vectors.panelOffsets);
   panels.forEach((panel, p) => {
     const [w, h] = panel.imageSize;
     const base = vectors.panelOffsets[p] as number;
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
         const i = base + y * w + x;
-        const qx = v[3 * i] as number;
-        const qy = v[3 * i + 1] as number;
-        const qz = v[3 * i + 2] as number;
-        const R = radius(Math.sqrt(qx * qx + qy * qy + qz * qz)) + footprint(v, i, x, y, w, h);
+        const R = radius(pq.q[i] as number) + (pq.foot[i] as number);
         const R2 = R * R;
         const hh = hkl[3 * i] as number;
         const kk = hkl[3 * i + 1] as number;

@@ -21,7 +21,7 @@ import { loadRunConfig } from '../../run/config.ts';
 import { parseShard } from '../../run/shards.ts';
 import type { RunConfig } from '../../run/config-types.ts';
 import { openDeviceEngines, parseDevices } from '../../host/node-devices.ts';
-import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunnerOptions, type RunSummary, type ShardSummary } from '../../run/runner.ts';
+import { runPipeline, runShard, shardTasksLine, type ReportInputs, type RunnerOptions, type RunSummary, type ShardSummary, type StillsRunSummary } from '../../run/runner.ts';
 import { setLogMode } from '../../util/log.ts';
 import { engineOptions, globalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
@@ -44,6 +44,7 @@ export function summaryLines(s: RunSummary): string[] {
       `  ${w.name}: ${w.frames} frames in ${w.wedges} wedges (${w.wedgesReused} reused), masked pixels ${pct(w.maskedPixelFraction)}, filter excluded ${pct(w.filterExcludedFraction)} of occupied subvoxels, counts ${w.countsIncluded} kept / ${w.countsExcluded} excluded, ${w.observations} observations`,
     );
   }
+  if (s.stills !== undefined) lines.push(...stillsLines(s.stills));
   lines.push(`  merged: ${s.observations} observations → ${s.voxels} voxels, CC½ ${s.cchalf.toFixed(4)}${s.cchalfBragg !== null ? ` (Bragg ${s.cchalfBragg.toFixed(4)})` : ''}`);
   lines.push(`  absolute scale factor: ${s.scaleFactor === null ? 'not computed (no composition in the config)' : s.scaleFactor.toPrecision(6)}`);
   lines.push('  time per stage:');
@@ -58,6 +59,17 @@ export function summaryLines(s: RunSummary): string[] {
     }
   }
   lines.push(...s.outputs.map((f) => `  wrote ${f}`));
+  return lines;
+}
+
+/** The stills part of the end-of-run summary: shots used / rejected / skipped (each skipped and rejected one named, up to 20), chunks, scales. */
+export function stillsLines(t: StillsRunSummary): string[] {
+  const lines = [`  stills: ${t.shots} shots from ${t.source}: ${t.used} used, ${t.rejected} rejected, ${t.skipped} skipped; ${t.chunks} chunks (${t.chunksReused} reused)`];
+  if (t.scaleRange !== null) lines.push(`  scales b of the used shots / their median: ${t.scaleRange[0].toFixed(3)} … ${t.scaleRange[1].toFixed(3)} (p_order: ${t.pOrder})`);
+  if (t.bragg !== null) lines.push(`  Bragg reference: ${t.bragg.used} rows, ${t.bragg.lowPartiality} below the partiality threshold, ${t.bragg.invalid} invalid`);
+  const odd = t.perShot.filter((r) => r.status !== 'used');
+  for (const r of odd.slice(0, 20)) lines.push(`    shot ${r.shot} ('${r.identifier}') ${r.status}: ${r.reason}`);
+  if (odd.length > 20) lines.push(`    … ${odd.length - 20} more (summary.json lists them all)`);
   return lines;
 }
 
@@ -90,10 +102,17 @@ export async function buildReport(inputs: ReportInputs): Promise<void> {
     masked[`${w.name}: pixels masked`] = w.maskedPixelFraction;
     masked[`${w.name}: subvoxels excluded by the filter`] = w.filterExcludedFraction;
   }
+  const st = s.stills;
+  if (st !== undefined) {
+    counts['shots'] = st.shots;
+    counts['shots used'] = st.used;
+    counts['shots rejected'] = st.rejected;
+    counts['shots skipped'] = st.skipped;
+  }
   counts['merged observations'] = s.observations;
   counts['merged voxels'] = s.voxels;
   const summary: ReportSummary = {
-    title: 'diffract run report',
+    title: st !== undefined ? 'diffract run report (serial stills)' : 'diffract run report',
     subtitle: s.config,
     backend: s.backend,
     adapter: s.adapter,
@@ -111,6 +130,7 @@ export async function buildReport(inputs: ReportInputs): Promise<void> {
     absolute: inputs.absolute,
     map: existsSync(nexus) ? { nexus } : null,
     summary,
+    ...(inputs.stills !== undefined ? { stills: inputs.stills } : {}),
   });
   await writeReport(inputs.path, data);
 }
