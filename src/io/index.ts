@@ -21,6 +21,7 @@ export { decodeCbf, encodeCbf, readCbf, writeCbf, type CbfDecodeOptions, type Cb
 export { decodeSmv, encodeSmv, readSmv, writeSmv, type SmvDecodeOptions, type SmvImageInput } from './smv.ts';
 export { writeNexusSeries, type NexusSeriesSpec, type NexusSeriesWritten } from './nexus-write.ts';
 export { decodeReflectionTable, getColumn, hasColumn, readReflectionTable, type ReflectionTable } from './dials-refl.ts';
+export { encodeReflectionTable, type WriteColumn } from './dials-refl-write.ts';
 export {
   parseCrystfelStream,
   readCrystfelStream,
