@@ -45,6 +45,13 @@ export interface AbsoluteScaleOptions {
   minCompleteness?: number;
   /** subtract Compton from the Bragg table too (default true: both tables then hold coherent scattering only) */
   comptonFromBragg?: boolean;
+  /**
+   * serial stills: the Bragg rows are densities of lattice-point subvoxels that
+   * the diffuse table also holds, so K is found on `foldBragg(diffuse, bragg)`
+   * (default false: the Bragg rows are subvoxels of their own, as the rotation
+   * path's filter makes them)
+   */
+  foldBragg?: boolean;
 }
 
 export interface AbsoluteCurves {
@@ -143,7 +150,7 @@ export function absoluteScale(diffuse: MergedTable, bragg: MergedTable | undefin
   const [n1, n2, n3] = meta.ndiv;
   const V = cellVolume(meta.cell);
   const vSub = 1 / (V * n1 * n2 * n3);
-  const tables = bragg === undefined ? [diffuse] : [diffuse, bragg];
+  const tables = bragg === undefined ? [diffuse] : options.foldBragg === true ? [foldBragg(diffuse, bragg)] : [diffuse, bragg];
 
   let top = 0;
   let rows = 0;
@@ -257,6 +264,61 @@ export function absoluteScale(diffuse: MergedTable, bragg: MergedTable | undefin
     curves: { sLow: edges.slice(0, nShells), s: edges.slice(1), completeness, observed, theory, ratio, shellObserved, shellTheory },
     diffuse: rescaled(diffuse, K, compton),
   };
-  if (bragg !== undefined) out.bragg = rescaled(bragg, K, options.comptonFromBragg === false ? undefined : compton);
+  // folded stills Bragg rows are background-subtracted spot intensities: no Compton under them
+  if (bragg !== undefined) out.bragg = rescaled(bragg, K, options.comptonFromBragg === false || options.foldBragg === true ? undefined : compton);
   return out;
+}
+
+/**
+ * The table the sum rule of a stills run integrates: the diffuse table with
+ * each merged Bragg density added to the row of the same subvoxel (σ in
+ * quadrature), and the lattice-point subvoxels (dh = dk = dl = 0) that no Bragg
+ * row measured left out (I = NaN: the absolute scale skips them), since their
+ * diffuse value alone would stand for a shell's lattice points without their
+ * Bragg scattering. Bragg rows without a diffuse row are appended (they bring
+ * their own volume). Rows are matched on (H, K, L, dh, dk, dl). The absolute
+ * scale factor found on it applies to the diffuse and Bragg tables as they are.
+ */
+export function foldBragg(diffuse: MergedTable, bragg: MergedTable): MergedTable {
+  const key = (t: MergedTable, i: number): string => `${t.H[i]},${t.K[i]},${t.L[i]},${t.dh[i]},${t.dk[i]},${t.dl[i]}`;
+  const index = new Map<string, number>();
+  for (let i = 0; i < diffuse.I.length; i++) index.set(key(diffuse, i), i);
+  const I = diffuse.I.slice();
+  const sigma = diffuse.sigma.slice();
+  for (let i = 0; i < I.length; i++) if (diffuse.dh[i] === 0 && diffuse.dk[i] === 0 && diffuse.dl[i] === 0) I[i] = Number.NaN;
+  const extra: number[] = [];
+  for (let j = 0; j < bragg.I.length; j++) {
+    const b = bragg.I[j] as number;
+    if (!Number.isFinite(b)) continue;
+    const i = index.get(key(bragg, j));
+    if (i === undefined) {
+      extra.push(j);
+      continue;
+    }
+    I[i] = (diffuse.I[i] as number) + b;
+    sigma[i] = Math.hypot(sigma[i] as number, bragg.sigma[j] as number);
+  }
+  const cat = <T extends Int32Array | Int8Array | Float64Array | Uint32Array | Float32Array | Uint16Array>(d: T, b: T): T => {
+    const out = new (d.constructor as new (n: number) => T)(d.length + extra.length);
+    out.set(d);
+    extra.forEach((j, k) => {
+      out[d.length + k] = b[j] as number;
+    });
+    return out;
+  };
+  return {
+    H: cat(diffuse.H, bragg.H),
+    K: cat(diffuse.K, bragg.K),
+    L: cat(diffuse.L, bragg.L),
+    dh: cat(diffuse.dh, bragg.dh),
+    dk: cat(diffuse.dk, bragg.dk),
+    dl: cat(diffuse.dl, bragg.dl),
+    I: cat(I, bragg.I),
+    sigma: cat(sigma, bragg.sigma),
+    n: cat(diffuse.n, bragg.n),
+    rejected: cat(diffuse.rejected, bragg.rejected),
+    s: cat(diffuse.s, bragg.s),
+    multiplicity: cat(diffuse.multiplicity, bragg.multiplicity),
+    fraction: cat(diffuse.fraction, bragg.fraction),
+  };
 }

@@ -40,6 +40,8 @@ import { concatObservations, emptyObservations, observationCount, selectObservat
 import { readScaleModel } from '../scaling/index.ts';
 import type { StageContext } from '../stages/context.ts';
 import { braggObservations } from '../stills/bragg-table.ts';
+import { braggDensityFactors } from '../stills/bragg-density.ts';
+import { correctionOptions } from '../stages/integrate.ts';
 import { readCrystfelStills } from '../stills/crystfel.ts';
 import { readDialsStills } from '../stills/dials.ts';
 import { extractShots, ShotError, stillsGridMeta, type ShotInfo, type StillsExtractSettings } from '../stills/extract.ts';
@@ -273,10 +275,13 @@ async function braggStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta, 
   const st = ctx.cfg.stills!;
   if (imp.data.reflections.n === 0) return null;
   const settings = { partialityThreshold: st.bragg.threshold, partialityModel: st.bragg.model, intensity: st.bragg.intensity };
-  const key = hashKey({ import: imp.key, meta, bragg: settings, skipped: skipped.map((s) => s.shot) });
+  const key = hashKey({ import: imp.key, meta, bragg: settings, units: 'density', corrections: ctx.cfg.corrections, exposure: st.exposure, gain: ctx.cfg.detector.gain, skipped: skipped.map((s) => s.shot) });
   return stage(ctx, 'bragg', key, async () => {
     const out = join(ctx.stagesDir, 'stills', `bragg-${shortKey(key)}.h5`);
-    const r = braggObservations(imp.data, meta, settings);
+    // I/P is a slice of the lattice point in raw counts: as densities of its subvoxel in the diffuse rows' units (src/stills/bragg-density.ts)
+    const co = correctionOptions(ctx.cfg.corrections);
+    const factors = braggDensityFactors(imp.data, meta, { model: settings.partialityModel, exposure: st.exposure ?? 1, corrections: co }).map((f) => f / (ctx.cfg.detector.gain ?? 1));
+    const r = braggObservations(imp.data, meta, settings, factors);
     // the rows of skipped shots have no scale: left out
     const skip = new Set(skipped.map((s) => s.shot));
     let table = r.table;

@@ -125,7 +125,9 @@ async function run(_ctx: StageContext, inputs: AbsoluteInputs, s: AbsoluteSettin
   const comp = compositionOf(s.composition!, volume);
   const diffuse = mergedOf(sf, 'diffuse', merged);
   const bragg: MergedTable | undefined = sf.groups.has('bragg') ? mergedOf(sf, 'bragg', merged) : undefined;
-  const r = absoluteScale(diffuse, bragg, sf.meta, comp, { shells: s.shells, spacing: s.spacing, minCompleteness: s.minCompleteness, ...(s.cutoff === null ? {} : { cutoff: s.cutoff }) });
+  // a stills merge (src/stills/merge.ts, input 'stills'): its Bragg rows are lattice-point densities the diffuse table's subvoxels also hold
+  const fold = bragg !== undefined && sf.attrs.input === 'stills';
+  const r = absoluteScale(diffuse, bragg, sf.meta, comp, { shells: s.shells, spacing: s.spacing, minCompleteness: s.minCompleteness, foldBragg: fold, ...(s.cutoff === null ? {} : { cutoff: s.cutoff }) });
   const c = r.curves;
   const content: StageFileContent = {
     stage: 'absolute',
@@ -141,7 +143,8 @@ async function run(_ctx: StageContext, inputs: AbsoluteInputs, s: AbsoluteSettin
       shells: s.shells,
       shell_spacing: s.spacing,
       units: 'electron units per unit cell (e.u. = Thomson scattering of one electron); integral over a region of reciprocal space: e.u. per cell x A^-3',
-      compton_subtracted: bragg === undefined ? 'diffuse' : 'diffuse,bragg',
+      compton_subtracted: bragg === undefined || fold ? 'diffuse' : 'diffuse,bragg',
+      bragg_in_sum_rule: bragg === undefined ? 'none' : fold ? 'folded into the lattice-point subvoxels (stills)' : 'subvoxels of their own',
     },
     merged: bragg === undefined ? { diffuse: r.diffuse } : { diffuse: r.diffuse, bragg: r.bragg as MergedTable },
     groups: {

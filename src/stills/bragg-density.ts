@@ -24,14 +24,15 @@
  *     ρ_H = (Σ_spot N / P) · t_H · Ω / (λ² · κ · T · v)
  *
  * with Ω and κ of the spot's pixel. `braggDensityFactors` gives the factor
- * t_H Ω / (λ² κ T v) of every imported reflection; `foldBragg` adds merged
- * Bragg densities to the diffuse rows of the same subvoxels, since on a still
+ * t_H Ω / (λ² κ T v) of every imported reflection; `foldBragg`
+ * (src/pipeline/absolute.ts) adds merged Bragg densities to the diffuse rows of
+ * the same subvoxels for the sum rule, since on a still
  * the lattice-point subvoxel holds both (the diffuse rows come from its
  * unmasked pixels), so the sum rule must count its volume once.
  */
 import { invariant } from '../errors.ts';
 import { pixelCorrections, type CorrectionOptions } from '../corrections/pixel-corrections.ts';
-import type { MergedTable, ObservationMeta } from '../pipeline/observations.ts';
+import type { ObservationMeta } from '../pipeline/observations.ts';
 import { cellVolume } from '../scattering/model.ts';
 import type { StillsDataset } from './model.ts';
 import { GAUSSIAN_RADIUS_IN_SIGMAS, spotRadius, type PartialityModel } from './partiality.ts';
@@ -121,58 +122,4 @@ export function braggDensityFactors(
     out[r] = (t * omega) / (lambda * lambda * kappa * opts.exposure * v);
   }
   return out;
-}
-
-/**
- * The table the sum rule of a stills run integrates: the diffuse table with
- * each merged Bragg density added to the row of the same subvoxel (σ in
- * quadrature), and the lattice-point subvoxels (dh = dk = dl = 0) that no Bragg
- * row measured left out (I = NaN: the absolute scale skips them), since their
- * diffuse value alone would stand for a shell's lattice points without their
- * Bragg scattering. Bragg rows without a diffuse row are appended (they bring
- * their own volume). Rows are matched on (H, K, L, dh, dk, dl). The absolute
- * scale factor found on it applies to the diffuse and Bragg tables as they are.
- */
-export function foldBragg(diffuse: MergedTable, bragg: MergedTable): MergedTable {
-  const key = (t: MergedTable, i: number): string => `${t.H[i]},${t.K[i]},${t.L[i]},${t.dh[i]},${t.dk[i]},${t.dl[i]}`;
-  const index = new Map<string, number>();
-  for (let i = 0; i < diffuse.I.length; i++) index.set(key(diffuse, i), i);
-  const I = diffuse.I.slice();
-  const sigma = diffuse.sigma.slice();
-  for (let i = 0; i < I.length; i++) if (diffuse.dh[i] === 0 && diffuse.dk[i] === 0 && diffuse.dl[i] === 0) I[i] = Number.NaN;
-  const extra: number[] = [];
-  for (let j = 0; j < bragg.I.length; j++) {
-    const b = bragg.I[j] as number;
-    if (!Number.isFinite(b)) continue;
-    const i = index.get(key(bragg, j));
-    if (i === undefined) {
-      extra.push(j);
-      continue;
-    }
-    I[i] = (diffuse.I[i] as number) + b;
-    sigma[i] = Math.hypot(sigma[i] as number, bragg.sigma[j] as number);
-  }
-  const cat = <T extends Int32Array | Int8Array | Float64Array | Uint32Array | Float32Array | Uint16Array>(d: T, b: T): T => {
-    const out = new (d.constructor as new (n: number) => T)(d.length + extra.length);
-    out.set(d);
-    extra.forEach((j, k) => {
-      out[d.length + k] = b[j] as number;
-    });
-    return out;
-  };
-  return {
-    H: cat(diffuse.H, bragg.H),
-    K: cat(diffuse.K, bragg.K),
-    L: cat(diffuse.L, bragg.L),
-    dh: cat(diffuse.dh, bragg.dh),
-    dk: cat(diffuse.dk, bragg.dk),
-    dl: cat(diffuse.dl, bragg.dl),
-    I: cat(I, bragg.I),
-    sigma: cat(sigma, bragg.sigma),
-    n: cat(diffuse.n, bragg.n),
-    rejected: cat(diffuse.rejected, bragg.rejected),
-    s: cat(diffuse.s, bragg.s),
-    multiplicity: cat(diffuse.multiplicity, bragg.multiplicity),
-    fraction: cat(diffuse.fraction, bragg.fraction),
-  };
 }

@@ -49,8 +49,12 @@ export interface BraggObservations {
   partiality: Float64Array;
 }
 
-/** Bragg rows from the imported reflections (see the module comment). */
-export function braggObservations(data: StillsDataset, meta: ObservationMeta, s: BraggTableSettings): BraggObservations {
+/**
+ * Bragg rows from the imported reflections (see the module comment). `factors`
+ * (one per reflection, e.g. `braggDensityFactors` of bragg-density.ts) multiply
+ * I/P and σ/P; a row whose factor is not finite counts as invalid.
+ */
+export function braggObservations(data: StillsDataset, meta: ObservationMeta, s: BraggTableSettings, factors?: Float64Array): BraggObservations {
   const t = s.partialityThreshold;
   if (!(Number.isFinite(t) && t >= 0 && t <= 1)) throw new InvalidValueError(`must be a number in 0…1, got ${t}`, { field: 'partialityThreshold' });
   if (s.intensity !== 'prf' && s.intensity !== 'sum') throw new InvalidValueError(`must be 'prf' or 'sum', got '${String(s.intensity)}'`, { field: 'intensity' });
@@ -72,7 +76,8 @@ export function braggObservations(data: StillsDataset, meta: ObservationMeta, s:
     const usePrf = prf && Number.isFinite(R.intensityPrf[r] as number) && Number.isFinite(R.intensityPrfVariance[r] as number);
     const I = (usePrf ? R.intensityPrf[r] : R.intensitySum[r]) as number;
     const v = (usePrf ? R.intensityPrfVariance[r] : R.intensitySumVariance[r]) as number;
-    if (!(Number.isFinite(p) && Number.isFinite(I) && Number.isFinite(v) && v > 0)) {
+    const f = factors === undefined ? 1 : (factors[r] as number);
+    if (!(Number.isFinite(p) && Number.isFinite(I) && Number.isFinite(v) && v > 0 && Number.isFinite(f))) {
       invalid++;
       continue;
     }
@@ -94,8 +99,8 @@ export function braggObservations(data: StillsDataset, meta: ObservationMeta, s:
     out.dk[r] = dk;
     out.dl[r] = dl;
     out.op[r] = m[3] as number;
-    out.I[r] = I / p;
-    out.sigma[r] = Math.sqrt(v) / p;
+    out.I[r] = (f * I) / p;
+    out.sigma[r] = (f * Math.sqrt(v)) / p;
     const s2 = g00 * h * h + g11 * k * k + g22 * l * l + 2 * (g01 * h * k + g02 * h * l + g12 * k * l);
     out.s[r] = Math.sqrt(Math.max(0, s2));
     const ox = R.xyzObs[2 * r] as number;

@@ -18,7 +18,8 @@ import { emptyMerged, type ObservationMeta } from '../../src/pipeline/observatio
 import { simulateStills, STILLS_FILES, type StillsSimulationResult } from '../../src/sim/stills/simulate.ts';
 import { stillsSpec } from '../../src/sim/stills/spec.ts';
 import { HALL_SYMBOLS } from '../../src/sim/spec.ts';
-import { braggDensityFactors, foldBragg, latticePointThickness } from '../../src/stills/bragg-density.ts';
+import { foldBragg } from '../../src/pipeline/absolute.ts';
+import { braggDensityFactors, latticePointThickness } from '../../src/stills/bragg-density.ts';
 import { readDialsStills } from '../../src/stills/dials.ts';
 import type { StillsDataset } from '../../src/stills/model.ts';
 
