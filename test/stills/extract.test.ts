@@ -240,3 +240,36 @@ describe('stills extraction: stage and chunk file', () => {
     expect(splitFine(4, 3)).toEqual([1, 1]);
   }, 120_000);
 });
+
+describe('stills extraction: shots with their own detectors', () => {
+  it('gives the same rows whether the shots share one detector object or each has its own copy (the bounded setup cache)', async () => {
+    const dir = tempDir('stills-detectors-');
+    dirs.push(dir);
+    const exp = await smallDetectorExperiment();
+    const shared = randomShots(exp, 6, 21, (i) => join(dir, `shot-${i}.img`));
+    for (const shot of shared.shots) {
+      const { pixels } = renderStill(shot, { sigma: 0.0028 / 2.6, meanPeak: 500, background: 20, seed: 60 + shot.index });
+      await writeImage((shot.image as { path: string }).path, pixels);
+    }
+    // as CrystFEL shots with their own det_shift: a detector object per shot (the same geometry here), visited twice out of order
+    const own: StillsDataset = { ...shared, shots: shared.shots.map((s) => ({ ...s, experiment: { ...s.experiment, detector: structuredClone(s.experiment.detector) } })) };
+    const s = stillsExtractDefaults();
+    const order = [0, 1, 2, 3, 4, 5, 0, 3];
+    const images = new ShotImages();
+    const a: ShotObservations[] = [];
+    const b: ShotObservations[] = [];
+    try {
+      for await (const o of extractShots(silentContext(engine), { data: shared, images, source: 'shared' }, s, { shots: order })) a.push(o);
+      for await (const o of extractShots(silentContext(engine), { data: own, images, source: 'own' }, s, { shots: order })) b.push(o);
+    } finally {
+      await images.close();
+    }
+    expect(b.map((o) => o.shot)).toEqual(order);
+    a.forEach((o, k) => {
+      const p = b[k] as ShotObservations;
+      expect(p.info).toEqual(o.info);
+      expect(Buffer.from(p.diffuse.I.buffer).equals(Buffer.from(o.diffuse.I.buffer))).toBe(true);
+      expect(Buffer.from(p.diffuse.H.buffer).equals(Buffer.from(o.diffuse.H.buffer))).toBe(true);
+    });
+  }, 120_000);
+});
