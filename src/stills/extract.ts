@@ -373,9 +373,9 @@ interface Extraction {
   byShot: number[][];
 }
 
-async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
+async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, d: DetectorSetup, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
   const engine = ctx.engine;
-  const { setup: base, background, vectors } = x.setups.get(shot.experiment);
+  const { setup: base, background, vectors } = d;
   const image = await inputs.images.read(shot);
   if (image.pixels.length !== base.nPixels) {
     throw new InvalidValueError(`image has ${image.width}×${image.height} pixels but the detector of ${shotLabel(shot)} has ${base.nPixels}`, { file: image.source.file, frame: image.source.frame });
@@ -488,9 +488,11 @@ export async function* extractShots(ctx: StageContext, inputs: StillsExtractInpu
     let done = 0;
     for (const i of order) {
       const shot = data.shots[i] as StillShot;
+      // the detector's setup (mask file, gain, corrections) is not the shot's fault: its errors stop the run
+      const d = x.setups.get(shot.experiment);
       let result: ShotObservations;
       try {
-        result = await extractOne(ctx, inputs, s, x, shot, opts.keepVoxels === true);
+        result = await extractOne(ctx, inputs, s, x, d, shot, opts.keepVoxels === true);
       } catch (err) {
         // the shot's own input (image, size, reflections) is bad: a ShotError; settings and device problems stop the run
         if (err instanceof DiffractError && !(err instanceof UsageError) && !(err instanceof GpuError) && !(err instanceof DeviceLostError)) throw err instanceof ShotError ? err : new ShotError(shot, err);
