@@ -25,7 +25,7 @@
  *
  * Everything that depends only on the detector and beam (pixel vectors,
  * corrections, static mask, channels) is built once per (detector, beam) pair
- * and reused by every shot that shares them.
+ * and reused by every shot that shares them (the last few pairs are kept).
  *
  * Optional background (blank shots of the same detector): their photon counts
  * (after the same gain/pedestal and trusted-range test, per image) are summed
@@ -222,7 +222,11 @@ function unitCellOf(meta: ObservationMeta): UnitCell {
 
 /** What every shot on one detector and beam shares. */
 interface DetectorSetup {
+  detector: Detector;
+  beam: Beam;
   setup: IntegrationSetup;
+  /** the mask's pixel vectors (and, through them, its |q| and footprints) */
+  vectors: ShotVectorCache;
   /** the summed background image in photons, −1 where unusable; absent without a background */
   background?: { pixels: Int32Array; images: number };
 }
@@ -251,8 +255,15 @@ function photonsOf(setup: IntegrationSetup, raw: number): number {
   return Math.max(0, roundHalfEven(v));
 }
 
+/**
+ * The setups of the last few (detector, beam) pairs seen. A DIALS list shares
+ * one detector and beam between its shots (one setup for all); CrystFEL shots
+ * with their own `det_shift` each have their own detector, so the cache is
+ * bounded: memory stays that of a few setups whatever the number of shots.
+ */
 class DetectorSetups {
-  private readonly byDetector = new Map<Detector, Map<Beam, DetectorSetup>>();
+  private readonly recent: DetectorSetup[] = [];
+  static readonly KEEP = 4;
 
   constructor(
     private readonly s: StillsExtractSettings,
@@ -260,16 +271,10 @@ class DetectorSetups {
   ) {}
 
   get(exp: Experiment): DetectorSetup {
-    let byBeam = this.byDetector.get(exp.detector);
-    if (byBeam === undefined) {
-      byBeam = new Map();
-      this.byDetector.set(exp.detector, byBeam);
-    }
-    let d = byBeam.get(exp.beam);
-    if (d === undefined) {
-      d = this.build(exp);
-      byBeam.set(exp.beam, d);
-    }
+    const k = this.recent.findIndex((d) => d.detector === exp.detector && d.beam === exp.beam);
+    const d = k >= 0 ? (this.recent.splice(k, 1)[0] as DetectorSetup) : this.build(exp);
+    this.recent.unshift(d);
+    if (this.recent.length > DetectorSetups.KEEP) this.recent.pop();
     return d;
   }
 
@@ -287,7 +292,7 @@ class DetectorSetups {
         { field: 'detector.gain' },
       );
     }
-    const out: DetectorSetup = { setup };
+    const out: DetectorSetup = { detector: exp.detector, beam: exp.beam, setup, vectors: new ShotVectorCache() };
     const bg = this.backgroundImages;
     if (bg !== undefined) {
       const n = setup.nPixels;
@@ -365,19 +370,18 @@ interface Extraction {
   exposure: number;
   backgroundExposure: number | undefined;
   setups: DetectorSetups;
-  vectors: ShotVectorCache;
   byShot: number[][];
 }
 
-async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
+async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, d: DetectorSetup, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
   const engine = ctx.engine;
-  const { setup: base, background } = x.setups.get(shot.experiment);
+  const { setup: base, background, vectors } = d;
   const image = await inputs.images.read(shot);
   if (image.pixels.length !== base.nPixels) {
     throw new InvalidValueError(`image has ${image.width}×${image.height} pixels but the detector of ${shotLabel(shot)} has ${base.nPixels}`, { file: image.source.file, frame: image.source.frame });
   }
   const refl = shotReflections(inputs.data.reflections, x.byShot[shot.index] ?? []);
-  const bragg = stillBraggMask({ shot, image, reflections: refl, vectors: x.vectors }, s.mask);
+  const bragg = stillBraggMask({ shot, image, reflections: refl, vectors }, s.mask);
   const valid = base.staticMask.valid.slice();
   for (let i = 0; i < valid.length; i++) if ((bragg.mask[i] as number) !== 0) valid[i] = 0;
   // the shot's own setting and masks; the detector's vectors, channels and counting are shared
@@ -477,7 +481,6 @@ export async function* extractShots(ctx: StageContext, inputs: StillsExtractInpu
     // the blanks are summed: their exposure is the sum of theirs
     backgroundExposure: s.background !== null ? s.background.images.length * (s.background.exposure ?? exposure) : undefined,
     setups: new DetectorSetups(s, backgroundImages),
-    vectors: new ShotVectorCache(),
     byShot: reflectionsByShot(data.reflections, data.shots.length),
   };
   const progress = ctx.progress.start('extract', order.length, 'shots');
@@ -485,9 +488,11 @@ export async function* extractShots(ctx: StageContext, inputs: StillsExtractInpu
     let done = 0;
     for (const i of order) {
       const shot = data.shots[i] as StillShot;
+      // the detector's setup (mask file, gain, corrections) is not the shot's fault: its errors stop the run
+      const d = x.setups.get(shot.experiment);
       let result: ShotObservations;
       try {
-        result = await extractOne(ctx, inputs, s, x, shot, opts.keepVoxels === true);
+        result = await extractOne(ctx, inputs, s, x, d, shot, opts.keepVoxels === true);
       } catch (err) {
         // the shot's own input (image, size, reflections) is bad: a ShotError; settings and device problems stop the run
         if (err instanceof DiffractError && !(err instanceof UsageError) && !(err instanceof GpuError) && !(err instanceof DeviceLostError)) throw err instanceof ShotError ? err : new ShotError(shot, err);
