@@ -30,8 +30,8 @@
  * so a shot is compared with its neighbours, not with all shots. Rejected shots' rows are
  * left out of the merge (src/stills/merge.ts).
  */
-import { InvalidValueError } from '../errors.ts';
-import type { StageFileContent } from '../io/observation-file.ts';
+import { InvalidValueError, MissingFieldError } from '../errors.ts';
+import type { StageFile, StageFileContent } from '../io/observation-file.ts';
 import {
   concatObservations,
   emptyObservations,
@@ -49,6 +49,7 @@ import {
   historyGroup,
   indexVoxels,
   mergeObservations as mergeVoxels,
+  readScaleModel,
   scaleFactors,
   scaleModelGroups,
   scaleObservations,
@@ -399,6 +400,12 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     if (sh.rows === 0) reject(sh, 'no rows');
     else if (sh.fitRows < s.minShotRows) reject(sh, `too few rows: ${sh.fitRows} in the fit (of ${sh.rows}), at least ${s.minShotRows} needed`);
   }
+  const starved = shots.filter((sh) => sh.rows >= s.minShotRows && sh.fitRows < s.minShotRows);
+  if (starved.length > 0) {
+    const fewest = Math.max(1, starved.reduce((m, sh) => Math.min(m, sh.fitRows), Infinity));
+    const suggest = Math.min(gathered.total, Math.ceil((s.rowBudget * s.minShotRows) / fewest));
+    ctx.log.log('warn', `scale: the row budget ${s.rowBudget} leaves ${starved.length} shot(s) with fewer than ${s.minShotRows} rows in the fit, so they are rejected; a row budget of about ${suggest} keeps them`, { shots: starved.length, rowBudget: s.rowBudget });
+  }
   const opts = scalingOptions(s);
   let fits = 0;
   let model: ScaleModel | undefined;
@@ -489,6 +496,42 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     },
   };
   return { model: finalModel, shots, history, content, summary };
+}
+
+/** The model and the shot table of a stills `scale` stage file (what mergeStills needs, e.g. on resuming a run). */
+export function readStillsScale(sf: StageFile, path: string): { model: ScaleModel; shots: ShotScale[] } {
+  const model = readScaleModel(sf, path);
+  const g = sf.groups.get('shots');
+  if (g === undefined) throw new MissingFieldError("no 'shots' group: not a stills scale file", { file: path, field: 'shots' });
+  const col = (name: string): ArrayLike<number> => {
+    const c = g.columns.get(name);
+    if (c === undefined) throw new MissingFieldError(`group 'shots' has no column '${name}'`, { file: path, field: `shots/${name}` });
+    return c;
+  };
+  const shot = col('shot');
+  const [pOrder, coordinate, b, k, rows, fitRows, status] = [col('p_order'), col('coordinate'), col('b'), col('k'), col('rows'), col('fit_rows'), col('status')];
+  const reasons = new Map<number, string>();
+  for (const line of String(g.attrs.reasons ?? '').split('\n')) {
+    const m = /^(\d+): (.*)$/.exec(line);
+    if (m !== null) reasons.set(Number(m[1]), m[2]!);
+  }
+  const shots: ShotScale[] = Array.from({ length: shot.length }, (_v, i) => {
+    const id = shot[i]!;
+    if (id !== i) throw new InvalidValueError(`row ${i} is shot ${id}: the table must list the shots 0, 1, … in order`, { file: path, field: 'shots/shot' });
+    const used = status[i] === 0;
+    return {
+      shot: id,
+      pOrder: pOrder[i]!,
+      coordinate: coordinate[i]!,
+      b: b[i]!,
+      k: k[i]!,
+      rows: rows[i]!,
+      fitRows: fitRows[i]!,
+      status: used ? 'used' : 'rejected',
+      reason: used ? '' : (reasons.get(id) ?? 'rejected'),
+    };
+  });
+  return { model, shots };
 }
 
 /** The stage-file group `shots`: one row per shot. */
