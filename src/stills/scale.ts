@@ -99,6 +99,8 @@ export interface StillsScaleSettings {
   rowBudget: number;
   /** seed of the voxel hash that picks the subset */
   subsetSeed: number;
+  /** weight of the Bragg term in the b fit when a Bragg table is given (0: none) */
+  braggWeight: number;
 }
 
 export const STILLS_SCALE_DEFAULTS: StillsScaleSettings = {
@@ -117,6 +119,7 @@ export const STILLS_SCALE_DEFAULTS: StillsScaleSettings = {
   rejectRounds: 2,
   rowBudget: 2_000_000,
   subsetSeed: 0,
+  braggWeight: 1,
 };
 
 /** Robust σ of log(b·k) never below this (2 %): with little jitter a shot must lie 5 × 2 % = 10 % off its neighbours (a local median is off by a few % where b(p_order) curves) to be an outlier. */
@@ -191,6 +194,7 @@ export function validateStillsScaleSettings(s: StillsScaleSettings): void {
   checkInt(s.rejectRounds, 'rejectRounds', 0, 100);
   checkInt(s.rowBudget, 'rowBudget', 1000, 2 ** 31);
   if (!Number.isSafeInteger(s.subsetSeed)) throw new SettingError('subsetSeed', 'must be an integer', s.subsetSeed);
+  checkRange(s.braggWeight, 'braggWeight', 0, Number.MAX_VALUE, 'a number ≥ 0');
 }
 
 /**
@@ -337,6 +341,15 @@ function outlierScores(shots: readonly ShotScale[], coordinate: Float64Array): F
   return z;
 }
 
+/** The Bragg rows (I/P) of the shots in use, their coordinate in `phi`: the Bragg term of the b fit. */
+function braggRows(bragg: ObservationTable, shots: readonly ShotScale[], coordinate: Float64Array): ObservationTable {
+  const idx: number[] = [];
+  for (let i = 0; i < observationCount(bragg); i++) if (shots[bragg.batch[i]!]?.status === 'used') idx.push(i);
+  const t = selectObservations(bragg, idx);
+  placeRows(t, coordinate, -1);
+  return t;
+}
+
 /**
  * Per shot: b at its coordinate, and the residual factor k of its rows in the
  * fit table against the model with the reference merged from the rows fitted
@@ -372,7 +385,14 @@ function shotFactors(table: ObservationTable, fitted: Uint8Array, meta: Observat
 }
 
 /** Fits the stills scale model (see the module comment). `pOrder[shot]` for every shot index the rows name. */
-export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, meta: ObservationMeta, pOrder: Float64Array, s: StillsScaleSettings): Promise<StillsScaleResult> {
+export async function scaleStills(
+  ctx: StageContext,
+  chunks: ObservationChunks,
+  meta: ObservationMeta,
+  pOrder: Float64Array,
+  s: StillsScaleSettings,
+  bragg?: ObservationTable,
+): Promise<StillsScaleResult> {
   validateStillsScaleSettings(s);
   const t0 = performance.now();
   const nShots = pOrder.length;
@@ -416,7 +436,8 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     for (let i = 0; i < observationCount(table); i++) if (shots[table.batch[i]!]!.status === 'used') use.push(i);
     if (use.length === 0) throw new InvalidValueError(`no shot has ${s.minShotRows} or more rows to fit (${nShots} shots, ${gathered.total} rows)`, { field: 'minShotRows' });
     const t = use.length === observationCount(table) ? table : selectObservations(table, use);
-    const result = scaleObservations(t, meta, opts, {
+    const fitOpts = bragg !== undefined && s.braggWeight > 0 ? { ...opts, bTerm: { obs: braggRows(bragg, shots, coordinate), weight: s.braggWeight } } : opts;
+    const result = scaleObservations(t, meta, fitOpts, {
       onStage: (st) => ctx.log.log('info', `scale: fit ${round + 1} stage ${st.stage}: ${st.rejected} outlier rows beyond ${st.cutoff} sigma`, { stage: st.stage, rejected: st.rejected }),
     });
     fits++;
@@ -486,6 +507,7 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
       fit_rows: summary.fitRows,
       min_shot_fit_rows: minShotFitRows,
       row_budget: s.rowBudget,
+      bragg_term_weight: bragg !== undefined ? s.braggWeight : 0,
       voxels,
       scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| with phi = the shot coordinate (docs/stills.md)',
     },
