@@ -17,6 +17,7 @@ import { silentContext } from '../../src/stages/context.ts';
 import { mergeStills, STILLS_MERGE_DEFAULTS, type StillsMergeResult } from '../../src/stills/merge.ts';
 import { placeRows, readStillsScale, scaleStills, STILLS_SCALE_DEFAULTS, type ObservationChunks, type StillsScaleResult } from '../../src/stills/scale.ts';
 import { simulateStillsRows } from '../../src/stills/synthetic-rows.ts';
+import { gpuTestsDisabled } from '../helpers/gpu.ts';
 
 const engine = Engine.cpu();
 const ctx = silentContext(engine);
@@ -187,5 +188,19 @@ describe('mergeStills', () => {
       const r = await mergeStills(ctx, sim.chunks, sim.meta, { ...back, pOrder: sim.pulseEnergy }, { ...settings, partitions: 2 });
       expectSameMerge(r);
     });
+  });
+});
+
+describe.skipIf(gpuTestsDisabled())('mergeStills on the GPU engine', () => {
+  let gpu: Engine;
+  beforeAll(async () => {
+    gpu = await Engine.create({ backend: 'gpu', debug: true, env: {} });
+  });
+  afterAll(() => gpu?.destroy());
+  it('3 partitions on the GPU = one CPU merge of all rows (identical words)', async () => {
+    expect(gpu.backend).toBe('gpu');
+    const r = await mergeStills(silentContext(gpu), sim.chunks, sim.meta, input(), { ...settings, partitions: 3 });
+    expect(r.summary.diffuse.backend).toBe('gpu');
+    expectSameMerge(r);
   });
 });
