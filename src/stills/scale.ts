@@ -99,8 +99,8 @@ export interface StillsScaleSettings {
   rowBudget: number;
   /** seed of the voxel hash that picks the subset */
   subsetSeed: number;
-  /** weight of the Bragg term in the b fit when a Bragg table is given (0: none) */
-  braggWeight: number;
+  /** weight of the Bragg term in the b fit when a Bragg table is given (0: none; absent: the default, 1) */
+  braggWeight?: number;
 }
 
 export const STILLS_SCALE_DEFAULTS: StillsScaleSettings = {
@@ -194,7 +194,7 @@ export function validateStillsScaleSettings(s: StillsScaleSettings): void {
   checkInt(s.rejectRounds, 'rejectRounds', 0, 100);
   checkInt(s.rowBudget, 'rowBudget', 1000, 2 ** 31);
   if (!Number.isSafeInteger(s.subsetSeed)) throw new SettingError('subsetSeed', 'must be an integer', s.subsetSeed);
-  checkRange(s.braggWeight, 'braggWeight', 0, Number.MAX_VALUE, 'a number ≥ 0');
+  if (s.braggWeight !== undefined) checkRange(s.braggWeight, 'braggWeight', 0, Number.MAX_VALUE, 'a number ≥ 0');
 }
 
 /**
@@ -427,6 +427,7 @@ export async function scaleStills(
     ctx.log.log('warn', `scale: the row budget ${s.rowBudget} leaves ${starved.length} shot(s) with fewer than ${s.minShotRows} rows in the fit, so they are rejected; a row budget of about ${suggest} keeps them`, { shots: starved.length, rowBudget: s.rowBudget });
   }
   const opts = scalingOptions(s);
+  const braggWeight = s.braggWeight ?? 1;
   let fits = 0;
   let model: ScaleModel | undefined;
   let history: HistoryEntry[] = [];
@@ -436,7 +437,7 @@ export async function scaleStills(
     for (let i = 0; i < observationCount(table); i++) if (shots[table.batch[i]!]!.status === 'used') use.push(i);
     if (use.length === 0) throw new InvalidValueError(`no shot has ${s.minShotRows} or more rows to fit (${nShots} shots, ${gathered.total} rows)`, { field: 'minShotRows' });
     const t = use.length === observationCount(table) ? table : selectObservations(table, use);
-    const fitOpts = bragg !== undefined && s.braggWeight > 0 ? { ...opts, bTerm: { obs: braggRows(bragg, shots, coordinate), weight: s.braggWeight } } : opts;
+    const fitOpts = bragg !== undefined && braggWeight > 0 ? { ...opts, bTerm: { obs: braggRows(bragg, shots, coordinate), weight: braggWeight } } : opts;
     const result = scaleObservations(t, meta, fitOpts, {
       onStage: (st) => ctx.log.log('info', `scale: fit ${round + 1} stage ${st.stage}: ${st.rejected} outlier rows beyond ${st.cutoff} sigma`, { stage: st.stage, rejected: st.rejected }),
     });
@@ -507,7 +508,7 @@ export async function scaleStills(
       fit_rows: summary.fitRows,
       min_shot_fit_rows: minShotFitRows,
       row_budget: s.rowBudget,
-      bragg_term_weight: bragg !== undefined ? s.braggWeight : 0,
+      bragg_term_weight: bragg !== undefined ? braggWeight : 0,
       voxels,
       scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| with phi = the shot coordinate (docs/stills.md)',
     },
