@@ -227,6 +227,7 @@ const stillsSchema: SchemaNode = {
         reject_rounds: { type: 'integer', minimum: 0, maximum: 100, default: DSS.rejectRounds, description: 'refits after rejecting shots, at most' },
         row_budget: { type: 'integer', minimum: 1000, maximum: 2 ** 31, default: DSS.rowBudget, description: 'rows the fit may hold (a voxel subset beyond it)' },
         subset_seed: { type: 'integer', default: DSS.subsetSeed, description: 'seed of the voxel hash that picks the subset' },
+        bragg_weight: { type: 'number', minimum: 0, default: DSS.braggWeight, description: 'weight of the Bragg term (merged I/(P·scale)) in the b fit when the input has reflections; 0: none' },
       },
     },
     background: {

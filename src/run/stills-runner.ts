@@ -37,7 +37,6 @@ import { defaultMemoryMb } from '../host/node-memory.ts';
 import { observationsOf, readStageFile, writeStageFile, type StageFileContent } from '../io/observation-file.ts';
 import { readStillsChunk, writeStillsChunk, type SkippedShot } from '../io/stills-chunk-file.ts';
 import { concatObservations, emptyObservations, observationCount, selectObservations, type ObservationMeta, type ObservationTable } from '../pipeline/observations.ts';
-import { readScaleModel } from '../scaling/index.ts';
 import type { StageContext } from '../stages/context.ts';
 import { braggObservations } from '../stills/bragg-table.ts';
 import { readCrystfelStills } from '../stills/crystfel.ts';
@@ -47,7 +46,7 @@ import { ShotImages, shotLabel } from '../stills/images.ts';
 import { mergeStills, type StillsMergeSettings } from '../stills/merge.ts';
 import type { StillsDataset, StillShot } from '../stills/model.ts';
 import { pOrderValues, type POrderSource } from '../stills/porder.ts';
-import { scaleStills, type ObservationChunks, type ShotScale, type StillsScaleSettings } from '../stills/scale.ts';
+import { readStillsScale, scaleStills, type ObservationChunks, type StillsScaleSettings } from '../stills/scale.ts';
 import { sourceDate } from '../util/source-date.ts';
 import { contentHash, hashKey, outputProblem, shortKey, type StageRecord } from './checkpoint.ts';
 import type { POrderConfig, RunConfig, StillsConfig } from './config-types.ts';
@@ -350,26 +349,30 @@ export async function runStills(cfg: RunConfig, opts: RunnerOptions): Promise<Ru
     const pOrder = await pOrderValues(pOrderSourceOf(st.pOrder), data, ex.infos);
     const chunks = new ChunkFiles(ex.chunks.map((c) => c.file));
     const scaleSettings: StillsScaleSettings = st.scaling;
-    const scaleKey = hashKey({ extract: ex.key, pOrder: Array.from(pOrder), scaling: scaleSettings, csv: st.pOrder.kind === 'csv' ? contentHash(st.pOrder.file) : null });
+    // the Bragg reference (I/P) is read once, for the Bragg term of the b fit and the Bragg merge
+    let braggTable: ObservationTable | undefined;
+    const braggRows = async (): Promise<ObservationTable | undefined> => {
+      if (bragg === null) return undefined;
+      braggTable ??= observationsOf(await readStageFile(bragg.outputs[0]!), 'bragg', bragg.outputs[0]!);
+      return braggTable;
+    };
+    const scaleKey = hashKey({ extract: ex.key, bragg: bragg?.key ?? null, pOrder: Array.from(pOrder), scaling: scaleSettings, csv: st.pOrder.kind === 'csv' ? contentHash(st.pOrder.file) : null });
     const scaled = await stage(ctx, 'scale', scaleKey, async () => {
       const out = join(ctx.stagesDir, `scaled-${shortKey(scaleKey)}.h5`);
-      const r = await scaleStills(await stageContext(ctx), chunks, meta, pOrder, scaleSettings);
+      const r = await scaleStills(await stageContext(ctx), chunks, meta, pOrder, scaleSettings, await braggRows());
       await writeStageFile(out, r.content);
-      return { outputs: [out], summary: { shots: r.shots } };
+      return { outputs: [out], summary: { used: r.summary.used, rejected: r.summary.rejected, chi2: r.summary.chi2, fits: r.summary.fits } };
     });
-    // NaN went into the record's JSON as null
-    const shotScales = (scaled.summary.shots as ShotScale[]).map((s) => ({ ...s, pOrder: num(s.pOrder), coordinate: num(s.coordinate), b: num(s.b), k: num(s.k) }));
+    const scaledFile = scaled.outputs[0]!;
+    const { model, shots: shotScales } = readStillsScale(await readStageFile(scaledFile), scaledFile);
 
     const memoryMb = opts.memoryMb ?? cfg.memoryMb ?? defaultMemoryMb();
-    // CC½ from random halves of the shots
+    // CC½ from random halves of the shots; the partitions (from the budget) do not change the result
     const mergeSettings: StillsMergeSettings = { ...cfg.merge, halfSplit: 'batch', budgetBytes: memoryMb * 1024 * 1024, partitions: null };
-    const mergeKey = hashKey({ scale: scaleKey, merge: cfg.merge, bragg: bragg === null ? null : bragg.outputs[0] });
+    const mergeKey = hashKey({ scale: scaleKey, merge: { ...cfg.merge, halfSplit: 'batch' } });
     const merged = await stage(ctx, 'merge', mergeKey, async () => {
       const out = join(ctx.stagesDir, `merged-${shortKey(mergeKey)}.h5`);
-      const scaledFile = scaled.outputs[0]!;
-      const model = readScaleModel(await readStageFile(scaledFile), scaledFile);
-      const braggTable = bragg === null ? undefined : observationsOf(await readStageFile(bragg.outputs[0]!), 'bragg', bragg.outputs[0]!);
-      const r = await mergeStills(await stageContext(ctx), chunks, meta, { model, shots: shotScales, pOrder }, mergeSettings, braggTable);
+      const r = await mergeStills(await stageContext(ctx), chunks, meta, { model, shots: shotScales, pOrder }, mergeSettings, await braggRows());
       await writeStageFile(out, r.content);
       return { outputs: [out], summary: mergedFacts(r.content) };
     });
