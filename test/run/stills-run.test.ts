@@ -9,6 +9,8 @@
  *   summary.json are written; all 10 shots are used; every shot's scale b lies
  *   within 0.5–2 of the median (the figures are printed); the report has the
  *   stills sections (scale vs p_order, histograms, the shots table);
+ * - on the GPU (lavapipe in CI): the same CCP4 map and PNG slices byte for
+ *   byte, and the same per-shot scales, rows and masked fractions;
  * - resume: a run killed with SIGKILL after its first chunk is on disk, rerun,
  *   reuses the finished chunks (untouched) and gives results identical byte
  *   for byte to the uninterrupted run;
@@ -23,6 +25,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/run/runner.ts';
 import { runCli } from '../helpers/cli.ts';
+import { gpuTestsDisabled } from '../helpers/gpu.ts';
 import { REPO_ROOT, sharedData } from '../helpers/paths.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'diffract-stills-run-'));
@@ -164,6 +167,20 @@ describe('diffract run: the 10 snase stills', () => {
     const again = await run(dir1);
     expect(again.code, again.stderr).toBe(0);
     expect((JSON.parse(again.stdout) as RunSummary).stages.filter((t) => t.stage !== 'import').every((t) => t.skipped)).toBe(true);
+  }, 600_000);
+
+  it.skipIf(gpuTestsDisabled())('on the GPU: the same map (CCP4, PNG slices byte for byte) and the same per-shot scales and rows', async () => {
+    const dir = join(root, 'gpu');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'run.yaml'), config(sharedData('snase', 'stills.expt'), 1));
+    const r = await runCli(['run', 'run.yaml', '--json', '--backend', 'gpu'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const gpu = JSON.parse(r.stdout) as RunSummary;
+    const cpu = JSON.parse(readFileSync(join(dir1, 'out', 'summary.json'), 'utf8')) as RunSummary;
+    expect(gpu.backend).toBe('gpu');
+    expect(gpu.stills!.perShot.map((x) => [x.b, x.rows, x.maskedFraction])).toEqual(cpu.stills!.perShot.map((x) => [x.b, x.rows, x.maskedFraction]));
+    // map.nxs and report.html name the backend and adapter; the map values and slices do not
+    for (const f of ['map.ccp4', 'map_h0.png', 'map_k0.png', 'map_l0.png']) expect(readFileSync(join(dir, 'out', f)).equals(reference.get(f)!), f).toBe(true);
   }, 600_000);
 
   it('ndiv 3,3,3: maps, report and summary; scales within 0.5–2 of their median', async () => {
