@@ -5,7 +5,7 @@
  * naming the key; `diffract init --stills` writes a template that loads as a
  * valid stills config equal to the minimal one, and shows every key.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -170,6 +170,20 @@ describe('stills config errors: one line naming the key', () => {
     expect(usageError(`${MINIMAL}  chunk_shots: 0\n`).field).toBe('stills.chunk_shots');
     expect(usageError(`${MINIMAL}  scaling: {b_mode: linear}\n`).message).toBe(`${cfgPath}, field 'stills.scaling.b_mode': must be one of per-shot, smooth, got 'linear'`);
     expect(usageError(`${MINIMAL}  scaling: {a_grid: [5, 5, 1000]}\n`).field).toBe('stills.scaling.a_grid');
+  });
+});
+
+describe('diffract run with a stills config: errors before any work', () => {
+  it('a missing expt names the file and the key; --shard is refused with one line', async () => {
+    mkdirSync(proj, { recursive: true });
+    const file = join(proj, 'missing.yaml');
+    writeFileSync(file, 'output: out-missing\nstills:\n  expt: nowhere.expt\n');
+    const r = await runInProcess(['--backend', 'cpu', 'run', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`diffract: error: ${join(proj, 'nowhere.expt')}, field 'stills.expt': no such file`]);
+    const s = await runInProcess(['--backend', 'cpu', 'run', file, '--shard', '0/2']);
+    expect(s.code).toBe(1);
+    expect(s.stderr.trim().split('\n')).toEqual([`diffract: error: ${file}, field '--shard': --shard splits the wedges of rotation sweeps; a stills config runs in one process (its chunks resume after a kill)`]);
   });
 });
 
