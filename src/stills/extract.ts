@@ -48,6 +48,7 @@ import type { StageContext } from '../stages/context.ts';
 import { INTEGRATE_DEFAULTS, integrationOptions, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
 import { checkPositive, SettingError } from '../stages/settings-check.ts';
 import { spaceGroup } from '../symmetry/index.ts';
+import { HC_EV_A } from './crystfel.ts';
 import { ShotVectorCache } from './geometry.ts';
 import { ShotImages, shotLabel } from './images.ts';
 import { STILLS_MASK_DEFAULTS, stillBraggMask, validateStillsMaskSettings, type StillsMaskSettings } from './mask.ts';
@@ -231,9 +232,6 @@ interface DetectorSetup {
   background?: { pixels: Int32Array; images: number };
 }
 
-/** hc in eV·Å. */
-const HC_EV_A = 12398.419843320026;
-
 /** The integrate-stage settings the shared setup is built from: one-frame wedges, filter off, the smallest histogram (nothing is filtered). */
 function integrateSettingsOf(s: StillsExtractSettings): IntegrateSettings {
   return {
@@ -302,7 +300,9 @@ class DetectorSetups {
         for (let i = 0; i < n; i++) {
           if ((sum[i] as number) < 0) continue;
           const p = photonsOf(setup, image.pixels[i] as number);
-          sum[i] = p < 0 ? -1 : (sum[i] as number) + p;
+          const next = (sum[i] as number) + p;
+          if (p >= 0 && next > 2147483647) throw new InvalidValueError(`the blank images sum to more than 2³¹ − 1 photons in pixel ${i}: give fewer blanks`, { file: image.source.file, field: 'background.images' });
+          sum[i] = p < 0 ? -1 : next;
         }
       }
       out.background = { pixels: sum, images: bg.length };
