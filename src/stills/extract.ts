@@ -45,7 +45,7 @@ import { correctVoxels, spaceGroupAsu, type AsuMapper } from '../pipeline/correc
 import type { ObservationMeta, ObservationTable } from '../pipeline/observations.ts';
 import { concatTables, integrateWedge, prepareIntegration, wedgeTables, type IntegrationSetup, type VoxelTable, type WedgeFrame, type WedgeRange } from '../pipeline/voxel-integrate.ts';
 import type { StageContext } from '../stages/context.ts';
-import { INTEGRATE_DEFAULTS, integrationOptions, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
+import { INTEGRATE_DEFAULTS, integrationOptions, validateIntegrateSettings, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
 import { checkPositive, SettingError } from '../stages/settings-check.ts';
 import { spaceGroup } from '../symmetry/index.ts';
 import { HC_EV_A } from './crystfel.ts';
@@ -168,6 +168,13 @@ function stripLocation(message: string, e: DiffractError): string {
 export function validateStillsExtractSettings(s: StillsExtractSettings): void {
   if (s.ndiv.length !== 3 || !s.ndiv.every((v) => Number.isInteger(v) && v >= 1 && v <= 255 && v % 2 === 1)) throw new SettingError('ndiv', 'must be three odd integers 1…255', s.ndiv);
   validateStillsMaskSettings(s.mask);
+  try {
+    validateIntegrateSettings(integrateSettingsOf(s));
+  } catch (err) {
+    // the integrate stage's `mask` is `staticMask` here
+    if (err instanceof SettingError && err.setting.startsWith('mask.')) throw new SettingError(`staticMask.${err.setting.slice(5)}`, err.detail, err.value);
+    throw err;
+  }
   if (s.exposure !== null) checkPositive(s.exposure, 'exposure');
   if (s.unitCell !== null && !(s.unitCell.length === 6 && s.unitCell.every((v) => Number.isFinite(v) && v > 0))) throw new SettingError('unitCell', 'must be six positive numbers a, b, c, α, β, γ', s.unitCell);
   if (s.spaceGroup !== null) {
