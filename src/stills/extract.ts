@@ -45,9 +45,10 @@ import { correctVoxels, spaceGroupAsu, type AsuMapper } from '../pipeline/correc
 import type { ObservationMeta, ObservationTable } from '../pipeline/observations.ts';
 import { concatTables, integrateWedge, prepareIntegration, wedgeTables, type IntegrationSetup, type VoxelTable, type WedgeFrame, type WedgeRange } from '../pipeline/voxel-integrate.ts';
 import type { StageContext } from '../stages/context.ts';
-import { INTEGRATE_DEFAULTS, integrationOptions, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
+import { INTEGRATE_DEFAULTS, integrationOptions, validateIntegrateSettings, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
 import { checkPositive, SettingError } from '../stages/settings-check.ts';
 import { spaceGroup } from '../symmetry/index.ts';
+import { HC_EV_A } from './crystfel.ts';
 import { ShotVectorCache } from './geometry.ts';
 import { ShotImages, shotLabel } from './images.ts';
 import { STILLS_MASK_DEFAULTS, stillBraggMask, validateStillsMaskSettings, type StillsMaskSettings } from './mask.ts';
@@ -167,6 +168,13 @@ function stripLocation(message: string, e: DiffractError): string {
 export function validateStillsExtractSettings(s: StillsExtractSettings): void {
   if (s.ndiv.length !== 3 || !s.ndiv.every((v) => Number.isInteger(v) && v >= 1 && v <= 255 && v % 2 === 1)) throw new SettingError('ndiv', 'must be three odd integers 1…255', s.ndiv);
   validateStillsMaskSettings(s.mask);
+  try {
+    validateIntegrateSettings(integrateSettingsOf(s));
+  } catch (err) {
+    // the integrate stage's `mask` is `staticMask` here
+    if (err instanceof SettingError && err.setting.startsWith('mask.')) throw new SettingError(`staticMask.${err.setting.slice(5)}`, err.detail, err.value);
+    throw err;
+  }
   if (s.exposure !== null) checkPositive(s.exposure, 'exposure');
   if (s.unitCell !== null && !(s.unitCell.length === 6 && s.unitCell.every((v) => Number.isFinite(v) && v > 0))) throw new SettingError('unitCell', 'must be six positive numbers a, b, c, α, β, γ', s.unitCell);
   if (s.spaceGroup !== null) {
@@ -230,9 +238,6 @@ interface DetectorSetup {
   /** the summed background image in photons, −1 where unusable; absent without a background */
   background?: { pixels: Int32Array; images: number };
 }
-
-/** hc in eV·Å. */
-const HC_EV_A = 12398.419843320026;
 
 /** The integrate-stage settings the shared setup is built from: one-frame wedges, filter off, the smallest histogram (nothing is filtered). */
 function integrateSettingsOf(s: StillsExtractSettings): IntegrateSettings {
@@ -302,7 +307,9 @@ class DetectorSetups {
         for (let i = 0; i < n; i++) {
           if ((sum[i] as number) < 0) continue;
           const p = photonsOf(setup, image.pixels[i] as number);
-          sum[i] = p < 0 ? -1 : (sum[i] as number) + p;
+          const next = (sum[i] as number) + p;
+          if (p >= 0 && next > 2147483647) throw new InvalidValueError(`the blank images sum to more than 2³¹ − 1 photons in pixel ${i}: give fewer blanks`, { file: image.source.file, field: 'background.images' });
+          sum[i] = p < 0 ? -1 : next;
         }
       }
       out.background = { pixels: sum, images: bg.length };

@@ -103,6 +103,9 @@ describe('stills extraction: bad shots', () => {
     const bad = stillsExtractDefaults();
     bad.ndiv = [2, 3, 3];
     await expect(shotsDone(data, bad)).rejects.toThrow(/ndiv must be three odd integers/);
+    const edge = stillsExtractDefaults();
+    edge.staticMask.edge = -2;
+    await expect(shotsDone(data, edge)).rejects.toThrow(/field 'staticMask\.edge'/);
     // a mask file of the wrong size is the detector's problem, not a shot's: it stops the run naming the file
     const maskFile = join(tempDir('stills-maskfile-'), 'mask.npy');
     dirs.push(dirname(maskFile));
