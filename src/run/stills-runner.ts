@@ -238,8 +238,11 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     reused = chunks.length - todo.length;
     if (reused > 0) log(ctx, 'info', `extract: ${reused} of ${chunks.length} chunks finished in an earlier run, not recomputed`, { stage: 'extract', reusedChunks: reused });
     const sc = todo.length > 0 ? await stageContext(ctx) : null;
+    // the shots of the chunks computed now; those of reused chunks are read back from their files
+    const computed = new Map<number, { infos: ShotInfo[]; skipped: SkippedShot[] }>();
     for (const c of todo) {
       const r = await extractChunk(ctx, sc!, imp, settings, c);
+      computed.set(c.index, { infos: r.infos, skipped: r.skipped });
       await writeStillsChunk(c.file, { meta, chunk: c.index, diffuse: r.tables.length > 0 ? concatObservations(r.tables) : emptyObservations(0), shots: r.infos, skipped: r.skipped });
       const rows = r.infos.reduce((s, i) => s + i.rows, 0);
       log(ctx, 'info', `extract: chunk ${c.index + 1} of ${chunks.length} (shots ${c.shots[0]}…${c.shots[c.shots.length - 1]}): ${r.infos.length} shots, ${r.skipped.length} skipped, ${rows} rows written`, {
@@ -253,9 +256,10 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     const infos: ShotInfo[] = [];
     const skipped: SkippedShot[] = [];
     for (const c of chunks) {
-      const s = await readStillsChunk(c.file);
-      infos.push(...s.shots);
-      skipped.push(...(s.skipped ?? []));
+      const done = computed.get(c.index);
+      const s = done ?? (await readStillsChunk(c.file).then((k) => ({ infos: k.shots, skipped: k.skipped ?? [] })));
+      infos.push(...s.infos);
+      skipped.push(...s.skipped);
     }
     return { outputs: chunks.map((c) => c.file), summary: { infos, skipped, reused } };
   });
