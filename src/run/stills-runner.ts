@@ -256,10 +256,13 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     const infos: ShotInfo[] = [];
     const skipped: SkippedShot[] = [];
     for (const c of chunks) {
-      const done = computed.get(c.index);
-      const s = done ?? (await readStillsChunk(c.file).then((k) => ({ infos: k.shots, skipped: k.skipped ?? [] })));
-      infos.push(...s.infos);
-      skipped.push(...s.skipped);
+      let shots = computed.get(c.index);
+      if (shots === undefined) {
+        const k = await readStillsChunk(c.file);
+        shots = { infos: k.shots, skipped: k.skipped ?? [] };
+      }
+      infos.push(...shots.infos);
+      skipped.push(...shots.skipped);
     }
     return { outputs: chunks.map((c) => c.file), summary: { infos, skipped, reused } };
   });
