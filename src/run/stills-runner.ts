@@ -34,6 +34,7 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 import { defaultMemoryMb } from '../host/node-memory.ts';
+import { readHdf5, type H5File } from '../io/hdf5.ts';
 import { observationsOf, readStageFile, writeStageFile, type StageFileContent } from '../io/observation-file.ts';
 import { readStillsChunk, writeStillsChunk, type SkippedShot } from '../io/stills-chunk-file.ts';
 import { concatObservations, emptyObservations, observationCount, selectObservations, type ObservationMeta, type ObservationTable } from '../pipeline/observations.ts';
@@ -203,6 +204,11 @@ async function extractChunk(ctx: Ctx, sc: StageContext, imp: ImportedStills, set
   return { tables, infos, skipped };
 }
 
+/** Whether a chunk file records skipped shots (its root attribute `skipped`; the rows are not read). */
+function chunkSkipped(path: string): Promise<boolean> {
+  return readHdf5(path, (file: H5File) => 'skipped' in (file.attrs as Record<string, unknown>));
+}
+
 interface Extracted {
   chunks: ChunkUnit[];
   infos: ShotInfo[];
@@ -225,12 +231,18 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     const key = hashKey({ settings: settingsKey, shots, images: shots.map((i) => imageFingerprint(imp.images, imp.data.shots[i]!)) });
     chunks.push({ index: c, shots, key, file: join(dir, `c${String(c).padStart(4, '0')}-${shortKey(key)}.h5`) });
   }
-  const key = hashKey({ stage: 'extract', chunks: chunks.map((c) => c.key) });
+  // the policy enters the stage's key (not the chunks'): under 'stop' a chunk that skipped shots under 'skip' is recomputed, so the bad shot stops the run
+  const key = hashKey({ stage: 'extract', chunks: chunks.map((c) => c.key), onBadShot: st.onBadShot });
   let reused = 0;
   const rec = await stage(ctx, 'extract', key, async () => {
     for (const c of chunks) {
-      if (existsSync(c.file) && outputProblem(c.file) !== null) {
-        log(ctx, 'warn', `extract: chunk ${c.index} of an earlier run, ${relative(ctx.cfg.output, c.file)}, cannot be used (${outputProblem(c.file)}); recomputing`, { stage: 'extract', chunk: c.index });
+      if (!existsSync(c.file)) continue;
+      const why = outputProblem(c.file);
+      if (why !== null) {
+        log(ctx, 'warn', `extract: chunk ${c.index} of an earlier run, ${relative(ctx.cfg.output, c.file)}, cannot be used (${why}); recomputing`, { stage: 'extract', chunk: c.index });
+        rmSync(c.file, { force: true });
+      } else if (st.onBadShot === 'stop' && (await chunkSkipped(c.file))) {
+        log(ctx, 'info', `extract: chunk ${c.index} of an earlier run skipped bad shots (on_bad_shot: skip); recomputing it under on_bad_shot: stop`, { stage: 'extract', chunk: c.index });
         rmSync(c.file, { force: true });
       }
     }

@@ -230,6 +230,18 @@ describe('diffract run: a bad still', () => {
     const html = readFileSync(join(dir, 'out', 'report.html'), 'utf8');
     expect(html).toMatch(/<td>snase-still-02<\/td><td>skipped<\/td>/);
     expect(html).toContain('<th>shots skipped</th><td class="num">1</td>');
+
+    // a rerun reuses everything, the skipped shot included
+    const again = await run(dir);
+    expect(again.code, again.stderr).toBe(0);
+    const s2 = JSON.parse(again.stdout) as RunSummary;
+    expect(s2.stages.filter((t) => t.stage !== 'import').every((t) => t.skipped)).toBe(true);
+    expect(s2.stills).toMatchObject({ used: 3, skipped: 1 });
+    // switched to on_bad_shot: stop, the chunk that skipped the shot is recomputed and the bad shot stops the run
+    writeFileSync(join(dir, 'run.yaml'), config(join(dir, 'four.expt'), 1, ['  scaling: {min_shot_rows: 10}']));
+    const stop = await runCli(['run', 'run.yaml', '--backend', 'cpu', '--quiet'], { cwd: dir });
+    expect(stop.code).toBe(1);
+    expect(stop.stderr).toMatch(/diffract: error: .*gone_00002\.img.*shot 1/);
   }, 600_000);
 
   it('on_bad_shot: stop (the default) exits 1 with one line naming the shot', async () => {
