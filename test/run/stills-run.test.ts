@@ -11,6 +11,8 @@
  *   stills sections (scale vs p_order, histograms, the shots table);
  * - on the GPU (lavapipe in CI): the same CCP4 map and PNG slices byte for
  *   byte, and the same per-shot scales, rows and masked fractions;
+ * - a memory budget of 4 MiB: the merge runs in 4 partitions and writes the
+ *   same CCP4 map and slices byte for byte;
  * - resume: a run killed with SIGKILL after its first chunk is on disk, rerun,
  *   reuses the finished chunks (untouched) and gives results identical byte
  *   for byte to the uninterrupted run;
@@ -180,6 +182,19 @@ describe('diffract run: the 10 snase stills', () => {
     expect(gpu.backend).toBe('gpu');
     expect(gpu.stills!.perShot.map((x) => [x.b, x.rows, x.maskedFraction])).toEqual(cpu.stills!.perShot.map((x) => [x.b, x.rows, x.maskedFraction]));
     // map.nxs and report.html name the backend and adapter; the map values and slices do not
+    for (const f of ['map.ccp4', 'map_h0.png', 'map_k0.png', 'map_l0.png']) expect(readFileSync(join(dir, 'out', f)).equals(reference.get(f)!), f).toBe(true);
+  }, 600_000);
+
+  it('a small memory budget (--memory-mb 4) merges in partitions and gives the same CCP4 map and slices byte for byte', async () => {
+    const dir = join(root, 'budget');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'run.yaml'), config(sharedData('snase', 'stills.expt'), 1));
+    const r = await run(dir, ['--memory-mb', '4']);
+    expect(r.code, r.stderr).toBe(0);
+    const merged = logLines(r.stderr).find((l) => /^merge: diffuse: /.test(l.msg));
+    // 64040 rows × 256 bytes per row in a 4 MiB budget: 4 partitions
+    expect(merged?.msg).toMatch(/from 64040 rows in 4 partition\(s\)/);
+    // (map.nxs also records how the merge ran: the partitions)
     for (const f of ['map.ccp4', 'map_h0.png', 'map_k0.png', 'map_l0.png']) expect(readFileSync(join(dir, 'out', f)).equals(reference.get(f)!), f).toBe(true);
   }, 600_000);
 
