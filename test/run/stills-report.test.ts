@@ -34,6 +34,7 @@ describe('report: the stills sections', () => {
     const html = await page({ pOrderLabel: 'pulse energy (eV)', shots: shots(12), partiality });
     expect(html).toContain('id="stills-scale"');
     expect(html).not.toContain('id="filter"');
+    expect(html).toContain('with φ the shot’s p_order coordinate');
     // two series: 10 used, 1 rejected
     const scatter = figure(html, 'p_order: pulse energy (eV)');
     expect(scatter).toContain('used (10)');
