@@ -18,6 +18,7 @@ import { integrateStage } from './stages/integrate.ts';
 import { mergeStage } from './stages/merge.ts';
 import { photonStage } from './stages/photon.ts';
 import { scaleStage } from './stages/scale.ts';
+import { stillsExtractStage } from './stages/stills-extract.ts';
 
 /** Every stage by name: `stages.integrate.run(ctx, inputs, settings)`, `stages.integrate.defaults`. */
 export const stages = {
@@ -29,6 +30,7 @@ export const stages = {
   absolute: absoluteStage,
   export: exportStage,
   photon: photonStage,
+  stillsExtract: stillsExtractStage,
 } as const;
 export * from './stages/index.ts';
 

@@ -8,6 +8,8 @@ import { photonSection } from './photon.ts';
 import { pipelineSection } from './pipeline.ts';
 import { scalingSection } from './scaling.ts';
 import { spotsSection } from './spots.ts';
+import { stillsSection } from './stills.ts';
+import { stillsMemorySection } from './stills-memory.ts';
 import { transferSection } from './transfer.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, transferSection, integrateThroughputSection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, transferSection, integrateThroughputSection, stillsSection, stillsMemorySection];

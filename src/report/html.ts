@@ -164,8 +164,10 @@ function edges(nodes: readonly number[]): [number, number] {
 
 const MAX_SWEEP_FIGURES = 8;
 
-function scaleSection(s: ScaleData | Absent): SectionSpec {
-  const caption = 'The relative scale model I ≈ a(x, y, φ)·d·(b(φ)·I + c(|s|, φ)): b per sweep, a on the detector at the middle φ node, c at a few φ nodes, d per panel, and the refinement χ².';
+function scaleSection(s: ScaleData | Absent, stills = false): SectionSpec {
+  const caption = stills
+    ? 'The relative scale model of the stills, I ≈ a(x, y, φ)·d·(b(φ)·I + c(|s|, φ)) with φ the shot’s p_order coordinate (its rank in p_order for per-shot b, p_order mapped onto the b nodes for smooth b): b, a on the detector at the middle φ node, c at a few φ nodes, d per panel, and the refinement χ².'
+    : 'The relative scale model I ≈ a(x, y, φ)·d·(b(φ)·I + c(|s|, φ)): b per sweep, a on the detector at the middle φ node, c at a few φ nodes, d per panel, and the refinement χ².';
   if (isAbsent(s)) return { id: 'scale', title: 'Scale model', caption, body: absentHtml(s) };
   const parts: string[] = [];
   parts.push('<h3>b(φ): scale vs rotation</h3>');
@@ -384,7 +386,7 @@ export function renderReport(data: ReportData): string {
     slicesSection(data.slices),
     radialSection(data.radial),
     ...(stills !== undefined ? stillsSections(stills) : []),
-    scaleSection(data.scale),
+    scaleSection(data.scale, stills !== undefined),
     ...(stills !== undefined ? [] : [filterSection(data.filter)]),
     cchalfSection(data.cchalf),
     absoluteSection(data.absolute),

@@ -127,6 +127,28 @@ export const MAX_ABSOLUTE_SHELLS = 10_000;
 
 const pair = (item: SchemaNode, description: string): SchemaNode => vector(2, item, description);
 
+/** The refinement keys of both scale models (rotation `scaling`, `stills.scaling`): stages, outlier cut-offs, iterations, tolerance. */
+function refinementProperties(d: { stages: readonly string[]; outlier: readonly number[]; maxIterations: number; tolerance: number }): Record<string, SchemaNode> {
+  return {
+    stages: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', enum: [...SCALE_STAGES] },
+      default: [...d.stages],
+      description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
+    },
+    outlier: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'number', exclusiveMinimum: 0 },
+      default: [...d.outlier],
+      description: 'outlier cut-offs in σ after each stage; the last repeats',
+    },
+    max_iterations: { type: 'integer', minimum: 1, default: d.maxIterations, description: 'merge/fit iterations per stage at most' },
+    tolerance: { type: 'number', minimum: 0, default: d.tolerance, description: 'a stage ends when the reduced χ² falls by less than this' },
+  };
+}
+
 const DSM = STILLS_MASK_DEFAULTS;
 const DSR = STILLS_RUN_DEFAULTS;
 const DSS = STILLS_SCALE_DEFAULTS;
@@ -212,21 +234,13 @@ const stillsSchema: SchemaNode = {
         a_grid: vector(3, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'a(x, y, p_order) nodes [nx, ny, n along p_order]', { default: [...DSS.aGrid] }),
         c_grid: vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'c(|s|, p_order) nodes [ns, n along p_order]', { default: [...DSS.cGrid] }),
         d_mode: { type: 'string', enum: ['panel', 'map'], default: DSS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
-        stages: {
-          type: 'array',
-          minItems: 1,
-          items: { type: 'string', enum: [...SCALE_STAGES] },
-          default: [...DSS.stages],
-          description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
-        },
-        outlier: { type: 'array', minItems: 1, items: { type: 'number', exclusiveMinimum: 0 }, default: [...DSS.outlier], description: 'row outlier cut-offs in σ after each stage; the last repeats' },
-        max_iterations: { type: 'integer', minimum: 1, default: DSS.maxIterations, description: 'merge/fit iterations per stage at most' },
-        tolerance: { type: 'number', minimum: 0, default: DSS.tolerance, description: 'a stage ends when the reduced χ² falls by less than this' },
+        ...refinementProperties(DSS),
         min_shot_rows: { type: 'integer', minimum: 1, default: DSS.minShotRows, description: 'a shot with fewer rows in the fit is rejected' },
         reject_mad: { type: 'number', exclusiveMinimum: 0, default: DSS.rejectMad, description: 'a shot whose scale is further than this many robust σ from its p_order neighbours is rejected' },
         reject_rounds: { type: 'integer', minimum: 0, maximum: 100, default: DSS.rejectRounds, description: 'refits after rejecting shots, at most' },
         row_budget: { type: 'integer', minimum: 1000, maximum: 2 ** 31, default: DSS.rowBudget, description: 'rows the fit may hold (a voxel subset beyond it)' },
         subset_seed: { type: 'integer', default: DSS.subsetSeed, description: 'seed of the voxel hash that picks the subset' },
+        bragg_weight: { type: 'number', minimum: 0, default: DSS.braggWeight, description: 'weight of the Bragg term (merged I/(P·scale)) in the b fit when the input has reflections; 0: none' },
       },
     },
     background: {
@@ -374,27 +388,12 @@ export const RUN_CONFIG_SCHEMA: SchemaNode = {
       description: 'relative scaling, model a(x,y,φ)·d·(b(φ)·I + c(|s|,φ)) (docs/scale.md)',
       properties: {
         table: { type: 'string', enum: ['diffuse', 'bragg'], default: SCALE_DEFAULTS.table, description: 'observation table the model is fitted on' },
-        stages: {
-          type: 'array',
-          minItems: 1,
-          items: { type: 'string', enum: [...SCALE_STAGES] },
-          default: [...SCALE_DEFAULTS.stages],
-          description: `refinement stages in order (${SCALE_STAGES.join(', ')})`,
-        },
         b_step_deg: { type: 'number', minimum: MIN_B_STEP_DEG, default: SCALE_DEFAULTS.bStepDeg, description: 'spacing of the b(φ) control points, degrees' },
         a_grid: nullable(vector(3, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'a(x, y, φ) nodes [nx, ny, nphi]; null: 9, 9 and one every 15°', { default: SCALE_DEFAULTS.aGrid })),
         c_grid: nullable(vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'c(|s|, φ) nodes [ns, nphi]; null: 12 and one every 15°', { default: SCALE_DEFAULTS.cGrid })),
         d_mode: { type: 'string', enum: ['panel', 'map'], default: SCALE_DEFAULTS.dMode, description: 'd: one factor per panel, or a smooth x, y map per panel' },
         d_grid: nullable(vector(2, { type: 'integer', minimum: 2, maximum: MAX_GRID_NODES }, 'd map nodes per panel [nx, ny] (d_mode map); null: 9, 9', { default: SCALE_DEFAULTS.dGrid })),
-        outlier: {
-          type: 'array',
-          minItems: 1,
-          items: { type: 'number', exclusiveMinimum: 0 },
-          default: [...SCALE_DEFAULTS.outlier],
-          description: 'outlier cut-offs in σ after each stage; the last repeats',
-        },
-        max_iterations: { type: 'integer', minimum: 1, default: SCALE_DEFAULTS.maxIterations, description: 'merge/fit iterations per stage at most' },
-        tolerance: { type: 'number', minimum: 0, default: SCALE_DEFAULTS.tolerance, description: 'a stage ends when the reduced χ² falls by less than this' },
+        ...refinementProperties(SCALE_DEFAULTS),
       },
     },
     merge: {

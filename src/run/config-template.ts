@@ -149,6 +149,9 @@ stills:
     row_budget: 2000000
     # subset_seed: seed of the voxel hash that picks the subset.
     subset_seed: 0
+    # bragg_weight: weight of the Bragg term (merged I/(P*scale)) in the b fit
+    # when the input has reflections; 0: none.
+    bragg_weight: 1
   # background: blank shots (no crystal), averaged and subtracted with
   # propagated errors; left out: none.
   # background: {images: [blank_0001.img, blank_0002.img], exposure: null}

@@ -512,6 +512,7 @@ interface RawStills {
     reject_rounds?: number;
     row_budget?: number;
     subset_seed?: number;
+    bragg_weight?: number;
   };
   background?: { images: string[]; exposure?: number | null };
   on_bad_shot?: 'stop' | 'skip';
@@ -680,6 +681,7 @@ function stillsConfigOf(st: RawStills, abs: (p: string) => string): StillsConfig
       rejectRounds: sc.reject_rounds ?? DS.rejectRounds,
       rowBudget: sc.row_budget ?? DS.rowBudget,
       subsetSeed: sc.subset_seed ?? DS.subsetSeed,
+      braggWeight: sc.bragg_weight ?? DS.braggWeight ?? 1,
     },
     background: st.background === undefined ? null : { images: st.background.images.map(abs), exposure: st.background.exposure ?? null },
     onBadShot: st.on_bad_shot ?? DR.onBadShot,

@@ -1,6 +1,8 @@
 /**
  * `diffract run`: the whole rotation-series pipeline from a config, with
- * checkpoints (src/run/checkpoint.ts).
+ * checkpoints (src/run/checkpoint.ts). A config with `stills:` goes to the
+ * serial-stills path (src/run/stills-runner.ts); the machinery both share is
+ * in src/run/run-context.ts.
  *
  * Stages, in order (modules of src/stages/, each also runnable alone as its
  * own command; the settings come straight from the config):
@@ -33,7 +35,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { FileAccessError, IncompleteShardsError, MissingFieldError } from '../errors.ts';
+import { FileAccessError, IncompleteShardsError, MissingFieldError, UsageError } from '../errors.ts';
 import { loadExperiments, pickExperiment } from '../geometry/load.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { tempPathFor } from '../io/atomic-file.ts';
@@ -340,6 +342,7 @@ export type ShardSummary = ShardTaskRecord;
  * run at the same time on several hosts over one shared folder.
  */
 export async function runShard(cfg: RunConfig, opts: RunnerOptions, shard: ShardSpec): Promise<ShardSummary> {
+  if (cfg.stills !== null) throw new UsageError('--shard splits the wedges of rotation sweeps; a stills config runs in one process (its chunks resume after a kill)', { file: cfg.source, field: '--shard' });
   const t0 = performance.now();
   const ctx = openRun(cfg, opts);
   const imported: ImportedSweep[] = [];

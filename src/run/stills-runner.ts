@@ -34,10 +34,10 @@ import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 import { defaultMemoryMb } from '../host/node-memory.ts';
+import { readHdf5, type H5File } from '../io/hdf5.ts';
 import { observationsOf, readStageFile, writeStageFile, type StageFileContent } from '../io/observation-file.ts';
 import { readStillsChunk, writeStillsChunk, type SkippedShot } from '../io/stills-chunk-file.ts';
 import { concatObservations, emptyObservations, observationCount, selectObservations, type ObservationMeta, type ObservationTable } from '../pipeline/observations.ts';
-import { readScaleModel } from '../scaling/index.ts';
 import type { StageContext } from '../stages/context.ts';
 import { braggObservations } from '../stills/bragg-table.ts';
 import { braggDensityFactors } from '../stills/bragg-density.ts';
@@ -49,7 +49,7 @@ import { ShotImages, shotLabel } from '../stills/images.ts';
 import { mergeStills, type StillsMergeSettings } from '../stills/merge.ts';
 import type { StillsDataset, StillShot } from '../stills/model.ts';
 import { pOrderValues, type POrderSource } from '../stills/porder.ts';
-import { scaleStills, type ObservationChunks, type ShotScale, type StillsScaleSettings } from '../stills/scale.ts';
+import { readStillsScale, scaleStills, type ObservationChunks, type StillsScaleSettings } from '../stills/scale.ts';
 import { sourceDate } from '../util/source-date.ts';
 import { contentHash, hashKey, outputProblem, shortKey, type StageRecord } from './checkpoint.ts';
 import type { POrderConfig, RunConfig, StillsConfig } from './config-types.ts';
@@ -206,6 +206,11 @@ async function extractChunk(ctx: Ctx, sc: StageContext, imp: ImportedStills, set
   return { tables, infos, skipped };
 }
 
+/** Whether a chunk file records skipped shots (its root attribute `skipped`; the rows are not read). */
+function chunkSkipped(path: string): Promise<boolean> {
+  return readHdf5(path, (file: H5File) => 'skipped' in (file.attrs as Record<string, unknown>));
+}
+
 interface Extracted {
   chunks: ChunkUnit[];
   infos: ShotInfo[];
@@ -228,12 +233,18 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     const key = hashKey({ settings: settingsKey, shots, images: shots.map((i) => imageFingerprint(imp.images, imp.data.shots[i]!)) });
     chunks.push({ index: c, shots, key, file: join(dir, `c${String(c).padStart(4, '0')}-${shortKey(key)}.h5`) });
   }
-  const key = hashKey({ stage: 'extract', chunks: chunks.map((c) => c.key) });
+  // the policy enters the stage's key (not the chunks'): under 'stop' a chunk that skipped shots under 'skip' is recomputed, so the bad shot stops the run
+  const key = hashKey({ stage: 'extract', chunks: chunks.map((c) => c.key), onBadShot: st.onBadShot });
   let reused = 0;
   const rec = await stage(ctx, 'extract', key, async () => {
     for (const c of chunks) {
-      if (existsSync(c.file) && outputProblem(c.file) !== null) {
-        log(ctx, 'warn', `extract: chunk ${c.index} of an earlier run, ${relative(ctx.cfg.output, c.file)}, cannot be used (${outputProblem(c.file)}); recomputing`, { stage: 'extract', chunk: c.index });
+      if (!existsSync(c.file)) continue;
+      const why = outputProblem(c.file);
+      if (why !== null) {
+        log(ctx, 'warn', `extract: chunk ${c.index} of an earlier run, ${relative(ctx.cfg.output, c.file)}, cannot be used (${why}); recomputing`, { stage: 'extract', chunk: c.index });
+        rmSync(c.file, { force: true });
+      } else if (st.onBadShot === 'stop' && (await chunkSkipped(c.file))) {
+        log(ctx, 'info', `extract: chunk ${c.index} of an earlier run skipped bad shots (on_bad_shot: skip); recomputing it under on_bad_shot: stop`, { stage: 'extract', chunk: c.index });
         rmSync(c.file, { force: true });
       }
     }
@@ -241,8 +252,11 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     reused = chunks.length - todo.length;
     if (reused > 0) log(ctx, 'info', `extract: ${reused} of ${chunks.length} chunks finished in an earlier run, not recomputed`, { stage: 'extract', reusedChunks: reused });
     const sc = todo.length > 0 ? await stageContext(ctx) : null;
+    // the shots of the chunks computed now; those of reused chunks are read back from their files
+    const computed = new Map<number, { infos: ShotInfo[]; skipped: SkippedShot[] }>();
     for (const c of todo) {
       const r = await extractChunk(ctx, sc!, imp, settings, c);
+      computed.set(c.index, { infos: r.infos, skipped: r.skipped });
       await writeStillsChunk(c.file, { meta, chunk: c.index, diffuse: r.tables.length > 0 ? concatObservations(r.tables) : emptyObservations(0), shots: r.infos, skipped: r.skipped });
       const rows = r.infos.reduce((s, i) => s + i.rows, 0);
       log(ctx, 'info', `extract: chunk ${c.index + 1} of ${chunks.length} (shots ${c.shots[0]}…${c.shots[c.shots.length - 1]}): ${r.infos.length} shots, ${r.skipped.length} skipped, ${rows} rows written`, {
@@ -256,9 +270,13 @@ async function extractStage(ctx: Ctx, imp: ImportedStills, meta: ObservationMeta
     const infos: ShotInfo[] = [];
     const skipped: SkippedShot[] = [];
     for (const c of chunks) {
-      const s = await readStillsChunk(c.file);
-      infos.push(...s.shots);
-      skipped.push(...(s.skipped ?? []));
+      let shots = computed.get(c.index);
+      if (shots === undefined) {
+        const k = await readStillsChunk(c.file);
+        shots = { infos: k.shots, skipped: k.skipped ?? [] };
+      }
+      infos.push(...shots.infos);
+      skipped.push(...shots.skipped);
     }
     return { outputs: chunks.map((c) => c.file), summary: { infos, skipped, reused } };
   });
@@ -355,26 +373,30 @@ export async function runStills(cfg: RunConfig, opts: RunnerOptions): Promise<Ru
     const pOrder = await pOrderValues(pOrderSourceOf(st.pOrder), data, ex.infos);
     const chunks = new ChunkFiles(ex.chunks.map((c) => c.file));
     const scaleSettings: StillsScaleSettings = st.scaling;
-    const scaleKey = hashKey({ extract: ex.key, pOrder: Array.from(pOrder), scaling: scaleSettings, csv: st.pOrder.kind === 'csv' ? contentHash(st.pOrder.file) : null });
+    // the Bragg reference (I/P) is read once, for the Bragg term of the b fit and the Bragg merge
+    let braggTable: ObservationTable | undefined;
+    const braggRows = async (): Promise<ObservationTable | undefined> => {
+      if (bragg === null) return undefined;
+      braggTable ??= observationsOf(await readStageFile(bragg.outputs[0]!), 'bragg', bragg.outputs[0]!);
+      return braggTable;
+    };
+    const scaleKey = hashKey({ extract: ex.key, bragg: bragg?.key ?? null, pOrder: Array.from(pOrder), scaling: scaleSettings, csv: st.pOrder.kind === 'csv' ? contentHash(st.pOrder.file) : null });
     const scaled = await stage(ctx, 'scale', scaleKey, async () => {
       const out = join(ctx.stagesDir, `scaled-${shortKey(scaleKey)}.h5`);
-      const r = await scaleStills(await stageContext(ctx), chunks, meta, pOrder, scaleSettings);
+      const r = await scaleStills(await stageContext(ctx), chunks, meta, pOrder, scaleSettings, await braggRows());
       await writeStageFile(out, r.content);
-      return { outputs: [out], summary: { shots: r.shots } };
+      return { outputs: [out], summary: { used: r.summary.used, rejected: r.summary.rejected, chi2: r.summary.chi2, fits: r.summary.fits } };
     });
-    // NaN went into the record's JSON as null
-    const shotScales = (scaled.summary.shots as ShotScale[]).map((s) => ({ ...s, pOrder: num(s.pOrder), coordinate: num(s.coordinate), b: num(s.b), k: num(s.k) }));
+    const scaledFile = scaled.outputs[0]!;
+    const { model, shots: shotScales } = readStillsScale(await readStageFile(scaledFile), scaledFile);
 
     const memoryMb = opts.memoryMb ?? cfg.memoryMb ?? defaultMemoryMb();
-    // CC½ from random halves of the shots
+    // CC½ from random halves of the shots; the partitions (from the budget) do not change the result
     const mergeSettings: StillsMergeSettings = { ...cfg.merge, halfSplit: 'batch', budgetBytes: memoryMb * 1024 * 1024, partitions: null };
-    const mergeKey = hashKey({ scale: scaleKey, merge: cfg.merge, bragg: bragg === null ? null : bragg.outputs[0] });
+    const mergeKey = hashKey({ scale: scaleKey, merge: { ...cfg.merge, halfSplit: 'batch' } });
     const merged = await stage(ctx, 'merge', mergeKey, async () => {
       const out = join(ctx.stagesDir, `merged-${shortKey(mergeKey)}.h5`);
-      const scaledFile = scaled.outputs[0]!;
-      const model = readScaleModel(await readStageFile(scaledFile), scaledFile);
-      const braggTable = bragg === null ? undefined : observationsOf(await readStageFile(bragg.outputs[0]!), 'bragg', bragg.outputs[0]!);
-      const r = await mergeStills(await stageContext(ctx), chunks, meta, { model, shots: shotScales, pOrder }, mergeSettings, braggTable);
+      const r = await mergeStills(await stageContext(ctx), chunks, meta, { model, shots: shotScales, pOrder }, mergeSettings, await braggRows());
       await writeStageFile(out, r.content);
       return { outputs: [out], summary: mergedFacts(r.content) };
     });

@@ -14,6 +14,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import { observationCount, type ObservationMeta, type ObservationTable } from '../pipeline/observations.ts';
+import { BTerm, type BTermOptions } from './b-term.ts';
 import { axisNodes, gridSize, type ScaleGrid } from './grid.ts';
 import { chi2Concentration, type Chi2Concentration } from './chi2-concentration.ts';
 import { allocVoxelSums, indexVoxels, mergeInto, type VoxelSums } from './merge.ts';
@@ -42,6 +43,8 @@ export interface ScalingOptions {
   d?: { mode?: 'panel' | 'map'; nx?: number; ny?: number; lambda?: number };
   /** inner solver: relative residual (default 1e-10) and iteration cap (default 5000) */
   solver?: { tolerance?: number; maxIterations?: number };
+  /** extra rows that constrain b only, against their own reference (./b-term.ts; stills: the Bragg term) */
+  bTerm?: BTermOptions;
 }
 
 export interface FitInfo {
@@ -117,6 +120,7 @@ interface Resolved {
   c: { ns: number; nphi?: number; phiStepDeg: number; lambdaS: number; lambdaPhi: number; ridge: number };
   d: { mode: 'panel' | 'map'; nx: number; ny: number; lambda: number };
   solver: { tolerance: number; maxIterations: number };
+  bTerm?: BTermOptions;
 }
 
 function positive(v: number | undefined, fallback: number, field: string, integer = false, min = 0): number {
@@ -156,7 +160,9 @@ function resolve(o: ScalingOptions): Resolved {
     ridge: nonNegative(o.c?.ridge, 1e-3, 'c.ridge'),
   };
   if (o.c?.nphi !== undefined) c.nphi = positive(o.c.nphi, 2, 'c.nphi', true, 2);
+  if (o.bTerm !== undefined) nonNegative(o.bTerm.weight, 0, 'bTerm.weight');
   return {
+    ...(o.bTerm !== undefined && o.bTerm.weight > 0 ? { bTerm: o.bTerm } : {}),
     stages,
     outlier,
     maxIterations: positive(o.maxIterations, 10, 'maxIterations', true, 1),
@@ -281,6 +287,7 @@ class Refinement {
   readonly gridBySweep: Uint16Array;
   readonly gridByPanel: Uint16Array;
   readonly systems = new Map<ScaleFunctionName, GridSystem>();
+  readonly bTerm: BTerm | undefined;
   usedCount = 0;
   rejectedCount = 0;
   private readonly idx = new Int32Array(8);
@@ -314,6 +321,7 @@ class Refinement {
     this.values = { a: new Float64Array(this.n), b: new Float64Array(this.n), c: new Float64Array(this.n), d: new Float64Array(this.n) };
     for (const name of ['a', 'b', 'c', 'd'] as const) this.evaluate(name);
     this.updateUse();
+    this.bTerm = o.bTerm !== undefined ? new BTerm(o.bTerm, meta, model) : undefined;
   }
 
   private gridIndex(name: ScaleFunctionName): Uint16Array {
@@ -360,6 +368,7 @@ class Refinement {
       this.Iv[v] = W > 0 ? this.sums.WY[v]! / W : 0;
       this.Vv[v] = W > 0 ? 1 / W : 0;
     }
+    this.bTerm?.merge();
   }
 
   /** χ² per voxel of the valid, non-rejected rows with the current model and merged intensities. */
@@ -434,6 +443,7 @@ class Refinement {
       const T = ev.tapsOf(i, gi[i]!, idx, w);
       sys.addObservation(idx, w, T, g * g * inv, g * t * inv);
     }
+    if (name === 'b') this.bTerm?.addTo(sys);
     const fn = this.model[name];
     const x = new Float64Array(sys.n);
     fn.grids.forEach((g, k) => x.set(g.values, ev.offsets[k]!));

@@ -25,7 +25,7 @@
  *
  * Everything that depends only on the detector and beam (pixel vectors,
  * corrections, static mask, channels) is built once per (detector, beam) pair
- * and reused by every shot that shares them.
+ * and reused by every shot that shares them (the last few pairs are kept).
  *
  * Optional background (blank shots of the same detector): their photon counts
  * (after the same gain/pedestal and trusted-range test, per image) are summed
@@ -45,9 +45,10 @@ import { correctVoxels, spaceGroupAsu, type AsuMapper } from '../pipeline/correc
 import type { ObservationMeta, ObservationTable } from '../pipeline/observations.ts';
 import { concatTables, integrateWedge, prepareIntegration, wedgeTables, type IntegrationSetup, type VoxelTable, type WedgeFrame, type WedgeRange } from '../pipeline/voxel-integrate.ts';
 import type { StageContext } from '../stages/context.ts';
-import { INTEGRATE_DEFAULTS, integrationOptions, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
+import { INTEGRATE_DEFAULTS, integrationOptions, validateIntegrateSettings, type CorrectionSettings, type DetectorSettings, type IntegrateSettings, type MaskSettings } from '../stages/integrate.ts';
 import { checkPositive, SettingError } from '../stages/settings-check.ts';
 import { spaceGroup } from '../symmetry/index.ts';
+import { HC_EV_A } from './crystfel.ts';
 import { ShotVectorCache } from './geometry.ts';
 import { ShotImages, shotLabel } from './images.ts';
 import { STILLS_MASK_DEFAULTS, stillBraggMask, validateStillsMaskSettings, type StillsMaskSettings } from './mask.ts';
@@ -167,6 +168,13 @@ function stripLocation(message: string, e: DiffractError): string {
 export function validateStillsExtractSettings(s: StillsExtractSettings): void {
   if (s.ndiv.length !== 3 || !s.ndiv.every((v) => Number.isInteger(v) && v >= 1 && v <= 255 && v % 2 === 1)) throw new SettingError('ndiv', 'must be three odd integers 1…255', s.ndiv);
   validateStillsMaskSettings(s.mask);
+  try {
+    validateIntegrateSettings(integrateSettingsOf(s));
+  } catch (err) {
+    // the integrate stage's `mask` is `staticMask` here
+    if (err instanceof SettingError && err.setting.startsWith('mask.')) throw new SettingError(`staticMask.${err.setting.slice(5)}`, err.detail, err.value);
+    throw err;
+  }
   if (s.exposure !== null) checkPositive(s.exposure, 'exposure');
   if (s.unitCell !== null && !(s.unitCell.length === 6 && s.unitCell.every((v) => Number.isFinite(v) && v > 0))) throw new SettingError('unitCell', 'must be six positive numbers a, b, c, α, β, γ', s.unitCell);
   if (s.spaceGroup !== null) {
@@ -222,13 +230,14 @@ function unitCellOf(meta: ObservationMeta): UnitCell {
 
 /** What every shot on one detector and beam shares. */
 interface DetectorSetup {
+  detector: Detector;
+  beam: Beam;
   setup: IntegrationSetup;
+  /** the mask's pixel vectors (and, through them, its |q| and footprints) */
+  vectors: ShotVectorCache;
   /** the summed background image in photons, −1 where unusable; absent without a background */
   background?: { pixels: Int32Array; images: number };
 }
-
-/** hc in eV·Å. */
-const HC_EV_A = 12398.419843320026;
 
 /** The integrate-stage settings the shared setup is built from: one-frame wedges, filter off, the smallest histogram (nothing is filtered). */
 function integrateSettingsOf(s: StillsExtractSettings): IntegrateSettings {
@@ -251,8 +260,15 @@ function photonsOf(setup: IntegrationSetup, raw: number): number {
   return Math.max(0, roundHalfEven(v));
 }
 
+/**
+ * The setups of the last few (detector, beam) pairs seen. A DIALS list shares
+ * one detector and beam between its shots (one setup for all); CrystFEL shots
+ * with their own `det_shift` each have their own detector, so the cache is
+ * bounded: memory stays that of a few setups whatever the number of shots.
+ */
 class DetectorSetups {
-  private readonly byDetector = new Map<Detector, Map<Beam, DetectorSetup>>();
+  private readonly recent: DetectorSetup[] = [];
+  static readonly KEEP = 4;
 
   constructor(
     private readonly s: StillsExtractSettings,
@@ -260,16 +276,10 @@ class DetectorSetups {
   ) {}
 
   get(exp: Experiment): DetectorSetup {
-    let byBeam = this.byDetector.get(exp.detector);
-    if (byBeam === undefined) {
-      byBeam = new Map();
-      this.byDetector.set(exp.detector, byBeam);
-    }
-    let d = byBeam.get(exp.beam);
-    if (d === undefined) {
-      d = this.build(exp);
-      byBeam.set(exp.beam, d);
-    }
+    const k = this.recent.findIndex((d) => d.detector === exp.detector && d.beam === exp.beam);
+    const d = k >= 0 ? (this.recent.splice(k, 1)[0] as DetectorSetup) : this.build(exp);
+    this.recent.unshift(d);
+    if (this.recent.length > DetectorSetups.KEEP) this.recent.pop();
     return d;
   }
 
@@ -287,7 +297,7 @@ class DetectorSetups {
         { field: 'detector.gain' },
       );
     }
-    const out: DetectorSetup = { setup };
+    const out: DetectorSetup = { detector: exp.detector, beam: exp.beam, setup, vectors: new ShotVectorCache() };
     const bg = this.backgroundImages;
     if (bg !== undefined) {
       const n = setup.nPixels;
@@ -297,7 +307,9 @@ class DetectorSetups {
         for (let i = 0; i < n; i++) {
           if ((sum[i] as number) < 0) continue;
           const p = photonsOf(setup, image.pixels[i] as number);
-          sum[i] = p < 0 ? -1 : (sum[i] as number) + p;
+          const next = (sum[i] as number) + p;
+          if (p >= 0 && next > 2147483647) throw new InvalidValueError(`the blank images sum to more than 2³¹ − 1 photons in pixel ${i}: give fewer blanks`, { file: image.source.file, field: 'background.images' });
+          sum[i] = p < 0 ? -1 : next;
         }
       }
       out.background = { pixels: sum, images: bg.length };
@@ -365,19 +377,18 @@ interface Extraction {
   exposure: number;
   backgroundExposure: number | undefined;
   setups: DetectorSetups;
-  vectors: ShotVectorCache;
   byShot: number[][];
 }
 
-async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
+async function extractOne(ctx: StageContext, inputs: StillsExtractInputs, s: StillsExtractSettings, x: Extraction, d: DetectorSetup, shot: StillShot, keepVoxels: boolean): Promise<ShotObservations> {
   const engine = ctx.engine;
-  const { setup: base, background } = x.setups.get(shot.experiment);
+  const { setup: base, background, vectors } = d;
   const image = await inputs.images.read(shot);
   if (image.pixels.length !== base.nPixels) {
     throw new InvalidValueError(`image has ${image.width}×${image.height} pixels but the detector of ${shotLabel(shot)} has ${base.nPixels}`, { file: image.source.file, frame: image.source.frame });
   }
   const refl = shotReflections(inputs.data.reflections, x.byShot[shot.index] ?? []);
-  const bragg = stillBraggMask({ shot, image, reflections: refl, vectors: x.vectors }, s.mask);
+  const bragg = stillBraggMask({ shot, image, reflections: refl, vectors }, s.mask);
   const valid = base.staticMask.valid.slice();
   for (let i = 0; i < valid.length; i++) if ((bragg.mask[i] as number) !== 0) valid[i] = 0;
   // the shot's own setting and masks; the detector's vectors, channels and counting are shared
@@ -477,7 +488,6 @@ export async function* extractShots(ctx: StageContext, inputs: StillsExtractInpu
     // the blanks are summed: their exposure is the sum of theirs
     backgroundExposure: s.background !== null ? s.background.images.length * (s.background.exposure ?? exposure) : undefined,
     setups: new DetectorSetups(s, backgroundImages),
-    vectors: new ShotVectorCache(),
     byShot: reflectionsByShot(data.reflections, data.shots.length),
   };
   const progress = ctx.progress.start('extract', order.length, 'shots');
@@ -485,9 +495,11 @@ export async function* extractShots(ctx: StageContext, inputs: StillsExtractInpu
     let done = 0;
     for (const i of order) {
       const shot = data.shots[i] as StillShot;
+      // the detector's setup (mask file, gain, corrections) is not the shot's fault: its errors stop the run
+      const d = x.setups.get(shot.experiment);
       let result: ShotObservations;
       try {
-        result = await extractOne(ctx, inputs, s, x, shot, opts.keepVoxels === true);
+        result = await extractOne(ctx, inputs, s, x, d, shot, opts.keepVoxels === true);
       } catch (err) {
         // the shot's own input (image, size, reflections) is bad: a ShotError; settings and device problems stop the run
         if (err instanceof DiffractError && !(err instanceof UsageError) && !(err instanceof GpuError) && !(err instanceof DeviceLostError)) throw err instanceof ShotError ? err : new ShotError(shot, err);

@@ -43,8 +43,8 @@ import { placeRows, type ObservationChunks, type ShotScale } from './scale.ts';
 export interface StillsMergeSettings extends MergeSettings {
   /** memory for the rows of one partition, bytes */
   budgetBytes: number;
-  /** partitions; null: from the budget */
-  partitions: number | null;
+  /** partitions; null or absent: from the budget */
+  partitions?: number | null;
 }
 
 export const STILLS_MERGE_DEFAULTS: StillsMergeSettings = { ...MERGE_DEFAULTS, halfSplit: 'batch', budgetBytes: 512 * 2 ** 20, partitions: null };
@@ -149,7 +149,7 @@ export async function mergeStills(
 ): Promise<StillsMergeResult> {
   validateMergeSettings(s);
   checkPositive(s.budgetBytes, 'budgetBytes');
-  if (s.partitions !== null) checkInt(s.partitions, 'partitions', 1, 1_000_000);
+  if (s.partitions !== undefined && s.partitions !== null) checkInt(s.partitions, 'partitions', 1, 1_000_000);
   const { used, coordinate } = shotTables(scaled.shots);
   if (used.length > scaled.pOrder.length) throw new InvalidValueError(`the shot table names shot ${used.length - 1} but p_order has ${scaled.pOrder.length} shots`, { field: 'p_order' });
   let rows = 0;

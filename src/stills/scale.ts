@@ -30,8 +30,8 @@
  * so a shot is compared with its neighbours, not with all shots. Rejected shots' rows are
  * left out of the merge (src/stills/merge.ts).
  */
-import { InvalidValueError } from '../errors.ts';
-import type { StageFileContent } from '../io/observation-file.ts';
+import { InvalidValueError, MissingFieldError } from '../errors.ts';
+import type { StageFile, StageFileContent } from '../io/observation-file.ts';
 import {
   concatObservations,
   emptyObservations,
@@ -49,6 +49,7 @@ import {
   historyGroup,
   indexVoxels,
   mergeObservations as mergeVoxels,
+  readScaleModel,
   scaleFactors,
   scaleModelGroups,
   scaleObservations,
@@ -98,6 +99,8 @@ export interface StillsScaleSettings {
   rowBudget: number;
   /** seed of the voxel hash that picks the subset */
   subsetSeed: number;
+  /** weight of the Bragg term in the b fit when a Bragg table is given (0: none; absent: the default, 1) */
+  braggWeight?: number;
 }
 
 export const STILLS_SCALE_DEFAULTS: StillsScaleSettings = {
@@ -116,6 +119,7 @@ export const STILLS_SCALE_DEFAULTS: StillsScaleSettings = {
   rejectRounds: 2,
   rowBudget: 2_000_000,
   subsetSeed: 0,
+  braggWeight: 1,
 };
 
 /** Robust σ of log(b·k) never below this (2 %): with little jitter a shot must lie 5 × 2 % = 10 % off its neighbours (a local median is off by a few % where b(p_order) curves) to be an outlier. */
@@ -190,6 +194,7 @@ export function validateStillsScaleSettings(s: StillsScaleSettings): void {
   checkInt(s.rejectRounds, 'rejectRounds', 0, 100);
   checkInt(s.rowBudget, 'rowBudget', 1000, 2 ** 31);
   if (!Number.isSafeInteger(s.subsetSeed)) throw new SettingError('subsetSeed', 'must be an integer', s.subsetSeed);
+  if (s.braggWeight !== undefined) checkRange(s.braggWeight, 'braggWeight', 0, Number.MAX_VALUE, 'a number ≥ 0');
 }
 
 /**
@@ -336,6 +341,15 @@ function outlierScores(shots: readonly ShotScale[], coordinate: Float64Array): F
   return z;
 }
 
+/** The Bragg rows (I/P) of the shots in use, their coordinate in `phi`: the Bragg term of the b fit. */
+function braggRows(bragg: ObservationTable, shots: readonly ShotScale[], coordinate: Float64Array): ObservationTable {
+  const idx: number[] = [];
+  for (let i = 0; i < observationCount(bragg); i++) if (shots[bragg.batch[i]!]?.status === 'used') idx.push(i);
+  const t = selectObservations(bragg, idx);
+  placeRows(t, coordinate, -1);
+  return t;
+}
+
 /**
  * Per shot: b at its coordinate, and the residual factor k of its rows in the
  * fit table against the model with the reference merged from the rows fitted
@@ -371,7 +385,14 @@ function shotFactors(table: ObservationTable, fitted: Uint8Array, meta: Observat
 }
 
 /** Fits the stills scale model (see the module comment). `pOrder[shot]` for every shot index the rows name. */
-export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, meta: ObservationMeta, pOrder: Float64Array, s: StillsScaleSettings): Promise<StillsScaleResult> {
+export async function scaleStills(
+  ctx: StageContext,
+  chunks: ObservationChunks,
+  meta: ObservationMeta,
+  pOrder: Float64Array,
+  s: StillsScaleSettings,
+  bragg?: ObservationTable,
+): Promise<StillsScaleResult> {
   validateStillsScaleSettings(s);
   const t0 = performance.now();
   const nShots = pOrder.length;
@@ -399,7 +420,14 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     if (sh.rows === 0) reject(sh, 'no rows');
     else if (sh.fitRows < s.minShotRows) reject(sh, `too few rows: ${sh.fitRows} in the fit (of ${sh.rows}), at least ${s.minShotRows} needed`);
   }
+  const starved = shots.filter((sh) => sh.rows >= s.minShotRows && sh.fitRows < s.minShotRows);
+  if (starved.length > 0) {
+    const fewest = Math.max(1, starved.reduce((m, sh) => Math.min(m, sh.fitRows), Infinity));
+    const suggest = Math.min(gathered.total, Math.ceil((s.rowBudget * s.minShotRows) / fewest));
+    ctx.log.log('warn', `scale: the row budget ${s.rowBudget} leaves ${starved.length} shot(s) with fewer than ${s.minShotRows} rows in the fit, so they are rejected; a row budget of about ${suggest} keeps them`, { shots: starved.length, rowBudget: s.rowBudget });
+  }
   const opts = scalingOptions(s);
+  const braggWeight = s.braggWeight ?? 1;
   let fits = 0;
   let model: ScaleModel | undefined;
   let history: HistoryEntry[] = [];
@@ -409,7 +437,8 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     for (let i = 0; i < observationCount(table); i++) if (shots[table.batch[i]!]!.status === 'used') use.push(i);
     if (use.length === 0) throw new InvalidValueError(`no shot has ${s.minShotRows} or more rows to fit (${nShots} shots, ${gathered.total} rows)`, { field: 'minShotRows' });
     const t = use.length === observationCount(table) ? table : selectObservations(table, use);
-    const result = scaleObservations(t, meta, opts, {
+    const fitOpts = bragg !== undefined && braggWeight > 0 ? { ...opts, bTerm: { obs: braggRows(bragg, shots, coordinate), weight: braggWeight } } : opts;
+    const result = scaleObservations(t, meta, fitOpts, {
       onStage: (st) => ctx.log.log('info', `scale: fit ${round + 1} stage ${st.stage}: ${st.rejected} outlier rows beyond ${st.cutoff} sigma`, { stage: st.stage, rejected: st.rejected }),
     });
     fits++;
@@ -479,6 +508,7 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
       fit_rows: summary.fitRows,
       min_shot_fit_rows: minShotFitRows,
       row_budget: s.rowBudget,
+      bragg_term_weight: bragg !== undefined ? braggWeight : 0,
       voxels,
       scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| with phi = the shot coordinate (docs/stills.md)',
     },
@@ -489,6 +519,42 @@ export async function scaleStills(ctx: StageContext, chunks: ObservationChunks, 
     },
   };
   return { model: finalModel, shots, history, content, summary };
+}
+
+/** The model and the shot table of a stills `scale` stage file (what mergeStills needs, e.g. on resuming a run). */
+export function readStillsScale(sf: StageFile, path: string): { model: ScaleModel; shots: ShotScale[] } {
+  const model = readScaleModel(sf, path);
+  const g = sf.groups.get('shots');
+  if (g === undefined) throw new MissingFieldError("no 'shots' group: not a stills scale file", { file: path, field: 'shots' });
+  const col = (name: string): ArrayLike<number> => {
+    const c = g.columns.get(name);
+    if (c === undefined) throw new MissingFieldError(`group 'shots' has no column '${name}'`, { file: path, field: `shots/${name}` });
+    return c;
+  };
+  const shot = col('shot');
+  const [pOrder, coordinate, b, k, rows, fitRows, status] = [col('p_order'), col('coordinate'), col('b'), col('k'), col('rows'), col('fit_rows'), col('status')];
+  const reasons = new Map<number, string>();
+  for (const line of String(g.attrs.reasons ?? '').split('\n')) {
+    const m = /^(\d+): (.*)$/.exec(line);
+    if (m !== null) reasons.set(Number(m[1]), m[2]!);
+  }
+  const shots: ShotScale[] = Array.from({ length: shot.length }, (_v, i) => {
+    const id = shot[i]!;
+    if (id !== i) throw new InvalidValueError(`row ${i} is shot ${id}: the table must list the shots 0, 1, … in order`, { file: path, field: 'shots/shot' });
+    const used = status[i] === 0;
+    return {
+      shot: id,
+      pOrder: pOrder[i]!,
+      coordinate: coordinate[i]!,
+      b: b[i]!,
+      k: k[i]!,
+      rows: rows[i]!,
+      fitRows: fitRows[i]!,
+      status: used ? 'used' : 'rejected',
+      reason: used ? '' : (reasons.get(id) ?? 'rejected'),
+    };
+  });
+  return { model, shots };
 }
 
 /** The stage-file group `shots`: one row per shot. */

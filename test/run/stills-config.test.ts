@@ -5,7 +5,7 @@
  * naming the key; `diffract init --stills` writes a template that loads as a
  * valid stills config equal to the minimal one, and shows every key.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ import { BRAGG_TABLE_DEFAULTS } from '../../src/stills/bragg-table.ts';
 import { STILLS_MASK_DEFAULTS } from '../../src/stills/mask.ts';
 import { STILLS_SCALE_DEFAULTS } from '../../src/stills/scale.ts';
 import { runInProcess } from '../helpers/cli.ts';
+import { REPO_ROOT } from '../helpers/paths.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'diffract-stills-config-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -169,6 +170,32 @@ describe('stills config errors: one line naming the key', () => {
     expect(usageError(`${MINIMAL}  chunk_shots: 0\n`).field).toBe('stills.chunk_shots');
     expect(usageError(`${MINIMAL}  scaling: {b_mode: linear}\n`).message).toBe(`${cfgPath}, field 'stills.scaling.b_mode': must be one of per-shot, smooth, got 'linear'`);
     expect(usageError(`${MINIMAL}  scaling: {a_grid: [5, 5, 1000]}\n`).field).toBe('stills.scaling.a_grid');
+  });
+});
+
+describe('diffract run with a stills config: errors before any work', () => {
+  it('a missing expt names the file and the key; --shard is refused with one line', async () => {
+    mkdirSync(proj, { recursive: true });
+    const file = join(proj, 'missing.yaml');
+    writeFileSync(file, 'output: out-missing\nstills:\n  expt: nowhere.expt\n');
+    const r = await runInProcess(['--backend', 'cpu', 'run', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([`diffract: error: ${join(proj, 'nowhere.expt')}, field 'stills.expt': no such file`]);
+    const s = await runInProcess(['--backend', 'cpu', 'run', file, '--shard', '0/2']);
+    expect(s.code).toBe(1);
+    expect(s.stderr.trim().split('\n')).toEqual([`diffract: error: ${file}, field '--shard': --shard splits the wedges of rotation sweeps; a stills config runs in one process (its chunks resume after a kill)`]);
+  });
+});
+
+describe('docs/run-config.md', () => {
+  it('the stills example parses to the defaults but for the keys marked as examples', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs', 'run-config.md'), 'utf8');
+    const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+    const example = blocks.find((b) => b.startsWith('stills:'));
+    expect(example).toBeDefined();
+    const c = parse(`${example as string}`.replace('expt: stills.expt', 'expt: indexed.expt'));
+    const minimal = parse(MINIMAL);
+    expect(c.stills).toEqual({ ...minimal.stills, trustedRange: [1, 10000], polarizationFraction: 0.93 });
   });
 });
 

@@ -9,6 +9,10 @@
  *   summary.json are written; all 10 shots are used; every shot's scale b lies
  *   within 0.5–2 of the median (the figures are printed); the report has the
  *   stills sections (scale vs p_order, histograms, the shots table);
+ * - on the GPU (lavapipe in CI): the same CCP4 map and PNG slices byte for
+ *   byte, and the same per-shot scales, rows and masked fractions;
+ * - a memory budget of 4 MiB: the merge runs in 4 partitions and writes the
+ *   same CCP4 map and slices byte for byte;
  * - resume: a run killed with SIGKILL after its first chunk is on disk, rerun,
  *   reuses the finished chunks (untouched) and gives results identical byte
  *   for byte to the uninterrupted run;
@@ -23,6 +27,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/run/runner.ts';
 import { runCli } from '../helpers/cli.ts';
+import { gpuTestsDisabled } from '../helpers/gpu.ts';
 import { REPO_ROOT, sharedData } from '../helpers/paths.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'diffract-stills-run-'));
@@ -166,6 +171,33 @@ describe('diffract run: the 10 snase stills', () => {
     expect((JSON.parse(again.stdout) as RunSummary).stages.filter((t) => t.stage !== 'import').every((t) => t.skipped)).toBe(true);
   }, 600_000);
 
+  it.skipIf(gpuTestsDisabled())('on the GPU: the same map (CCP4, PNG slices byte for byte) and the same per-shot scales and rows', async () => {
+    const dir = join(root, 'gpu');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'run.yaml'), config(sharedData('snase', 'stills.expt'), 1));
+    const r = await runCli(['run', 'run.yaml', '--json', '--backend', 'gpu'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const gpu = JSON.parse(r.stdout) as RunSummary;
+    const cpu = JSON.parse(readFileSync(join(dir1, 'out', 'summary.json'), 'utf8')) as RunSummary;
+    expect(gpu.backend).toBe('gpu');
+    expect(gpu.stills!.perShot.map((x) => [x.b, x.rows, x.maskedFraction])).toEqual(cpu.stills!.perShot.map((x) => [x.b, x.rows, x.maskedFraction]));
+    // map.nxs and report.html name the backend and adapter; the map values and slices do not
+    for (const f of ['map.ccp4', 'map_h0.png', 'map_k0.png', 'map_l0.png']) expect(readFileSync(join(dir, 'out', f)).equals(reference.get(f)!), f).toBe(true);
+  }, 600_000);
+
+  it('a small memory budget (--memory-mb 4) merges in partitions and gives the same CCP4 map and slices byte for byte', async () => {
+    const dir = join(root, 'budget');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'run.yaml'), config(sharedData('snase', 'stills.expt'), 1));
+    const r = await run(dir, ['--memory-mb', '4']);
+    expect(r.code, r.stderr).toBe(0);
+    const merged = logLines(r.stderr).find((l) => /^merge: diffuse: /.test(l.msg));
+    // 64040 rows × 256 bytes per row in a 4 MiB budget: 4 partitions
+    expect(merged?.msg).toMatch(/from 64040 rows in 4 partition\(s\)/);
+    // (map.nxs also records how the merge ran: the partitions)
+    for (const f of ['map.ccp4', 'map_h0.png', 'map_k0.png', 'map_l0.png']) expect(readFileSync(join(dir, 'out', f)).equals(reference.get(f)!), f).toBe(true);
+  }, 600_000);
+
   it('ndiv 3,3,3: maps, report and summary; scales within 0.5–2 of their median', async () => {
     const dir = join(root, 'ndiv3');
     mkdirSync(dir, { recursive: true });
@@ -213,6 +245,18 @@ describe('diffract run: a bad still', () => {
     const html = readFileSync(join(dir, 'out', 'report.html'), 'utf8');
     expect(html).toMatch(/<td>snase-still-02<\/td><td>skipped<\/td>/);
     expect(html).toContain('<th>shots skipped</th><td class="num">1</td>');
+
+    // a rerun reuses everything, the skipped shot included
+    const again = await run(dir);
+    expect(again.code, again.stderr).toBe(0);
+    const s2 = JSON.parse(again.stdout) as RunSummary;
+    expect(s2.stages.filter((t) => t.stage !== 'import').every((t) => t.skipped)).toBe(true);
+    expect(s2.stills).toMatchObject({ used: 3, skipped: 1 });
+    // switched to on_bad_shot: stop, the chunk that skipped the shot is recomputed and the bad shot stops the run
+    writeFileSync(join(dir, 'run.yaml'), config(join(dir, 'four.expt'), 1, ['  scaling: {min_shot_rows: 10}']));
+    const stop = await runCli(['run', 'run.yaml', '--backend', 'cpu', '--quiet'], { cwd: dir });
+    expect(stop.code).toBe(1);
+    expect(stop.stderr).toMatch(/diffract: error: .*gone_00002\.img.*shot 1/);
   }, 600_000);
 
   it('on_bad_shot: stop (the default) exits 1 with one line naming the shot', async () => {

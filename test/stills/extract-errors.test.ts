@@ -3,14 +3,16 @@
  * `.shot`, so that a runner can skip the shot and go on with the others):
  * a missing image file, an image index past the file's end, an image of the
  * wrong size. Settings problems (an integrating detector without a gain, a bad
- * ndiv) are usage errors naming the setting, not shot errors. (A `.refl` whose
+ * ndiv, a mask file of the wrong size) stop the extraction naming the setting
+ * or the file; they are not shot errors. (A `.refl` whose
  * ids do not match the experiments: test/stills/dials-stills.test.ts.)
  */
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.ts';
 import { Engine } from '../../src/host/engine.ts';
+import { writeNpy } from '../../src/io/npy.ts';
 import { writeSmv } from '../../src/io/smv.ts';
 import { silentContext } from '../../src/stages/context.ts';
 import { extractShots, ShotError, stillsExtractDefaults, type StillsExtractSettings } from '../../src/stills/extract.ts';
@@ -101,5 +103,20 @@ describe('stills extraction: bad shots', () => {
     const bad = stillsExtractDefaults();
     bad.ndiv = [2, 3, 3];
     await expect(shotsDone(data, bad)).rejects.toThrow(/ndiv must be three odd integers/);
+    const edge = stillsExtractDefaults();
+    edge.staticMask.edge = -2;
+    await expect(shotsDone(data, edge)).rejects.toThrow(/field 'staticMask\.edge'/);
+    // a mask file of the wrong size is the detector's problem, not a shot's: it stops the run naming the file
+    const maskFile = join(tempDir('stills-maskfile-'), 'mask.npy');
+    dirs.push(dirname(maskFile));
+    writeNpy(maskFile, new Uint8Array(100).fill(1), [10, 10]);
+    const withMask = stillsExtractDefaults();
+    withMask.staticMask.file = maskFile;
+    const maskErr = await shotsDone(data, withMask).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(maskErr).not.toBeInstanceOf(ShotError);
+    expect((maskErr as Error).message).toMatch(/mask\.npy: the mask has 100 values \(shape 10×10\) but the detector has 65536 pixels/);
   });
 });

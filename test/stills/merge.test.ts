@@ -15,8 +15,9 @@ import { concatObservations, emptyObservations, observationCount, selectObservat
 import { applyScaleModel } from '../../src/scaling/index.ts';
 import { silentContext } from '../../src/stages/context.ts';
 import { mergeStills, STILLS_MERGE_DEFAULTS, type StillsMergeResult } from '../../src/stills/merge.ts';
-import { placeRows, scaleStills, STILLS_SCALE_DEFAULTS, type ObservationChunks, type StillsScaleResult } from '../../src/stills/scale.ts';
+import { placeRows, readStillsScale, scaleStills, STILLS_SCALE_DEFAULTS, type ObservationChunks, type StillsScaleResult } from '../../src/stills/scale.ts';
 import { simulateStillsRows } from '../../src/stills/synthetic-rows.ts';
+import { gpuTestsDisabled } from '../helpers/gpu.ts';
 
 const engine = Engine.cpu();
 const ctx = silentContext(engine);
@@ -177,5 +178,29 @@ describe('mergeStills', () => {
       expect(sf.attrs.half_split).toBe('batch');
       expect(Number(sf.attrs.partitions)).toBe(2);
     });
+    it('the scale stage file gives back the model and the shot table, and merging from it is the same', async () => {
+      const path = join(dir, 'scale.h5');
+      await writeStageFile(path, scaled.content);
+      const back = readStillsScale(await readStageFile(path), path);
+      expect(back.shots).toEqual(scaled.shots);
+      expect(back.shots[9]!.reason).toMatch(/^scale outlier: /);
+      expect(Array.from(back.model.b.grids[0]!.values)).toEqual(Array.from(scaled.model.b.grids[0]!.values));
+      const r = await mergeStills(ctx, sim.chunks, sim.meta, { ...back, pOrder: sim.pulseEnergy }, { ...settings, partitions: 2 });
+      expectSameMerge(r);
+    });
+  });
+});
+
+describe.skipIf(gpuTestsDisabled())('mergeStills on the GPU engine', () => {
+  let gpu: Engine;
+  beforeAll(async () => {
+    gpu = await Engine.create({ backend: 'gpu', debug: true, env: {} });
+  });
+  afterAll(() => gpu?.destroy());
+  it('3 partitions on the GPU = one CPU merge of all rows (identical words)', async () => {
+    expect(gpu.backend).toBe('gpu');
+    const r = await mergeStills(silentContext(gpu), sim.chunks, sim.meta, input(), { ...settings, partitions: 3 });
+    expect(r.summary.diffuse.backend).toBe('gpu');
+    expectSameMerge(r);
   });
 });

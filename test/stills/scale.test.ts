@@ -7,6 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnArray } from '../../src/io/hdf5.ts';
 import { Engine } from '../../src/host/engine.ts';
+import { emptyObservations } from '../../src/pipeline/observations.ts';
+import { mulberry32, normal } from '../../src/util/random.ts';
 import { silentContext } from '../../src/stages/context.ts';
 import { pOrderCoordinates, scaleStills, STILLS_SCALE_DEFAULTS, type ShotScale, type StillsScaleSettings } from '../../src/stills/scale.ts';
 import { simulateStillsRows, type SyntheticStillsRowsOptions } from '../../src/stills/synthetic-rows.ts';
@@ -128,4 +130,42 @@ describe('scaleStills: stage-file content and settings', () => {
     await expect(scaleStills(ctx, sim.chunks, sim.meta, p, STILLS_SCALE_DEFAULTS)).rejects.toThrow('chunk 0 row 1200: shot 3 has rows but no finite p_order');
     await expect(scaleStills(ctx, sim.chunks, sim.meta, sim.pulseEnergy.subarray(0, 5), STILLS_SCALE_DEFAULTS)).rejects.toThrow('shot 5 is beyond the 5 shots with a p_order');
   });
+});
+
+describe('scaleStills: the Bragg term', () => {
+  // few diffuse rows per shot (60), and 40 partial-corrected Bragg spots per shot (I/P = b · F², 3 % noise)
+  const sim = simulateStillsRows({ ...BASE, rowsPerShot: 60, seed: 12 });
+  const nRefl = 200;
+  const perShot = 40;
+  const bragg = emptyObservations(BASE.shots * perShot);
+  const u = mulberry32(99);
+  for (let shot = 0, r = 0; shot < BASE.shots; shot++) {
+    for (let j = 0; j < perShot; j++, r++) {
+      const h = 1 + Math.floor(u() * nRefl);
+      const F2 = 2000 * (1 + 0.5 * Math.sin(h));
+      const I = sim.b[shot]! * F2 * (1 + 0.03 * normal(u));
+      bragg.H[r] = h;
+      bragg.K[r] = 1;
+      bragg.L[r] = 1;
+      bragg.I[r] = I;
+      bragg.sigma[r] = 0.03 * I;
+      bragg.batch[r] = shot;
+      bragg.fraction[r] = 1;
+    }
+  }
+  it('with few diffuse rows per shot, Bragg spots tighten the per-shot b', async () => {
+    const s = { ...STILLS_SCALE_DEFAULTS, bMode: 'per-shot' as const, minShotRows: 40 };
+    const without = await scaleStills(ctx, sim.chunks, sim.meta, sim.pulseEnergy, s);
+    const withBragg = await scaleStills(ctx, sim.chunks, sim.meta, sim.pulseEnergy, s, bragg);
+    const r0 = rmsAfterOverall(without.shots, sim.b);
+    const r1 = rmsAfterOverall(withBragg.shots, sim.b);
+    console.log(`60 diffuse rows per shot: b RMS ${(100 * r0).toFixed(2)} % diffuse only, ${(100 * r1).toFixed(2)} % with 40 Bragg spots per shot`);
+    expect(withBragg.summary.used).toBe(BASE.shots);
+    expect(r1).toBeLessThan(0.75 * r0);
+    expect(r1).toBeLessThan(0.02);
+    expect(withBragg.content.attrs!.bragg_term_weight).toBe(1);
+    // weight 0: the term is off, the same fit as without
+    const off = await scaleStills(ctx, sim.chunks, sim.meta, sim.pulseEnergy, { ...s, braggWeight: 0 }, bragg);
+    expect(off.shots.map((x) => x.b)).toEqual(without.shots.map((x) => x.b));
+  }, 120_000);
 });

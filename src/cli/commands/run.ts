@@ -1,7 +1,8 @@
 /**
  * `diffract run CONFIG`: the whole rotation-series pipeline (import → mask →
  * filter → integrate → correct → combine → scale → merge → absolute → export
- * → report) from a YAML/JSON config (docs/run-config.md, `diffract init`),
+ * → report), or the serial-stills one (import → extract → Bragg reference →
+ * p_order → scale → merge → absolute → export → report) from a YAML/JSON config (docs/run-config.md, `diffract init`),
  * with checkpoints: a rerun reuses every stage and wedge whose inputs and
  * settings are unchanged, and resumes after a kill (src/run/runner.ts).
  *
@@ -140,7 +141,7 @@ export const runCommand: CommandSpec = {
   register(program) {
     program
       .command('run')
-      .description('run the whole pipeline from a config file (YAML or JSON; `diffract init` writes a template), resuming from checkpoints')
+      .description('run the whole pipeline (rotation sweeps or serial stills) from a config file (YAML or JSON; `diffract init [--stills]` writes a template), resuming from checkpoints')
       .argument('<config>', 'the run configuration (.yaml, .yml or .json)')
       .option('--json', 'log lines as JSON objects on stderr, the summary as JSON on stdout')
       .option('--shard <I/N>', 'compute only the units (wedges) of shard I of N (I counted from 0), write their checkpoints, and stop (docs/scale-out.md)')
