@@ -6,6 +6,7 @@
  *   units a diffuse row has (counts / (T κ) = b · K/Ω₀ per electron unit, Ω₀
  *   the solid angle of a pixel at the foot of the panel normal), to 1 %;
  *   the measured I_sum gives the same within noise (median within 2 %);
+ * - braggObservations multiplies I/P and σ/P by the factors (a NaN factor: invalid);
  * - the xsphere and gaussian thicknesses: 4R/3 and √(2π)·R/2.6;
  * - foldBragg adds Bragg densities to their subvoxels, leaves out lattice-point
  *   subvoxels without Bragg and appends unmatched Bragg rows.
@@ -20,6 +21,7 @@ import { stillsSpec } from '../../src/sim/stills/spec.ts';
 import { HALL_SYMBOLS } from '../../src/sim/spec.ts';
 import { foldBragg } from '../../src/pipeline/absolute.ts';
 import { braggDensityFactors, latticePointThickness } from '../../src/stills/bragg-density.ts';
+import { braggObservations } from '../../src/stills/bragg-table.ts';
 import { readDialsStills } from '../../src/stills/dials.ts';
 import type { StillsDataset } from '../../src/stills/model.ts';
 
@@ -62,6 +64,21 @@ describe('stills Bragg densities', () => {
     expect(Math.abs(median(exact) - 1)).toBeLessThan(0.01);
     expect(worst).toBeLessThan(0.05);
     expect(Math.abs(median(measured) - 1)).toBeLessThan(0.02);
+
+    // braggObservations applies the factors to I/P and σ/P, and counts rows with a non-finite factor as invalid
+    const settings = { partialityThreshold: 0.3, partialityModel: 'gaussian' as const, intensity: 'sum' as const };
+    const plain = braggObservations(data, meta, settings);
+    const rows = [...Array(R.n).keys()].filter((r) => (R.partiality[r] as number) >= 0.3);
+    const withNaN = factors.slice();
+    withNaN[rows[0] as number] = Number.NaN;
+    const scaled = braggObservations(data, meta, settings, withNaN);
+    expect(scaled.used).toBe(plain.used - 1);
+    expect(scaled.invalid).toBe(plain.invalid + 1);
+    rows.slice(1, 21).forEach((r, j) => {
+      // the table's I and σ are f32
+      expect(Math.abs((scaled.table.I[j] as number) / ((plain.table.I[j + 1] as number) * (factors[r] as number)) - 1)).toBeLessThan(1e-6);
+      expect(Math.abs((scaled.table.sigma[j] as number) / ((plain.table.sigma[j + 1] as number) * (factors[r] as number)) - 1)).toBeLessThan(1e-6);
+    });
   });
 
   it('lattice-point thickness of the partiality models', () => {
