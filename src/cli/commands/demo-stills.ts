@@ -18,6 +18,8 @@ import { runPipeline, type RunSummary } from '../../run/runner.ts';
 import { readStillsTruth, stillsRecoveryLines, stillsRunRecovery, type StillsRecovery } from '../../sim/stills-recovery.ts';
 import { simulateStills, STILLS_FILES } from '../../sim/stills/simulate.ts';
 import { stillsSpec } from '../../sim/stills/spec.ts';
+import { compositionOf } from '../../sim/electron-units.ts';
+import { formatComposition } from '../../scattering/composition.ts';
 import { log } from '../../util/log.ts';
 import type { GlobalOptions } from '../engine-options.ts';
 import { CLI_LOGGER, CLI_PROGRESS } from '../stage-context.ts';
@@ -34,8 +36,8 @@ export type StillsDemoSize = keyof typeof STILLS_DEMO_SIZES;
 /** Shots whose masks the demo checks against the simulated Bragg photons. */
 export const STILLS_DEMO_MASK_SHOTS = 50;
 
-/** The composition of the simulated crystal (src/sim/spec.ts electronUnitSpec). */
-export const STILLS_DEMO_COMPOSITION = 'C1650 H5642 N450 O2021 S12';
+/** The composition of the simulated crystal (src/sim/spec.ts electronUnitSpec), as the absolute stage reads it. */
+export const STILLS_DEMO_COMPOSITION = formatComposition(compositionOf(stillsSpec({ shots: 1 }).base.model.electronUnits!));
 
 export interface StillsDemoSummary {
   kind: 'stills';
