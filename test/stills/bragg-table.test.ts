@@ -8,6 +8,8 @@
  *   profile radius get P = 0 and are left out as low-partiality rows.
  */
 import { describe, expect, it } from 'vitest';
+import { Engine } from '../../src/host/engine.ts';
+import { mergeObservations } from '../../src/merge/index.ts';
 import { spaceGroupAsu } from '../../src/pipeline/correct.ts';
 import { braggObservations } from '../../src/stills/bragg-table.ts';
 import { readCrystfelStills } from '../../src/stills/crystfel.ts';
@@ -80,5 +82,50 @@ describe('stills Bragg table: CrystFEL stream', () => {
     expect(zeros).toBeGreaterThan(0);
     expect(x.lowPartiality).toBeGreaterThanOrEqual(zeros);
     console.log(`[crystfel Bragg table] ${data.reflections.n} reflections: gaussian P in [${Math.min(...g.partiality).toExponential(2)}, ${Math.max(...g.partiality)}], ${g.used} rows, ${g.lowPartiality} with P < 0.3, ${g.invalid} invalid; xsphere: ${zeros} with P = 0, ${x.used} rows`);
+  });
+});
+
+describe('stills Bragg merge: ssx-cunir', () => {
+  it('merges the I/P rows of the 5 shots into one value per ASU reflection (the weighted mean of its rows)', async () => {
+    const dir = sharedData('stills', 'ssx-cunir');
+    const data = await readDialsStills(`${dir}/integrated.expt`, `${dir}/integrated.refl`);
+    const meta = stillsGridMeta(data, stillsExtractDefaults());
+    const b = braggObservations(data, meta, { partialityThreshold: 0.3, partialityModel: 'ellipsoid', intensity: 'prf' });
+    const t = b.table;
+    // no outlier rejection: every merged value is the inverse-variance mean of its rows
+    const r = await mergeObservations(Engine.cpu(), t, meta, { outlierSigma: 0, rounds: 0, halfSplit: 'batch', shells: 3 });
+    const groups = new Map<string, number[]>();
+    for (let i = 0; i < t.I.length; i++) {
+      const key = `${t.H[i]},${t.K[i]},${t.L[i]}`;
+      const g = groups.get(key);
+      if (g === undefined) groups.set(key, [i]);
+      else g.push(i);
+    }
+    const m = r.merged;
+    expect(m.I.length).toBe(groups.size);
+    expect(r.stats.observations).toBe(b.used);
+    let nSum = 0;
+    let worst = 0;
+    let multi = 0;
+    for (let j = 0; j < m.I.length; j++) {
+      const rows = groups.get(`${m.H[j]},${m.K[j]},${m.L[j]}`);
+      expect(rows, `merged row ${j}`).toBeDefined();
+      let sw = 0;
+      let swi = 0;
+      for (const i of rows!) {
+        const w = 1 / t.sigma[i]! ** 2;
+        sw += w;
+        swi += w * t.I[i]!;
+      }
+      if (rows!.length > 1) multi++;
+      nSum += m.n[j]!;
+      expect(m.n[j]).toBe(rows!.length);
+      worst = Math.max(worst, Math.abs(m.I[j]! - swi / sw) / Math.max(1, Math.abs(swi / sw)));
+      expect(m.sigma[j]!).toBeCloseTo(1 / Math.sqrt(sw), 3);
+    }
+    expect(nSum).toBe(b.used);
+    expect(worst).toBeLessThan(1e-5);
+    expect(multi).toBeGreaterThan(0);
+    console.log(`[ssx-cunir Bragg merge] ${b.used} rows → ${m.I.length} ASU reflections (${multi} measured more than once); worst relative difference from the weighted mean ${worst.toExponential(1)}`);
   });
 });
