@@ -45,15 +45,15 @@ export function detectImageFormat(bytes: Uint8Array, file: string, frame?: numbe
 }
 
 /** Decodes a miniCBF or SMV image held in memory (format from `detectImageFormat`). */
-export function decodeImage(bytes: Uint8Array, file: string, frame?: number, options: ImageDecodeOptions = {}): DetectorImage {
+export function decodeImage(bytes: Uint8Array, file: string, frame?: number, options: ImageDecodeOptions = {}, into?: Int32Array): DetectorImage {
   return detectImageFormat(bytes, file, frame) === 'cbf'
-    ? decodeCbf(bytes, file, frame, options)
-    : decodeSmv(bytes, file, frame, options);
+    ? decodeCbf(bytes, file, frame, options, into)
+    : decodeSmv(bytes, file, frame, options, into);
 }
 
-/** Reads and decodes one miniCBF or SMV file. */
-export async function readImage(path: string, options: ImageDecodeOptions & { frame?: number } = {}): Promise<DetectorImage> {
-  return decodeImage(await readFileBytes(path, options.frame), path, options.frame, options);
+/** Reads and decodes one miniCBF or SMV file (into `into` when it has the image's size: a reused buffer). */
+export async function readImage(path: string, options: ImageDecodeOptions & { frame?: number } = {}, into?: Int32Array): Promise<DetectorImage> {
+  return decodeImage(await readFileBytes(path, options.frame), path, options.frame, options, into);
 }
 
 /**

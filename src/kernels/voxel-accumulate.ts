@@ -225,13 +225,25 @@ class CpuSession implements AccumulateSession {
   private maskedSum = 0;
   private lost = 0;
 
-  constructor(private readonly s: AccumulateSetup) {
+  constructor(
+    private readonly s: AccumulateSetup,
+    memory?: AccumulatorMemory,
+  ) {
     this.n = checkSetup(s);
     this.stride = recordStride(s.maxCount);
     this.nsub = subvoxelsPerCell(s.table.ndiv);
+    const accWords = accumulatorWords(s.table, s.maxCount);
+    const chanWords = s.table.cells * this.nsub * channelStride(channelCount(s));
+    if (memory !== undefined) {
+      invariant(memory.acc.length === accWords && memory.channelSums.length === chanWords, 'voxel-accumulate: the given accumulator memory fits the table');
+      // the twin starts from zero whatever the memory held before
+      this.acc = memory.acc.fill(0);
+      this.chanAcc = memory.channelSums.fill(0);
+      return;
+    }
     const words = (n: number): Uint32Array => (s.sharedAccumulators === true ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n));
-    this.acc = words(accumulatorWords(s.table, s.maxCount));
-    this.chanAcc = words(s.table.cells * this.nsub * channelStride(channelCount(s)));
+    this.acc = words(accWords);
+    this.chanAcc = words(chanWords);
   }
 
   async add(batch: FrameBatch): Promise<void> {
@@ -634,6 +646,22 @@ export const voxelAccumulateStream: StreamingKernel<AccumulateSetup, FrameBatch,
   openCpu: (setup) => new CpuSession(setup),
   openGpu: (ctx, setup) => new GpuSession(ctx, setup),
 };
+
+/**
+ * Memory for a CPU session's accumulators, of exactly the table's sizes
+ * (`accumulatorWords`, cells · nsub · 2C): a worker thread reuses its own from
+ * wedge to wedge instead of allocating new ones (src/kernels/cpu/). The
+ * session zeroes it first.
+ */
+export interface AccumulatorMemory {
+  acc: Uint32Array;
+  channelSums: Uint32Array;
+}
+
+/** A CPU-twin session binning into `memory` (see AccumulatorMemory). */
+export function openCpuAccumulator(setup: AccumulateSetup, memory: AccumulatorMemory): AccumulateSession {
+  return new CpuSession(setup, memory);
+}
 
 /** A streaming accumulator on the GPU (ctx given) or the CPU (ctx null), without fall-back (`Engine.open` adds it). */
 export function openAccumulator(ctx: GpuContext | null, setup: AccumulateSetup): AccumulateSession {

@@ -207,8 +207,10 @@ export interface PreparedIntegration {
   exptPath: string;
 }
 
-export function prepareIntegrate(inputs: IntegrateInputs, settings: IntegrateSettings): PreparedIntegration {
+/** `sharedArrays`: the per-pixel arrays in shared memory, for a CPU engine with several threads (IntegrationOptions.sharedArrays). */
+export function prepareIntegrate(inputs: IntegrateInputs, settings: IntegrateSettings, opts: { sharedArrays?: boolean } = {}): PreparedIntegration {
   const { options, corrections } = integrationOptions(settings, inputs.experiment, inputs.background);
+  if (opts.sharedArrays === true) options.sharedArrays = true;
   const setup = prepareIntegration(inputs.experiment, options);
   return { setup, corrections, wedges: wedgeRanges(inputs.frames.length, setup.wedgeFrames), frames: inputs.frames, exptPath: inputs.exptPath };
 }
@@ -267,7 +269,10 @@ export interface IntegratedWedge {
 /**
  * Integrates the wedges of a prepared series in order (default: all of them),
  * yielding each as it is done; at most one wedge's accumulators live at a
- * time. Progress counts frames under `label`.
+ * time. Progress counts frames under `label`. A yielded wedge's tables are
+ * its own; its accumulators (`result.acc`) are valid until the next wedge is
+ * asked for (the CPU threads reuse their memory from wedge to wedge): copy
+ * them to keep them.
  */
 export async function* integrateWedges(
   ctx: StageContext,
@@ -372,7 +377,7 @@ export function wedgeTotals(rows: readonly WedgeSummary[]): { occupied: number; 
 }
 
 async function run(ctx: StageContext, inputs: IntegrateInputs, settings: IntegrateSettings): Promise<IntegrateResult> {
-  const p = prepareIntegrate(inputs, settings);
+  const p = prepareIntegrate(inputs, settings, { sharedArrays: ctx.engine.backend === 'cpu' && ctx.engine.threads > 1 });
   const included: VoxelTable[] = [];
   const excluded: VoxelTable[] = [];
   const rows: WedgeSummary[] = [];

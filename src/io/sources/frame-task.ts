@@ -19,7 +19,11 @@ export interface ImageFileTask {
 
 export type FrameTask = ImageFileTask;
 
-/** Reads and decodes the frame of `task` (in whatever thread calls it): the same image `FrameSource.read` gives. */
-export function decodeFrameTask(task: FrameTask): Promise<DetectorImage> {
-  return readImage(task.file, { ...task.options, frame: task.frame });
+/**
+ * Reads and decodes the frame of `task` (in whatever thread calls it): the
+ * same image `FrameSource.read` gives, its pixels in `into` when that has the
+ * frame's size (a worker's reused buffer).
+ */
+export function decodeFrameTask(task: FrameTask, into?: Int32Array): Promise<DetectorImage> {
+  return readImage(task.file, { ...task.options, frame: task.frame }, into);
 }

@@ -14,8 +14,11 @@
  * `FrameTask`s (the worker reads and decodes the file) or, for sources that
  * only decode in this thread, as pixels handed over (transferred).
  *
- * Memory: threads × the wedge's accumulators (+ one merged copy), plus the
- * frames in flight; src/pipeline/batch-budget.ts sizes them.
+ * Memory: threads × the wedge's accumulators, each worker's reused from
+ * wedge to wedge (the merge adds into the first worker's, so `finish`'s
+ * accumulators stay valid until the next `open`), plus one frame in flight
+ * per worker, decoded into the worker's reused buffer;
+ * src/pipeline/batch-budget.ts sizes them.
  */
 import { invariant } from '../../errors.ts';
 import { WorkerPool, workerUrl } from '../../host/node-threads.ts';
@@ -117,7 +120,11 @@ export class AccumulatorThreads {
     return { frameSum: r.frameSum, decodeSeconds: r.decodeSeconds, binSeconds: r.binSeconds };
   }
 
-  /** Ends the wedge: the workers' accumulators merged into one (the first worker's, added into in worker order). */
+  /**
+   * Ends the wedge: the workers' accumulators merged into one (the first
+   * worker's, added into in worker order). They live in that worker's reused
+   * memory: valid until the next `open` (copy them to keep them longer).
+   */
   async finish(): Promise<VoxelAccumulators> {
     const s = this.setup;
     invariant(s !== null, 'threaded voxel-accumulate: finish before open');
