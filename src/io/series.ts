@@ -21,7 +21,7 @@ import { isAbsolute, join } from 'node:path';
 import { Buffer } from 'node:buffer';
 import { FormatError, InvalidValueError } from '../errors.ts';
 import { decodeCbf } from './cbf.ts';
-import { locate, readFileBytes, type DetectorImage, type ImageFormat } from './image.ts';
+import { locate, readFileBytes, type DetectorImage, type ImageFormat, type ReadScratch } from './image.ts';
 import { decodeSmv } from './smv.ts';
 
 /** Options for decoding any supported image. */
@@ -51,9 +51,15 @@ export function decodeImage(bytes: Uint8Array, file: string, frame?: number, opt
     : decodeSmv(bytes, file, frame, options, into);
 }
 
-/** Reads and decodes one miniCBF or SMV file (into `into` when it has the image's size: a reused buffer). */
-export async function readImage(path: string, options: ImageDecodeOptions & { frame?: number } = {}, into?: Int32Array): Promise<DetectorImage> {
-  return decodeImage(await readFileBytes(path, options.frame), path, options.frame, options, into);
+/** Buffers a reader reuses from frame to frame: the file's bytes, and the pixels when they have the image's size. */
+export interface DecodeBuffers {
+  file?: ReadScratch;
+  pixels?: Int32Array;
+}
+
+/** Reads and decodes one miniCBF or SMV file (into `buffers` where given: see DecodeBuffers). */
+export async function readImage(path: string, options: ImageDecodeOptions & { frame?: number } = {}, buffers: DecodeBuffers = {}): Promise<DetectorImage> {
+  return decodeImage(await readFileBytes(path, options.frame, buffers.file), path, options.frame, options, buffers.pixels);
 }
 
 /**

@@ -97,6 +97,8 @@ export interface AccumulateSetup {
   keepOnDevice?: boolean;
   /** CPU: the accumulators in shared memory (SharedArrayBuffer), for the worker threads of src/kernels/cpu/ */
   sharedAccumulators?: boolean;
+  /** CPU: bin into this memory (zeroed first; from an AccumulatorArena) instead of new arrays; the GPU ignores it */
+  memory?: AccumulatorMemory;
 }
 
 /** A batch of frames. */
@@ -225,10 +227,8 @@ class CpuSession implements AccumulateSession {
   private maskedSum = 0;
   private lost = 0;
 
-  constructor(
-    private readonly s: AccumulateSetup,
-    memory?: AccumulatorMemory,
-  ) {
+  constructor(private readonly s: AccumulateSetup) {
+    const memory = s.memory;
     this.n = checkSetup(s);
     this.stride = recordStride(s.maxCount);
     this.nsub = subvoxelsPerCell(s.table.ndiv);
@@ -649,18 +649,39 @@ export const voxelAccumulateStream: StreamingKernel<AccumulateSetup, FrameBatch,
 
 /**
  * Memory for a CPU session's accumulators, of exactly the table's sizes
- * (`accumulatorWords`, cells · nsub · 2C): a worker thread reuses its own from
- * wedge to wedge instead of allocating new ones (src/kernels/cpu/). The
- * session zeroes it first.
+ * (`accumulatorWords`, cells · nsub · 2C). The session zeroes it first.
  */
 export interface AccumulatorMemory {
   acc: Uint32Array;
   channelSums: Uint32Array;
 }
 
-/** A CPU-twin session binning into `memory` (see AccumulatorMemory). */
-export function openCpuAccumulator(setup: AccumulateSetup, memory: AccumulatorMemory): AccumulateSession {
-  return new CpuSession(setup, memory);
+/**
+ * Accumulator memory reused from wedge to wedge (`AccumulateSetup.memory`):
+ * one buffer, grown (with a quarter of headroom) only when a wedge's table
+ * needs more. A new accumulator array per wedge would be freed only at the
+ * next collection, and glibc serves the sizes below its (raised) mmap
+ * threshold from heaps that do not shrink: the process's peak then creeps up
+ * with the number of wedges. The memory of one wedge's session is overwritten
+ * by the next session's: its results are valid until then.
+ */
+export class AccumulatorArena {
+  private buffer: ArrayBuffer | SharedArrayBuffer | null = null;
+
+  /** `shared`: a SharedArrayBuffer (the worker threads'), else an ArrayBuffer. */
+  constructor(private readonly shared: boolean) {}
+
+  /** Views of the buffer sized for `setup`'s table and channels. */
+  memoryFor(setup: Pick<AccumulateSetup, 'table' | 'maxCount' | 'channels'>): AccumulatorMemory {
+    const accWords = accumulatorWords(setup.table, setup.maxCount);
+    const chanWords = setup.table.cells * subvoxelsPerCell(setup.table.ndiv) * channelStride(setup.channels?.count ?? 0);
+    const bytes = 4 * (accWords + chanWords);
+    if (this.buffer === null || this.buffer.byteLength < bytes) {
+      const size = 4 * Math.ceil((1.25 * bytes) / 4);
+      this.buffer = this.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+    }
+    return { acc: new Uint32Array(this.buffer, 0, accWords), channelSums: new Uint32Array(this.buffer, 4 * accWords, chanWords) };
+  }
 }
 
 /** A streaming accumulator on the GPU (ctx given) or the CPU (ctx null), without fall-back (`Engine.open` adds it). */

@@ -56,7 +56,7 @@ import { checkNdiv, subvoxelCentre, subvoxelsPerCell, unflatSub, type Ndiv } fro
 import { cellBoundsKernel, packValidBits } from '../kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyKernel, cellSetCpu } from '../kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsKernel, type FilterStats } from '../kernels/filter-stats.ts';
-import { framesPerBatch, readU64, totalAccumulatorWords, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
+import { framesPerBatch, readU64, totalAccumulatorWords, voxelAccumulateStream, type AccumulatorArena, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
 import { log } from '../util/log.ts';
 import { allocTyped } from '../util/typed-alloc.ts';
 import { framesInBudget } from './batch-budget.ts';
@@ -433,6 +433,8 @@ export interface WedgeRunOptions {
   filterStats?: (acc: VoxelAccumulators, window: number) => Promise<FilterStats>;
   /** host memory budget: frames per batch from it (src/pipeline/batch-budget.ts); absent: the device limits, at most 16 */
   budgetBytes?: number;
+  /** the CPU engine: the sample's accumulators in this memory, reused from wedge to wedge (the result's `acc` is then valid until the next wedge) */
+  arena?: AccumulatorArena;
 }
 
 /**
@@ -465,6 +467,7 @@ async function accumulateWedge(
   reread: (() => AsyncIterable<WedgeFrame>) | undefined,
   withChannels = true,
   budgetBytes?: number,
+  arena?: AccumulatorArena,
 ): Promise<SampleAccumulation> {
   const n = setup.nPixels;
   pinSetup(engine, setup);
@@ -480,6 +483,7 @@ async function accumulateWedge(
       ...(withChannels ? { channels: setup.channels } : {}),
       // the sample's accumulators stay on the device for filter-stats
       keepOnDevice: withChannels && setup.filter,
+      ...(arena !== undefined && engine.gpu === null ? { memory: arena.memoryFor({ table, maxCount: setup.maxCount, channels: withChannels ? setup.channels : undefined }) } : {}),
     },
     reread === undefined ? {} : { replay: (count) => replayGroups(reread(), groups.slice(0, count), wedge, rows, n) },
   );
@@ -546,7 +550,7 @@ export async function integrateWedge(
   if (table.keys.length > 0) engine.resident(table, 'keys', table.keys, 'cell keys');
   let device: VoxelAccumulators['device'];
   try {
-    const accumulated = opts.sample !== undefined ? await opts.sample(table, rows) : await accumulateWedge(engine, setup, table, wedge, rows, frames, reread, true, opts.budgetBytes);
+    const accumulated = opts.sample !== undefined ? await opts.sample(table, rows) : await accumulateWedge(engine, setup, table, wedge, rows, frames, reread, true, opts.budgetBytes, opts.arena);
     const { device: onDevice, ...acc } = accumulated.acc;
     device = onDevice;
     let background: VoxelAccumulators | undefined;

@@ -7,7 +7,9 @@
  * bins them; `finish` hands the accumulators back (shared memory) for the
  * exact merge.
  *
- * Decode buffers: a frame is decoded into a buffer of the worker's own, which
+ * Decode buffers: a frame's file is read into the worker's one file buffer
+ * (serveWorker runs a worker's requests one at a time, so a frame is decoded
+ * before the next file is read) and decoded into a pixel buffer of the worker's own, which
  * goes back to `spare` once the frame is binned (the twin keeps nothing of a
  * batch), so a worker allocates no frame-sized array per frame: garbage of
  * that size would pile up between collections and raise the process's peak.
@@ -18,11 +20,11 @@
  */
 import { InvalidValueError, invariant } from '../../errors.ts';
 import { serveWorker } from '../../host/node-threads.ts';
+import type { ReadScratch } from '../../io/image.ts';
 import { decodeFrameTask } from '../../io/sources/frame-task.ts';
 import { cellSetCpu } from '../cell-occupancy.ts';
 import { filterStatsPhase1, filterStatsPhase2 } from '../filter-stats.ts';
-import { subvoxelsPerCell } from '../../grid/subvoxel.ts';
-import { accumulatorWords, channelStride, openCpuAccumulator, type AccumulateSession, type AccumulateSetup, type AccumulatorMemory } from '../voxel-accumulate.ts';
+import { AccumulatorArena, voxelAccumulateStream, type AccumulateSession } from '../voxel-accumulate.ts';
 import type { ThreadReply, ThreadRequest } from './voxel-accumulate-threads.ts';
 
 let session: AccumulateSession | null = null;
@@ -31,17 +33,10 @@ let pixelCount = 0;
 let spare: Int32Array[] = [];
 const SPARE_MAX = 2;
 
+/** the file bytes of the frame being decoded, read into one reused buffer (a frame at a time: the pixels are decoded before the next read) */
+const fileScratch: ReadScratch = { bytes: new Uint8Array(0) };
 /** this worker's accumulator memory, reused from wedge to wedge */
-let arena: SharedArrayBuffer | null = null;
-
-/** Views of the arena sized for `setup`'s table (a larger arena, with a quarter of headroom, when it does not fit). */
-function accumulatorMemory(setup: AccumulateSetup): AccumulatorMemory {
-  const accWords = accumulatorWords(setup.table, setup.maxCount);
-  const chanWords = setup.table.cells * subvoxelsPerCell(setup.table.ndiv) * channelStride(setup.channels?.count ?? 0);
-  const bytes = 4 * (accWords + chanWords);
-  if (arena === null || arena.byteLength < bytes) arena = new SharedArrayBuffer(4 * Math.ceil((1.25 * bytes) / 4));
-  return { acc: new Uint32Array(arena, 0, accWords), channelSums: new Uint32Array(arena, 4 * accWords, chanWords) };
-}
+const arena = new AccumulatorArena(true);
 
 function giveBack(pixels: Int32Array): void {
   if (pixels.length === pixelCount && spare.length < SPARE_MAX && !spare.includes(pixels)) spare.push(pixels);
@@ -51,7 +46,7 @@ serveWorker<ThreadRequest, ThreadReply>(async (req) => {
   switch (req.type) {
     case 'open': {
       session?.dispose();
-      session = openCpuAccumulator(req.setup, accumulatorMemory(req.setup));
+      session = voxelAccumulateStream.openCpu({ ...req.setup, memory: arena.memoryFor(req.setup) });
       pixelCount = req.setup.vectors.length / 3;
       spare = spare.filter((b) => b.length === pixelCount);
       return { value: { type: 'opened' } };
@@ -64,7 +59,7 @@ serveWorker<ThreadRequest, ThreadReply>(async (req) => {
         const buffer = spare.pop();
         let image;
         try {
-          image = await decodeFrameTask(req.task, buffer);
+          image = await decodeFrameTask(req.task, buffer === undefined ? { file: fileScratch } : { file: fileScratch, pixels: buffer });
         } catch (err) {
           if (buffer !== undefined) giveBack(buffer);
           throw err;
