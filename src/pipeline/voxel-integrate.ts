@@ -18,9 +18,11 @@
  * 4. filter-stats (λ, divergences, ΔD) and the greedy removal on the CPU;
  * 5. tables: included and excluded subvoxels with their integer sums.
  *
- * Memory per wedge: the geometry, one or two batches of frames, and the
- * accumulators of the cells the wedge reaches; nothing grows with the number
- * of wedges (each result is handed to the caller and dropped).
+ * Memory per wedge: the geometry, one or two batches of frames (one frame,
+ * not copied, on the CPU), and the accumulators of the cells the wedge
+ * reaches (on the CPU in a reused `AccumulatorArena` when the caller passes
+ * one); nothing grows with the number of wedges (each result is handed to the
+ * caller and dropped).
  *
  * On the GPU, data stays on the device across the kernels of a job: the
  * per-pixel vectors, valid bits and channels are resident arrays of the
