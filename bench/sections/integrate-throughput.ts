@@ -25,7 +25,10 @@
  * run of the same bench run, the filter / no-filter ratio, and GPU/CPU ratios
  * when the bench has an adapter (`--backend gpu` children; on a software
  * adapter only the 1024² set). The memory part runs the 1024² set at 20 and
- * 200 frames and prints both peaks: they should be flat in the frame count.
+ * 200 frames with 1 and all threads, in wedges of 10 frames (so that both
+ * counts hold whole wedges: a wedge's accumulators grow with its frames up to
+ * the wedge width), and prints each peak beside the output file's size (the
+ * written rows may grow memory, nothing else should), and the 200/20 ratio.
  *
  * `--size S` below 1 shrinks the panels (side × √S, modules of the 6M layout
  * likewise) and the frame counts (× √S, at least 4), for a quick check;
@@ -86,6 +89,8 @@ interface Run {
   cpuSeconds: number | null;
   peakRssBytes: number | null;
   timings: IntegrateTimings | null;
+  /** size of the integrate file written */
+  outBytes: number | null;
   error?: string;
 }
 
@@ -146,7 +151,7 @@ function warmPageCache(set: CachedFrameSet): void {
   for (const f of readdirSync(set.dir)) if (f.endsWith('.cbf')) readFileSync(join(set.dir, f));
 }
 
-async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: string, frames: number, filter: boolean, threads: number, backend: 'cpu' | 'gpu'): Promise<Run> {
+async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: string, frames: number, filter: boolean, threads: number, backend: 'cpu' | 'gpu', extra: string[] = []): Promise<Run> {
   const expt = await set.expt(frames);
   const work = mkdtempSync(join(tmpdir(), 'diffract-bench-integrate-'));
   const timingsFile = join(work, 'timings.json');
@@ -155,6 +160,7 @@ async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: str
   args.push('integrate', expt, '--out', join(work, 'out.h5'));
   if (!filter) args.push('--no-filter');
   if (caps.timingsFlag) args.push('--timings', timingsFile);
+  args.push(...extra);
   const pixelFrames = set.width * set.height * frames;
   try {
     const m = await measureProcess(process.execPath, args, { env: childEnv(threads) });
@@ -166,7 +172,9 @@ async function integrateOnce(caps: Capabilities, set: CachedFrameSet, label: str
       // no timings file: this build has no --timings
     }
     const peaks = [m.peakRssBytes, timings?.peakRssBytes ?? null].filter((v): v is number => v !== null);
-    const run: Run = { set: label, filter, threads, backend, frames, pixelFrames, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : null, timings };
+    const out = join(work, 'out.h5');
+    const outBytes = existsSync(out) ? statSync(out).size : null;
+    const run: Run = { set: label, filter, threads, backend, frames, pixelFrames, wallSeconds: m.wallSeconds, cpuSeconds: m.cpuSeconds, peakRssBytes: peaks.length > 0 ? Math.max(...peaks) : null, timings, outBytes };
     if (m.code !== 0) run.error = (m.stderr.trim().split('\n').pop() ?? '').slice(0, 200) || `exit code ${m.code}`;
     return run;
   } finally {
@@ -256,28 +264,36 @@ async function throughput(caps: Capabilities, size: number): Promise<BenchRow[]>
   return rows;
 }
 
+/** Frames per wedge of the memory part: 20 frames are two whole wedges. */
+const MEMORY_WEDGE_FRAMES = 10;
+
 async function memory(caps: Capabilities, size: number): Promise<BenchRow[]> {
   const side = scaledSide(1024, size);
   const counts = [20, 200];
   const set = await ensureFrameSet(CACHE, { name: `square${side}`, modules: squareModules(side), frames: Math.max(...counts), widthDeg: 0.1 }, log);
   warmPageCache(set);
-  const threads = availableParallelism();
-  const runs: Run[] = [];
-  for (const frames of counts) {
-    log(`memory: ${side}×${side} × ${frames}, no filter, ${threadWord(threads)} …`);
-    runs.push(await integrateOnce(caps, set, `${side}×${side}`, frames, false, threads, 'cpu'));
-  }
-  const rows: BenchRow[] = runs.map((r) => ({
-    section: SECTION,
-    name: `peak RSS, ${r.set} × ${r.frames}, no filter, ${threadWord(r.threads)}`,
-    backend: 'cpu',
-    value: r.peakRssBytes === null || r.error !== undefined ? Number.NaN : r.peakRssBytes / MIB,
-    unit: 'MiB',
-    note: `${r.wallSeconds.toFixed(1)} s, CPU ${cpuWord(r.cpuSeconds)}, ${fmtUs(us(r.wallSeconds, r.pixelFrames))} µs/pixel·frame${r.error !== undefined ? `; FAILED: ${r.error}` : ''}`,
-  }));
-  const [a, b] = runs;
-  if (a?.peakRssBytes != null && b?.peakRssBytes != null) {
-    rows.push({ section: SECTION, name: `peak RSS ${b.frames} frames / ${a.frames} frames`, backend: 'host', value: b.peakRssBytes / a.peakRssBytes, unit: '×', note: 'flat in the frame count: ≈ 1' });
+  const rows: BenchRow[] = [];
+  for (const threads of [...new Set([1, availableParallelism()])]) {
+    const runs: Run[] = [];
+    for (const frames of counts) {
+      log(`memory: ${side}×${side} × ${frames}, no filter, ${threadWord(threads)}, wedges of ${MEMORY_WEDGE_FRAMES} frames …`);
+      runs.push(await integrateOnce(caps, set, `${side}×${side}`, frames, false, threads, 'cpu', ['--wedge-frames', String(MEMORY_WEDGE_FRAMES)]));
+    }
+    for (const r of runs) {
+      rows.push({
+        section: SECTION,
+        name: `peak RSS, ${r.set} × ${r.frames}, no filter, ${threadWord(r.threads)}, wedges of ${MEMORY_WEDGE_FRAMES}`,
+        backend: 'cpu',
+        value: r.peakRssBytes === null || r.error !== undefined ? Number.NaN : r.peakRssBytes / MIB,
+        unit: 'MiB',
+        note: `output file ${r.outBytes === null ? '–' : `${(r.outBytes / MIB).toFixed(1)} MiB`}; ${r.wallSeconds.toFixed(1)} s, CPU ${cpuWord(r.cpuSeconds)}, ${fmtUs(us(r.wallSeconds, r.pixelFrames))} µs/pixel·frame${r.error !== undefined ? `; FAILED: ${r.error}` : ''}`,
+      });
+    }
+    const [a, b] = runs;
+    if (a?.peakRssBytes != null && b?.peakRssBytes != null && a.error === undefined && b.error === undefined) {
+      const outGrowth = a.outBytes !== null && b.outBytes !== null ? `; peak grew ${((b.peakRssBytes - a.peakRssBytes) / MIB).toFixed(0)} MiB, the output ${((b.outBytes - a.outBytes) / MIB).toFixed(0)} MiB` : '';
+      rows.push({ section: SECTION, name: `peak RSS ${b.frames} frames / ${a.frames} frames, ${threadWord(threads)}`, backend: 'host', value: b.peakRssBytes / a.peakRssBytes, unit: '×', note: `flat in the frame count: ≈ 1${outGrowth}` });
+    }
   }
   return rows;
 }

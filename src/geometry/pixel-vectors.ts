@@ -12,6 +12,7 @@ import { InvalidValueError } from '../errors.ts';
 import type { Beam, Detector, Panel, Vec3 } from './model.ts';
 import { labPosition } from './pxmm.ts';
 import { s0Vector } from './setting.ts';
+import { allocTyped } from '../util/typed-alloc.ts';
 
 /** d = s1 − s0 for lab position `p` (mm). */
 export function scatteringVector(p: Vec3, s0: Vec3, wavelength: number): Vec3 {
@@ -20,21 +21,25 @@ export function scatteringVector(p: Vec3, s0: Vec3, wavelength: number): Vec3 {
   return [p[0] * k - s0[0], p[1] * k - s0[1], p[2] * k - s0[2]];
 }
 
-/** d for every pixel centre of one panel, row-major (index = y·width + x), 3 f32 each. */
-export function panelPixelVectors(panel: Panel, beam: Beam): Float32Array {
+/**
+ * d for every pixel centre of one panel, row-major (index = y·width + x), 3 f32
+ * each; written into `out` from pixel `at` when given (no copy per panel).
+ */
+export function panelPixelVectors(panel: Panel, beam: Beam, out?: Float32Array, at = 0): Float32Array {
   const [w, h] = panel.imageSize;
   const s0 = s0Vector(beam);
-  const out = new Float32Array(3 * w * h);
+  const into = out ?? new Float32Array(3 * w * h);
+  if (into.length < 3 * (at + w * h)) throw new InvalidValueError(`pixel vectors: ${into.length / 3} slots for panel pixels ${at}…${at + w * h - 1}`, { field: 'vectors' });
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const d = scatteringVector(labPosition(panel, x + 0.5, y + 0.5), s0, beam.wavelength);
-      const o = 3 * (y * w + x);
-      out[o] = d[0];
-      out[o + 1] = d[1];
-      out[o + 2] = d[2];
+      const o = 3 * (at + y * w + x);
+      into[o] = d[0];
+      into[o + 1] = d[1];
+      into[o + 2] = d[2];
     }
   }
-  return out;
+  return into;
 }
 
 export interface DetectorVectors {
@@ -44,17 +49,16 @@ export interface DetectorVectors {
   panelOffsets: readonly number[];
 }
 
-/** d for every pixel of every panel. */
-export function detectorPixelVectors(detector: Detector, beam: Beam): DetectorVectors {
-  const parts = detector.panels.map((p) => panelPixelVectors(p, beam));
+/** d for every pixel of every panel, in one array (in shared memory when `shared`: see src/util/typed-alloc.ts). */
+export function detectorPixelVectors(detector: Detector, beam: Beam, shared = false): DetectorVectors {
   const offsets = [0];
   let total = 0;
-  for (const part of parts) {
-    total += part.length / 3;
+  for (const p of detector.panels) {
+    total += p.imageSize[0] * p.imageSize[1];
     offsets.push(total);
   }
-  const vectors = new Float32Array(3 * total);
-  parts.forEach((part, i) => vectors.set(part, 3 * (offsets[i] as number)));
+  const vectors = allocTyped(Float32Array, 3 * total, shared);
+  detector.panels.forEach((p, i) => panelPixelVectors(p, beam, vectors, offsets[i] as number));
   return { vectors, panelOffsets: offsets };
 }
 

@@ -36,7 +36,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parentPort, Worker, workerData, type Transferable } from 'node:worker_threads';
+import { parentPort, Worker, workerData, type ResourceLimits, type Transferable } from 'node:worker_threads';
 import {
   DiffractError,
   FileAccessError,
@@ -182,6 +182,13 @@ export interface WorkerPoolOptions {
   preload?: string[];
   /** names the pool in errors */
   name?: string;
+  /**
+   * caps of each worker's V8 heap (`node:worker_threads` resourceLimits), e.g.
+   * a small young generation for workers that allocate little JavaScript:
+   * V8 otherwise grows it to 16 MiB semi-spaces as the run goes on, which
+   * shows as resident memory rising with the number of frames
+   */
+  resourceLimits?: ResourceLimits;
 }
 
 interface Slot {
@@ -203,7 +210,7 @@ export class WorkerPool<Req, Res> {
     this.name = opts.name ?? 'worker';
     const code = workerBootstrap(entry, opts.preload);
     for (let k = 0; k < opts.size; k++) {
-      const worker = new Worker(code, { eval: true, workerData: opts.workerData });
+      const worker = new Worker(code, { eval: true, workerData: opts.workerData, ...(opts.resourceLimits !== undefined ? { resourceLimits: opts.resourceLimits } : {}) });
       worker.unref();
       const slot: Slot = { worker, inFlight: new Set() };
       worker.on('message', (msg: Reply<Res>) => {

@@ -435,7 +435,7 @@ function checkElementRange(
  * other than `expectedSize`), TruncatedError (fewer bytes than X-Binary-Size,
  * or compressed data ending before fast × slow elements).
  */
-export function decodeCbf(bytes: Uint8Array, file: string, frame?: number, options: CbfDecodeOptions = {}): DetectorImage {
+export function decodeCbf(bytes: Uint8Array, file: string, frame?: number, options: CbfDecodeOptions = {}, into?: Int32Array): DetectorImage {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sectionAt = buf.indexOf(SECTION, 0, 'latin1');
   if (sectionAt < 0) {
@@ -532,7 +532,8 @@ export function decodeCbf(bytes: Uint8Array, file: string, frame?: number, optio
       locate(file, frame),
     );
   }
-  const pixels = new Int32Array(count);
+  // a caller's buffer of the right size is reused (every element is written, or decoding fails)
+  const pixels = into !== undefined && into.length === count ? into : new Int32Array(count);
   const result = decompressByteOffset(bytes, dataStart, dataEnd, pixels);
   if (result.decoded < count) {
     throw new TruncatedError(

@@ -7,7 +7,7 @@
  * are: Pilatus writes −1 for pixels in the gaps between modules and −2 for bad
  * pixels; masking them is the job of `pixel-mask.ts`, not of the readers.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { FileAccessError, InvalidValueError, type ErrorLocation } from '../errors.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 
@@ -113,24 +113,53 @@ export function setIfDefined<T extends object, K extends keyof T>(target: T, key
 }
 
 /**
- * Reads a whole file for a decoder. A missing or unreadable file becomes a
- * FileAccessError naming the file (and the frame, when given).
+ * A buffer that reads of whole files reuse (a worker thread's, one frame at a
+ * time): `bytes` grows when a file does not fit. What `readFileBytes` returns
+ * from it is a view, valid until the next read into the same scratch.
  */
-export async function readFileBytes(path: string, frame?: number): Promise<Uint8Array> {
+export interface ReadScratch {
+  bytes: Uint8Array;
+}
+
+/**
+ * Reads a whole file for a decoder (into `scratch` when given: see
+ * ReadScratch). A missing or unreadable file becomes a FileAccessError naming
+ * the file (and the frame, when given).
+ */
+export async function readFileBytes(path: string, frame?: number, scratch?: ReadScratch): Promise<Uint8Array> {
   try {
-    return await readFile(path);
+    if (scratch === undefined) return await readFile(path);
+    const handle = await open(path, 'r');
+    try {
+      const size = (await handle.stat()).size;
+      // a quarter of headroom: the next frame's file may be a little longer
+      if (scratch.bytes.length < size) scratch.bytes = new Uint8Array(Math.ceil(1.25 * size));
+      let at = 0;
+      while (at < size) {
+        const { bytesRead } = await handle.read(scratch.bytes, at, size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return scratch.bytes.subarray(0, at);
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied'
-          : code === 'EISDIR'
-            ? 'is a directory, not an image file'
-            : `cannot read the file (${code ?? String(err)})`;
-    throw new FileAccessError(why, frame === undefined ? { file: path } : { file: path, frame }, { cause: err });
+    throw fileAccessError(err, path, frame);
   }
+}
+
+function fileAccessError(err: unknown, path: string, frame: number | undefined): FileAccessError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'EISDIR'
+          ? 'is a directory, not an image file'
+          : `cannot read the file (${code ?? String(err)})`;
+  return new FileAccessError(why, frame === undefined ? { file: path } : { file: path, frame }, { cause: err });
 }
 
 /** Writes a whole file for an encoder, atomically; failures become a FileAccessError naming the file. */

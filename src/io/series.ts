@@ -21,7 +21,7 @@ import { isAbsolute, join } from 'node:path';
 import { Buffer } from 'node:buffer';
 import { FormatError, InvalidValueError } from '../errors.ts';
 import { decodeCbf } from './cbf.ts';
-import { locate, readFileBytes, type DetectorImage, type ImageFormat } from './image.ts';
+import { locate, readFileBytes, type DetectorImage, type ImageFormat, type ReadScratch } from './image.ts';
 import { decodeSmv } from './smv.ts';
 
 /** Options for decoding any supported image. */
@@ -45,15 +45,21 @@ export function detectImageFormat(bytes: Uint8Array, file: string, frame?: numbe
 }
 
 /** Decodes a miniCBF or SMV image held in memory (format from `detectImageFormat`). */
-export function decodeImage(bytes: Uint8Array, file: string, frame?: number, options: ImageDecodeOptions = {}): DetectorImage {
+export function decodeImage(bytes: Uint8Array, file: string, frame?: number, options: ImageDecodeOptions = {}, into?: Int32Array): DetectorImage {
   return detectImageFormat(bytes, file, frame) === 'cbf'
-    ? decodeCbf(bytes, file, frame, options)
-    : decodeSmv(bytes, file, frame, options);
+    ? decodeCbf(bytes, file, frame, options, into)
+    : decodeSmv(bytes, file, frame, options, into);
 }
 
-/** Reads and decodes one miniCBF or SMV file. */
-export async function readImage(path: string, options: ImageDecodeOptions & { frame?: number } = {}): Promise<DetectorImage> {
-  return decodeImage(await readFileBytes(path, options.frame), path, options.frame, options);
+/** Buffers a reader reuses from frame to frame: the file's bytes, and the pixels when they have the image's size. */
+export interface DecodeBuffers {
+  file?: ReadScratch;
+  pixels?: Int32Array;
+}
+
+/** Reads and decodes one miniCBF or SMV file (into `buffers` where given: see DecodeBuffers). */
+export async function readImage(path: string, options: ImageDecodeOptions & { frame?: number } = {}, buffers: DecodeBuffers = {}): Promise<DetectorImage> {
+  return decodeImage(await readFileBytes(path, options.frame, buffers.file), path, options.frame, options, buffers.pixels);
 }
 
 /**

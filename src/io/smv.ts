@@ -105,7 +105,7 @@ function smvHeader(raw: Map<string, string>, lines: string[]): ImageHeader {
  * 32-bit values above 2³¹−1, a size other than `expectedSize`),
  * TruncatedError (fewer pixel bytes than SIZE1 × SIZE2 elements).
  */
-export function decodeSmv(bytes: Uint8Array, file: string, frame?: number, options: SmvDecodeOptions = {}): DetectorImage {
+export function decodeSmv(bytes: Uint8Array, file: string, frame?: number, options: SmvDecodeOptions = {}, into?: Int32Array): DetectorImage {
   if (bytes.length === 0 || bytes[0] !== 0x7b /* '{' */) {
     throw new FormatError("not an SMV image: the file does not start with '{'", locate(file, frame));
   }
@@ -166,7 +166,8 @@ export function decodeSmv(bytes: Uint8Array, file: string, frame?: number, optio
     );
   }
 
-  const pixels = new Int32Array(count);
+  // a caller's buffer of the right size is reused (every element is written below)
+  const pixels = into !== undefined && into.length === count ? into : new Int32Array(count);
   const at = bytes.byteOffset + headerBytes;
   const little = order === 'little_endian';
   if (bpe === 2) {

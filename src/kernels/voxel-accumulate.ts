@@ -97,6 +97,8 @@ export interface AccumulateSetup {
   keepOnDevice?: boolean;
   /** CPU: the accumulators in shared memory (SharedArrayBuffer), for the worker threads of src/kernels/cpu/ */
   sharedAccumulators?: boolean;
+  /** CPU: bin into this memory (zeroed first; from an AccumulatorArena) instead of new arrays; the GPU ignores it */
+  memory?: AccumulatorMemory;
 }
 
 /** A batch of frames. */
@@ -226,12 +228,22 @@ class CpuSession implements AccumulateSession {
   private lost = 0;
 
   constructor(private readonly s: AccumulateSetup) {
+    const memory = s.memory;
     this.n = checkSetup(s);
     this.stride = recordStride(s.maxCount);
     this.nsub = subvoxelsPerCell(s.table.ndiv);
+    const accWords = accumulatorWords(s.table, s.maxCount);
+    const chanWords = s.table.cells * this.nsub * channelStride(channelCount(s));
+    if (memory !== undefined) {
+      invariant(memory.acc.length === accWords && memory.channelSums.length === chanWords, 'voxel-accumulate: the given accumulator memory fits the table');
+      // the twin starts from zero whatever the memory held before
+      this.acc = memory.acc.fill(0);
+      this.chanAcc = memory.channelSums.fill(0);
+      return;
+    }
     const words = (n: number): Uint32Array => (s.sharedAccumulators === true ? new Uint32Array(new SharedArrayBuffer(4 * n)) : new Uint32Array(n));
-    this.acc = words(accumulatorWords(s.table, s.maxCount));
-    this.chanAcc = words(s.table.cells * this.nsub * channelStride(channelCount(s)));
+    this.acc = words(accWords);
+    this.chanAcc = words(chanWords);
   }
 
   async add(batch: FrameBatch): Promise<void> {
@@ -634,6 +646,43 @@ export const voxelAccumulateStream: StreamingKernel<AccumulateSetup, FrameBatch,
   openCpu: (setup) => new CpuSession(setup),
   openGpu: (ctx, setup) => new GpuSession(ctx, setup),
 };
+
+/**
+ * Memory for a CPU session's accumulators, of exactly the table's sizes
+ * (`accumulatorWords`, cells · nsub · 2C). The session zeroes it first.
+ */
+export interface AccumulatorMemory {
+  acc: Uint32Array;
+  channelSums: Uint32Array;
+}
+
+/**
+ * Accumulator memory reused from wedge to wedge (`AccumulateSetup.memory`):
+ * one buffer, grown (with a quarter of headroom) only when a wedge's table
+ * needs more. A new accumulator array per wedge would be freed only at the
+ * next collection, and glibc serves the sizes below its (raised) mmap
+ * threshold from heaps that do not shrink: the process's peak then creeps up
+ * with the number of wedges. The memory of one wedge's session is overwritten
+ * by the next session's: its results are valid until then.
+ */
+export class AccumulatorArena {
+  private buffer: ArrayBuffer | SharedArrayBuffer | null = null;
+
+  /** `shared`: a SharedArrayBuffer (the worker threads'), else an ArrayBuffer. */
+  constructor(private readonly shared: boolean) {}
+
+  /** Views of the buffer sized for `setup`'s table and channels. */
+  memoryFor(setup: Pick<AccumulateSetup, 'table' | 'maxCount' | 'channels'>): AccumulatorMemory {
+    const accWords = accumulatorWords(setup.table, setup.maxCount);
+    const chanWords = setup.table.cells * subvoxelsPerCell(setup.table.ndiv) * channelStride(setup.channels?.count ?? 0);
+    const bytes = 4 * (accWords + chanWords);
+    if (this.buffer === null || this.buffer.byteLength < bytes) {
+      const size = 4 * Math.ceil((1.25 * bytes) / 4);
+      this.buffer = this.shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+    }
+    return { acc: new Uint32Array(this.buffer, 0, accWords), channelSums: new Uint32Array(this.buffer, 4 * accWords, chanWords) };
+  }
+}
 
 /** A streaming accumulator on the GPU (ctx given) or the CPU (ctx null), without fall-back (`Engine.open` adds it). */
 export function openAccumulator(ctx: GpuContext | null, setup: AccumulateSetup): AccumulateSession {

@@ -18,9 +18,11 @@
  * 4. filter-stats (λ, divergences, ΔD) and the greedy removal on the CPU;
  * 5. tables: included and excluded subvoxels with their integer sums.
  *
- * Memory per wedge: the geometry, one or two batches of frames, and the
- * accumulators of the cells the wedge reaches; nothing grows with the number
- * of wedges (each result is handed to the caller and dropped).
+ * Memory per wedge: the geometry, one or two batches of frames (one frame,
+ * not copied, on the CPU), and the accumulators of the cells the wedge
+ * reaches (on the CPU in a reused `AccumulatorArena` when the caller passes
+ * one); nothing grows with the number of wedges (each result is handed to the
+ * caller and dropped).
  *
  * On the GPU, data stays on the device across the kernels of a job: the
  * per-pixel vectors, valid bits and channels are resident arrays of the
@@ -56,8 +58,9 @@ import { checkNdiv, subvoxelCentre, subvoxelsPerCell, unflatSub, type Ndiv } fro
 import { cellBoundsKernel, packValidBits } from '../kernels/cell-bounds.ts';
 import { bitmapFromCells, cellOccupancyKernel, cellSetCpu } from '../kernels/cell-occupancy.ts';
 import { divergenceF32, filterStatsKernel, type FilterStats } from '../kernels/filter-stats.ts';
-import { framesPerBatch, readU64, totalAccumulatorWords, voxelAccumulateStream, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
+import { framesPerBatch, readU64, totalAccumulatorWords, voxelAccumulateStream, type AccumulatorArena, type FrameBatch, type PixelChannels, type VoxelAccumulators } from '../kernels/voxel-accumulate.ts';
 import { log } from '../util/log.ts';
+import { allocTyped } from '../util/typed-alloc.ts';
 import { framesInBudget } from './batch-budget.ts';
 import { buildStaticMask, resolveCounting, type CountingOptions, type ResolvedCounting, type StaticMaskOptions, type StaticMaskReport } from './voxel-masks.ts';
 
@@ -98,6 +101,12 @@ export interface IntegrationOptions {
    * (other pixels' values are ignored)
    */
   pixelWeights?: PixelWeights;
+  /**
+   * allocate the per-pixel vectors and channels in shared memory
+   * (SharedArrayBuffer), for the CPU engine's worker threads: they are then
+   * never copied (src/util/typed-alloc.ts); never for a GPU engine
+   */
+  sharedArrays?: boolean;
 }
 
 /** Per-pixel weights: the multiplicative correction κ and the reciprocal volume d³s (per pixel per frame). */
@@ -156,6 +165,14 @@ export interface IntegrationSetup {
  * ½ quantum per term of Σw.
  */
 export function quantizeWeights(w: Float64Array, usable: Uint8Array, name: string): { q: Uint32Array; quantum: number } {
+  const quantum = weightQuantum(w, usable, name);
+  const q = new Uint32Array(w.length);
+  if (quantum > 0) for (let i = 0; i < w.length; i++) if (usable[i] === 1) q[i] = Math.round((w[i] as number) / quantum);
+  return { q, quantum };
+}
+
+/** The quantum of `quantizeWeights` (max over the usable pixels / 2^WEIGHT_BITS; 0 when all are 0), the weights checked on the way. */
+function weightQuantum(w: Float64Array, usable: Uint8Array, name: string): number {
   if (w.length !== usable.length) throw new InvalidValueError(`pixel weights ${name}: ${w.length} values for ${usable.length} pixels`, { field: name });
   let max = 0;
   for (let i = 0; i < w.length; i++) {
@@ -164,19 +181,18 @@ export function quantizeWeights(w: Float64Array, usable: Uint8Array, name: strin
     if (!(Number.isFinite(x) && x >= 0)) throw new InvalidValueError(`pixel weights ${name}: pixel ${i} has ${x} (weights must be finite and ≥ 0 on usable pixels)`, { field: name });
     if (x > max) max = x;
   }
-  const q = new Uint32Array(w.length);
-  if (max === 0) return { q, quantum: 0 };
-  const quantum = max / 2 ** WEIGHT_BITS;
-  for (let i = 0; i < w.length; i++) if (usable[i] === 1) q[i] = Math.round((w[i] as number) / quantum);
-  return { q, quantum };
+  return max === 0 ? 0 : max / 2 ** WEIGHT_BITS;
 }
 
-/** The per-pixel channels: x, y within the panel, panel index, then the quantized weights. */
-function pixelChannels(exp: Experiment, nPixels: number, usable: Uint8Array, weights: PixelWeights | undefined): { channels: PixelChannels; quanta: WeightQuanta | undefined } {
-  const kappa = weights !== undefined ? quantizeWeights(weights.kappa, usable, 'kappa') : undefined;
-  const d3s = weights !== undefined ? quantizeWeights(weights.d3s, usable, 'd3s') : undefined;
+/**
+ * The per-pixel channels: x, y within the panel, panel index, then the
+ * weights quantized as `quantizeWeights` does, written straight into the
+ * channel array (no per-weight copy).
+ */
+function pixelChannels(exp: Experiment, nPixels: number, usable: Uint8Array, weights: PixelWeights | undefined, shared: boolean): { channels: PixelChannels; quanta: WeightQuanta | undefined } {
+  const quanta = weights !== undefined ? { kappa: weightQuantum(weights.kappa, usable, 'kappa'), d3s: weightQuantum(weights.d3s, usable, 'd3s') } : undefined;
   const C = weights !== undefined ? 5 : 3;
-  const values = new Uint32Array(C * nPixels);
+  const values = allocTyped(Uint32Array, C * nPixels, shared);
   let i = 0;
   exp.detector.panels.forEach((panel, p) => {
     const [w, h] = panel.imageSize;
@@ -186,15 +202,15 @@ function pixelChannels(exp: Experiment, nPixels: number, usable: Uint8Array, wei
         values[o + CHANNEL.x] = x;
         values[o + CHANNEL.y] = y;
         values[o + CHANNEL.panel] = p;
-        if (kappa !== undefined && d3s !== undefined) {
-          values[o + CHANNEL.kappa] = kappa.q[i] as number;
-          values[o + CHANNEL.d3s] = d3s.q[i] as number;
+        if (weights !== undefined && quanta !== undefined && usable[i] === 1) {
+          if (quanta.kappa > 0) values[o + CHANNEL.kappa] = Math.round((weights.kappa[i] as number) / quanta.kappa);
+          if (quanta.d3s > 0) values[o + CHANNEL.d3s] = Math.round((weights.d3s[i] as number) / quanta.d3s);
         }
       }
     }
   });
   invariant(i === nPixels, 'pixel channels: the panels do not add up to the pixel count');
-  return { channels: { count: C, values }, quanta: kappa !== undefined && d3s !== undefined ? { kappa: kappa.quantum, d3s: d3s.quantum } : undefined };
+  return { channels: { count: C, values }, quanta };
 }
 
 function positiveInt(v: number, field: string, max = 2 ** 31): number {
@@ -220,10 +236,11 @@ export function prepareIntegration(exp: Experiment, opts: IntegrationOptions = {
   positiveInt(wedgeFrames, 'wedgeFrames', 65535);
   if (opts.batchFrames !== undefined) positiveInt(opts.batchFrames, 'batchFrames', 65535);
   const counting = resolveCounting(exp, opts.counting ?? {}, filter);
-  const { vectors, panelOffsets } = detectorPixelVectors(exp.detector, exp.beam);
+  const shared = opts.sharedArrays === true;
+  const { vectors, panelOffsets } = detectorPixelVectors(exp.detector, exp.beam, shared);
   const nPixels = panelOffsets[panelOffsets.length - 1] as number;
   const staticMask = buildStaticMask(exp, opts.mask ?? {});
-  const { channels, quanta } = pixelChannels(exp, nPixels, staticMask.valid, opts.pixelWeights);
+  const { channels, quanta } = pixelChannels(exp, nPixels, staticMask.valid, opts.pixelWeights, shared);
   return {
     exp,
     ndiv,
@@ -380,8 +397,13 @@ async function* replayGroups(source: AsyncIterable<WedgeFrame>, groups: readonly
   }
 }
 
-/** One batch of frames (their M rows, offsets and pixels). */
+/** One batch of frames (their M rows, offsets and pixels; a single frame's pixels as they are, not copied). */
 function frameBatch(frames: readonly WedgeFrame[], wedge: WedgeRange, rows: Float32Array, n: number): FrameBatch {
+  const only = frames.length === 1 ? frames[0] : undefined;
+  if (only !== undefined && only.image.pixels.length === n) {
+    const k = only.offset - wedge.first;
+    return { rows: rows.slice(12 * k, 12 * k + 12), index: Uint32Array.of(only.offset), pixels: only.image.pixels };
+  }
   const batch: FrameBatch = {
     rows: new Float32Array(12 * frames.length),
     index: new Uint32Array(frames.length),
@@ -413,12 +435,18 @@ export interface WedgeRunOptions {
   filterStats?: (acc: VoxelAccumulators, window: number) => Promise<FilterStats>;
   /** host memory budget: frames per batch from it (src/pipeline/batch-budget.ts); absent: the device limits, at most 16 */
   budgetBytes?: number;
+  /** the CPU engine: the sample's accumulators in this memory, reused from wedge to wedge (the result's `acc` is then valid until the next wedge) */
+  arena?: AccumulatorArena;
 }
 
-/** Frames per batch of the in-thread accumulation: the GPU's limit (≤ 16) or 4 on the CPU, and what the budget holds. */
+/**
+ * Frames per batch of the in-thread accumulation: the GPU's limit (≤ 16) and
+ * what the budget holds; 1 on the CPU, whose twin bins frame by frame, so a
+ * larger batch only holds more frames (and their copy) at once.
+ */
 function batchFramesOf(engine: Engine, setup: IntegrationSetup, table: CellTable, budgetBytes: number | undefined): number {
   if (setup.batchFrames !== undefined) return setup.batchFrames;
-  const device = framesPerBatch(engine.gpu, setup.nPixels, engine.gpu === null ? 4 : 16);
+  const device = engine.gpu === null ? 1 : framesPerBatch(engine.gpu, setup.nPixels, 16);
   if (budgetBytes === undefined) return device;
   const C = setup.channels.count;
   // a batch holds each frame twice (the images and their copy in the batch)
@@ -441,6 +469,7 @@ async function accumulateWedge(
   reread: (() => AsyncIterable<WedgeFrame>) | undefined,
   withChannels = true,
   budgetBytes?: number,
+  arena?: AccumulatorArena,
 ): Promise<SampleAccumulation> {
   const n = setup.nPixels;
   pinSetup(engine, setup);
@@ -456,6 +485,7 @@ async function accumulateWedge(
       ...(withChannels ? { channels: setup.channels } : {}),
       // the sample's accumulators stay on the device for filter-stats
       keepOnDevice: withChannels && setup.filter,
+      ...(arena !== undefined && engine.gpu === null ? { memory: arena.memoryFor({ table, maxCount: setup.maxCount, channels: withChannels ? setup.channels : undefined }) } : {}),
     },
     reread === undefined ? {} : { replay: (count) => replayGroups(reread(), groups.slice(0, count), wedge, rows, n) },
   );
@@ -522,7 +552,7 @@ export async function integrateWedge(
   if (table.keys.length > 0) engine.resident(table, 'keys', table.keys, 'cell keys');
   let device: VoxelAccumulators['device'];
   try {
-    const accumulated = opts.sample !== undefined ? await opts.sample(table, rows) : await accumulateWedge(engine, setup, table, wedge, rows, frames, reread, true, opts.budgetBytes);
+    const accumulated = opts.sample !== undefined ? await opts.sample(table, rows) : await accumulateWedge(engine, setup, table, wedge, rows, frames, reread, true, opts.budgetBytes, opts.arena);
     const { device: onDevice, ...acc } = accumulated.acc;
     device = onDevice;
     let background: VoxelAccumulators | undefined;

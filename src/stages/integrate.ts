@@ -15,7 +15,9 @@ import { pixelCorrections, type CorrectionOptions } from '../corrections/pixel-c
 import { InvalidValueError } from '../errors.ts';
 import type { Experiment } from '../geometry/model.ts';
 import { readNpy } from '../io/npy.ts';
-import type { FrameSource } from '../io/sources/frame-source.ts';
+import type { FrameSource, SourcedFrame } from '../io/sources/frame-source.ts';
+import { decodeFrameTask } from '../io/sources/frame-task.ts';
+import type { DecodeBuffers } from '../io/series.ts';
 import { rootAttributes, type RootAttributes, type WedgeSummary } from '../io/integrate-file.ts';
 import {
   concatTables,
@@ -38,7 +40,8 @@ import {
 import type { BeamstopShape, DetectorKind } from '../pipeline/voxel-masks.ts';
 import { accumulateWedgeThreaded, shareSetup } from '../pipeline/voxel-integrate-threads.ts';
 import { AccumulatorThreads } from '../kernels/cpu/voxel-accumulate-threads.ts';
-import { defaultMemoryMb, MIB } from '../host/node-memory.ts';
+import { AccumulatorArena } from '../kernels/voxel-accumulate.ts';
+import { collectGarbage, defaultMemoryMb, MIB } from '../host/node-memory.ts';
 import type { StageContext } from './context.ts';
 import { checkFinite, checkInt, checkOneOf, checkPositive, checkRange, SettingError } from './settings-check.ts';
 import type { Stage } from './stage.ts';
@@ -207,8 +210,10 @@ export interface PreparedIntegration {
   exptPath: string;
 }
 
-export function prepareIntegrate(inputs: IntegrateInputs, settings: IntegrateSettings): PreparedIntegration {
+/** `sharedArrays`: the per-pixel arrays in shared memory, for a CPU engine with several threads (IntegrationOptions.sharedArrays). */
+export function prepareIntegrate(inputs: IntegrateInputs, settings: IntegrateSettings, opts: { sharedArrays?: boolean } = {}): PreparedIntegration {
   const { options, corrections } = integrationOptions(settings, inputs.experiment, inputs.background);
+  if (opts.sharedArrays === true) options.sharedArrays = true;
   const setup = prepareIntegration(inputs.experiment, options);
   return { setup, corrections, wedges: wedgeRanges(inputs.frames.length, setup.wedgeFrames), frames: inputs.frames, exptPath: inputs.exptPath };
 }
@@ -267,7 +272,10 @@ export interface IntegratedWedge {
 /**
  * Integrates the wedges of a prepared series in order (default: all of them),
  * yielding each as it is done; at most one wedge's accumulators live at a
- * time. Progress counts frames under `label`.
+ * time. Progress counts frames under `label`. A yielded wedge's tables are
+ * its own; its accumulators (`result.acc`) are valid until the next wedge is
+ * asked for (the CPU threads reuse their memory from wedge to wedge): copy
+ * them to keep them.
  */
 export async function* integrateWedges(
   ctx: StageContext,
@@ -281,13 +289,22 @@ export async function* integrateWedges(
   const budgetBytes = (engine.memoryMb ?? defaultMemoryMb()) * MIB;
   // the CPU engine with several threads: the sample frames are read, decoded and binned in worker threads
   const threads = engine.backend === 'cpu' && engine.threads > 1 && p.setup.nPixels > 0 ? new AccumulatorThreads(engine.threads) : null;
+  if (threads !== null) shareSetup(p.setup);
+  // the preparation's transient per-pixel arrays (the f64 weights) die here: collected now, not left in the
+  // peak while the workers bin (the main thread then allocates too little for V8 to collect them soon)
+  collectGarbage();
+  // one thread on the CPU: batches of one frame, binned before the next frame is read, so every frame can be
+  // read and decoded into the same buffers (no frame-sized garbage per frame on this thread)
+  const inPlace: DecodeBuffers | null = threads === null && engine.backend === 'cpu' && (p.setup.batchFrames ?? 1) === 1 ? { file: { bytes: new Uint8Array(0) } } : null;
+  // the CPU engine in this thread: the accumulators reuse one buffer from wedge to wedge (see AccumulatorArena)
+  const arena = threads === null && engine.backend === 'cpu' ? new AccumulatorArena(false) : null;
   let done = 0;
   try {
     for (const w of wedges) {
       const frames = p.frames;
       const times = { decode: 0, bin: 0 };
       const counted = (async function* () {
-        const it = frames.range(w.first, w.count)[Symbol.asyncIterator]();
+        const it = (inPlace !== null && frames.decodeTask?.(w.first) != null ? decodedInPlace(frames, w, inPlace) : frames.range(w.first, w.count))[Symbol.asyncIterator]();
         try {
           for (;;) {
             const t = performance.now();
@@ -303,6 +320,7 @@ export async function* integrateWedges(
         }
       })();
       const run: WedgeRunOptions = { budgetBytes };
+      if (arena !== null) run.arena = arena;
       if (threads !== null) {
         const before = done;
         shareSetup(p.setup);
@@ -332,6 +350,22 @@ export async function* integrateWedges(
     progress.stop();
     // the per-pixel arrays were put on the device once for all the wedges (pinSetup): let them go with the series
     ctx.engine.releaseResident(p.setup);
+  }
+}
+
+/**
+ * The frames of wedge `w` from the source's decode tasks, read and decoded
+ * on this thread into `buffers` (the pixel buffer adopted from the first
+ * frame): each frame's pixels are overwritten by the next, so the consumer
+ * must be done with a frame before it asks for the next (one-frame batches).
+ */
+async function* decodedInPlace(source: FrameSource, w: WedgeRange, buffers: DecodeBuffers): AsyncGenerator<SourcedFrame> {
+  for (let k = 0; k < w.count; k++) {
+    const offset = w.first + k;
+    const task = source.decodeTask?.(offset) ?? null;
+    const image = task !== null ? await decodeFrameTask(task, buffers) : await source.read(offset);
+    if (task !== null) buffers.pixels = image.pixels;
+    yield { offset, image };
   }
 }
 
@@ -372,7 +406,7 @@ export function wedgeTotals(rows: readonly WedgeSummary[]): { occupied: number; 
 }
 
 async function run(ctx: StageContext, inputs: IntegrateInputs, settings: IntegrateSettings): Promise<IntegrateResult> {
-  const p = prepareIntegrate(inputs, settings);
+  const p = prepareIntegrate(inputs, settings, { sharedArrays: ctx.engine.backend === 'cpu' && ctx.engine.threads > 1 });
   const included: VoxelTable[] = [];
   const excluded: VoxelTable[] = [];
   const rows: WedgeSummary[] = [];

@@ -50,6 +50,28 @@ describe('solid angle', () => {
     }
   });
 
+  it('each pixel\'s Ω is quadSolidAngle of its four corner positions, bit for bit (corner lengths shared between pixels), on two tilted panels', () => {
+    // issue 14: pixelCorrections computes each corner's length once for the pixels that share it; the twin is the per-pixel formula
+    const panels = [tiltedPanel(35, [20, 10, -60], [0.172, 0.172], [37, 23]), tiltedPanel(-20, [-15, 5, -80], [0.075, 0.1], [19, 31], { thickness: 0.45 })];
+    const exp = makeExperiment(panels);
+    const c = pixelCorrections(exp);
+    const w = pixelCorrections(exp, { columns: 'weights' });
+    let i = 0;
+    for (const panel of panels) {
+      const [nx, ny] = panel.imageSize;
+      for (let y = 0; y < ny; y++) {
+        for (let x = 0; x < nx; x++, i++) {
+          const want = quadSolidAngle(labPosition(panel, x, y), labPosition(panel, x + 1, y), labPosition(panel, x + 1, y + 1), labPosition(panel, x, y + 1));
+          expect(c.solidAngle[i], `pixel ${i}`).toBe(want);
+          expect(c.kappa[i]).toBe(want * c.polarization[i]! * c.efficiency[i]! * c.air[i]!);
+        }
+      }
+    }
+    expect(i).toBe(c.nPixels);
+    expect(Array.from(w.kappa)).toEqual(Array.from(c.kappa));
+    expect(Array.from(w.d3s)).toEqual(Array.from(c.d3s));
+  });
+
   it('gives the closed form for a large rectangle centred on its normal', () => {
     // half-sides a = 50, b = 30 mm at d = 40 mm: Ω = 4 atan(ab / (d sqrt(a² + b² + d²)))
     const panel = makePanel({ origin: [-50, 30, -40], fastAxis: [1, 0, 0], slowAxis: [0, -1, 0], pixelSize: [100, 60], imageSize: [1, 1] });

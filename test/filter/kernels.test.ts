@@ -15,6 +15,7 @@ import { divergenceF32, filterStatsCpu, filterStatsGpu, voxelAt, voxelGlobal, ty
 import { InvalidValueError } from '../../src/errors.ts';
 import { AccumulatorThreads, mergeAccumulatorWords } from '../../src/kernels/cpu/voxel-accumulate-threads.ts';
 import {
+  AccumulatorArena,
   openAccumulator,
   readU64,
   recordStride,
@@ -473,6 +474,29 @@ describe('voxel kernels, CPU twins against brute force', () => {
       expect(firstDifference(rev.channelSums, r.channelSums)).toBeNull();
     });
   }
+  it('voxel-accumulate: sessions binning into one reused arena (left dirty in between) give the fresh twin\'s accumulators', async () => {
+    // issue 14: the CPU engine reuses its accumulator memory from wedge to wedge; larger and smaller tables in turn
+    for (const shared of [false, true]) {
+      const arena = new AccumulatorArena(shared);
+      for (const c of [...ACC_CASES, ...ACC_CASES.slice().reverse()]) {
+        const want = voxelAccumulateCpu(c.p);
+        const { batches, ...setup } = c.p;
+        const memory = arena.memoryFor(setup);
+        expect(memory.acc.buffer instanceof SharedArrayBuffer).toBe(shared);
+        memory.acc.fill(0xdeadbeef);
+        memory.channelSums.fill(7);
+        const session = openAccumulator(null, { ...setup, memory });
+        for (const b of batches) await session.add(b);
+        const r = await session.finish();
+        expect(r.acc.buffer).toBe(memory.acc.buffer);
+        expect(firstDifference(r.acc, want.acc), c.name).toBeNull();
+        expect(firstDifference(r.channelSums, want.channelSums), c.name).toBeNull();
+        expect([r.maskedObservations, r.maskedSum, r.lost]).toEqual([want.maskedObservations, want.maskedSum, want.lost]);
+      }
+    }
+    const c0 = ACC_CASES[0]!.p;
+    expect(() => openAccumulator(null, { ...c0, memory: { acc: new Uint32Array(1), channelSums: new Uint32Array(0) } })).toThrow(/accumulator memory fits the table/);
+  });
   it('voxel-accumulate: x and y sums equal the per-pixel brute force on a small case', () => {
     // 12×9 pixels, 2 frames: Σ x and Σ y per subvoxel computed pixel by pixel from the mapped hkl
     const W = 12;

@@ -51,8 +51,10 @@ const numbers = (a: ArrayLike<number | bigint>): number[] => Array.from(a, Numbe
 const columns = (c: Record<string, ArrayLike<number | bigint>>): Record<string, number[]> => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, numbers(v)]));
 
 /** Everything a wedge produced that must not depend on threads or batches (times and the backend left out). */
-async function wedgeFingerprints(engine: Engine, source: FrameSource, s: IntegrateSettings): Promise<unknown[]> {
-  const p = prepareIntegrate({ experiment, exptPath: expt, frames: source }, s);
+async function wedgeFingerprints(engine: Engine, source: FrameSource, s: IntegrateSettings, sharedArrays = false): Promise<unknown[]> {
+  const p = prepareIntegrate({ experiment, exptPath: expt, frames: source }, s, { sharedArrays });
+  // per-pixel arrays allocated in shared memory from the start, or copied there by the threaded path
+  expect(p.setup.vectors.buffer instanceof SharedArrayBuffer && p.setup.channels.values.buffer instanceof SharedArrayBuffer).toBe(sharedArrays);
   const out: unknown[] = [];
   for await (const w of integrateWedges(silentContext(engine), p)) {
     const { seconds: _s, backend: _b, ...row } = w.row;
@@ -79,6 +81,14 @@ function tasksOnly(source: FrameSource): FrameSource {
   return { ...source, read: no, readStored: no, range: no, [Symbol.asyncIterator]: no };
 }
 
+/** The source with its frame iterator disabled: the single-thread CPU engine must decode its decode tasks in place. */
+function tasksOnlyButRead(source: FrameSource): FrameSource {
+  const no = (): never => {
+    throw new Error('the single-thread CPU path iterated the source instead of decoding its tasks in place');
+  };
+  return { ...source, range: no, [Symbol.asyncIterator]: no };
+}
+
 describe('CPU threads (issue 14)', () => {
   it('1, 2 and 3 threads and any batch size give identical tables, masks, statistics and accumulators', async () => {
     const source = await openExperimentFrames(experiment, expt);
@@ -91,7 +101,13 @@ describe('CPU threads (issue 14)', () => {
     expect(first.row.overflow).toBeGreaterThan(0);
     for (const threads of [2, 3]) {
       expect(await wedgeFingerprints(Engine.cpu({ threads }), tasksOnly(source), settings()), `${threads} threads`).toEqual(ref);
+      expect(await wedgeFingerprints(Engine.cpu({ threads }), tasksOnly(source), settings(), true), `${threads} threads, shared arrays`).toEqual(ref);
     }
+    // one thread: frames decoded in place from the decode tasks (one-frame batches), or read through the source (larger batches)
+    expect(await wedgeFingerprints(Engine.cpu(), tasksOnlyButRead(source), settings()), 'decoded in place').toEqual(ref);
+    const two = settings();
+    two.grid.batchFrames = 2;
+    expect(await wedgeFingerprints(Engine.cpu(), source, two), '--batch 2').toEqual(ref);
     // batch size: one frame per batch on one thread; on 3 threads the smallest budget that holds a frame (one frame in flight)
     const one = settings();
     one.grid.batchFrames = 1;

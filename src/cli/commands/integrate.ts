@@ -256,13 +256,18 @@ export async function runVoxelCommand(command: 'integrate' | 'filter', expt: str
   const cpuThreads = resolveThreads(globalOptions(cmd).threads);
   const frames = await openExperimentFrames(exp, expt, o.images, cpuThreads > 1 ? { workers: Math.min(cpuThreads, 64) } : {});
   const background = await backgroundFrames(exp, expt, o.background);
-  const prepared = checkAsFlags(VOXEL_FLAGS, () => prepareIntegrate({ experiment: exp, exptPath: expt, frames, ...(background !== undefined ? { background } : {}) }, settings));
   const rows: WedgeSummary[] = [];
   const phases = { decode_s: 0, bin_s: 0, filter_s: 0, write_s: 0 };
   let threads = 1;
+  let pixels = 0;
   const clock = (): number => performance.now() / 1000;
   await withEngine(cmd, async (engine) => {
     threads = engine.backend === 'cpu' ? engine.threads : 1;
+    // prepared once the engine is known: the CPU threads read the per-pixel arrays from shared memory, allocated there from the start
+    const prepared = checkAsFlags(VOXEL_FLAGS, () =>
+      prepareIntegrate({ experiment: exp, exptPath: expt, frames, ...(background !== undefined ? { background } : {}) }, settings, { sharedArrays: engine.backend === 'cpu' && engine.threads > 1 }),
+    );
+    pixels = prepared.setup.nPixels;
     let t = clock();
     await writeHdf5Atomic(o.out, async (file) => {
       const out = sink(file);
@@ -283,7 +288,7 @@ export async function runVoxelCommand(command: 'integrate' | 'filter', expt: str
     });
     phases.write_s += clock() - t;
   });
-  const timings: VoxelTimings = { threads, pixelFrames: prepared.setup.nPixels * frames.length, wall_s: process.uptime(), phases, peakRssBytes: peakRssBytes() };
+  const timings: VoxelTimings = { threads, pixelFrames: pixels * frames.length, wall_s: process.uptime(), phases, peakRssBytes: peakRssBytes() };
   if (o.timings !== undefined) await writeFileAtomic(o.timings, `${JSON.stringify(timings, null, 1)}\n`);
   return { rows, timings };
 }

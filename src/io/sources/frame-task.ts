@@ -6,7 +6,7 @@
  * it crosses a thread boundary by structured clone.
  */
 import type { DetectorImage } from '../image.ts';
-import { readImage, type ImageDecodeOptions } from '../series.ts';
+import { readImage, type DecodeBuffers, type ImageDecodeOptions } from '../series.ts';
 
 /** One CBF or SMV file holding one frame. */
 export interface ImageFileTask {
@@ -19,7 +19,11 @@ export interface ImageFileTask {
 
 export type FrameTask = ImageFileTask;
 
-/** Reads and decodes the frame of `task` (in whatever thread calls it): the same image `FrameSource.read` gives. */
-export function decodeFrameTask(task: FrameTask): Promise<DetectorImage> {
-  return readImage(task.file, { ...task.options, frame: task.frame });
+/**
+ * Reads and decodes the frame of `task` (in whatever thread calls it): the
+ * same image `FrameSource.read` gives, read and decoded into `buffers` where
+ * given (a worker's reused buffers: DecodeBuffers).
+ */
+export function decodeFrameTask(task: FrameTask, buffers: DecodeBuffers = {}): Promise<DetectorImage> {
+  return readImage(task.file, { ...task.options, frame: task.frame }, buffers);
 }
