@@ -81,15 +81,21 @@ export interface ReportOptions {
   cPhiNodes?: number;
 }
 
-/** One shot of a stills run (as src/run/run-types.ts StillsShotRow). */
+/** One shot of a stills run, as the run summary and the report list it. */
 export interface StillsShot {
   shot: number;
   identifier: string;
+  /** used: merged; rejected: by the scaling (fit failed, outlier scale, too few rows); skipped: not processed (`on_bad_shot: skip`) */
   status: 'used' | 'rejected' | 'skipped';
+  /** why it was rejected or skipped ('' when used) */
   reason: string;
+  /** p_order coordinate (NaN when skipped) */
   pOrder: number;
+  /** the shot's scale b (NaN when skipped) */
   b: number;
+  /** masked fraction of the 2D Bragg mask (NaN when skipped) */
   maskedFraction: number;
+  /** observation rows extracted */
   rows: number;
 }
 

@@ -4,6 +4,7 @@
  * runner runs, what the report builder gets, and the summary.
  */
 import type { Engine } from '../host/engine.ts';
+import type { StillsShot } from '../report/data.ts';
 import type { ProgressSink, StageLogger } from '../stages/context.ts';
 import type { ShardTasksSummary } from './shard-records.ts';
 
@@ -92,23 +93,8 @@ export interface RunSummary {
   seconds: number;
 }
 
-/** One shot of a stills run, as the summary and the report list it. */
-export interface StillsShotRow {
-  shot: number;
-  identifier: string;
-  /** used: merged; rejected: by the scaling (fit failed, outlier scale, too few rows); skipped: not processed (`on_bad_shot: skip`) */
-  status: 'used' | 'rejected' | 'skipped';
-  /** why it was rejected or skipped ('' when used) */
-  reason: string;
-  /** p_order coordinate (NaN when skipped) */
-  pOrder: number;
-  /** the shot's scale b (NaN when skipped) */
-  b: number;
-  /** masked fraction of the 2D Bragg mask (NaN when skipped) */
-  maskedFraction: number;
-  /** observation rows extracted */
-  rows: number;
-}
+/** One shot of a stills run, as the summary and the report list it (the report's type). */
+export type StillsShotRow = StillsShot;
 
 export interface StillsRunSummary {
   source: string;
