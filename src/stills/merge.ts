@@ -138,6 +138,42 @@ export function scaleBraggRows(bragg: ObservationTable, shots: readonly ShotScal
   return out;
 }
 
+/**
+ * The Bragg merge: in the diffuse merge's P voxel-hash partitions when P > 1
+ * (a voxel's rows all in one partition, so each voxel merges as in one pass;
+ * the tables are joined in voxel order and the shell statistics taken over
+ * them, as for the diffuse rows), so that its working memory too is a
+ * partition's, not all the spots of all the shots at once.
+ */
+async function mergeBragg(ctx: StageContext, rows: ObservationTable, meta: ObservationMeta, opts: ReturnType<typeof mergeOptions>, s: StillsMergeSettings, P: number): Promise<MergeResult> {
+  if (P === 1) return mergeObservations(ctx.engine, rows, meta, opts);
+  const merged: MergedTable[] = [];
+  const halfA: MergedTable[] = [];
+  const halfB: MergedTable[] = [];
+  const stats: MergeResult['stats'] = { observations: 0, invalid: 0, merged: 0, rejected: 0, rounds: 0, voxels: 0, backend: ctx.engine.backend };
+  const partition = new Uint32Array(observationCount(rows));
+  for (let i = 0; i < partition.length; i++) partition[i] = partitionOf(rows, meta, i, P);
+  for (let p = 0; p < P; p++) {
+    const idx: number[] = [];
+    for (let i = 0; i < partition.length; i++) if (partition[i] === p) idx.push(i);
+    const r = await mergeObservations(ctx.engine, selectObservations(rows, idx), meta, opts);
+    merged.push(r.merged);
+    halfA.push(r.halves[0]);
+    halfB.push(r.halves[1]);
+    stats.observations += r.stats.observations;
+    stats.invalid += r.stats.invalid;
+    stats.merged += r.stats.merged;
+    stats.rejected += r.stats.rejected;
+    stats.rounds = Math.max(stats.rounds, r.stats.rounds);
+    stats.voxels += r.stats.voxels;
+    stats.backend = r.stats.backend;
+  }
+  const all = concatMergedSorted(merged, meta);
+  const halves: [MergedTable, MergedTable] = [concatMergedSorted(halfA, meta), concatMergedSorted(halfB, meta)];
+  const { shells, overall } = shellStatistics(all, halves[0], halves[1], { shells: s.shells, ndiv: meta.ndiv, cellVolume: reciprocalMetric(meta.cell).volume });
+  return { merged: all, halves, shells, overall, stats };
+}
+
 /** Merges the scaled stills (see the module comment); the content is a `merge` stage file's. */
 export async function mergeStills(
   ctx: StageContext,
@@ -202,7 +238,7 @@ export async function mergeStills(
   const diffuse = { merged: all, halves, shells, overall, stats };
   let braggResult: MergeResult | null = null;
   if (bragg !== undefined) {
-    braggResult = await mergeObservations(ctx.engine, scaleBraggRows(bragg, scaled.shots), meta, opts);
+    braggResult = await mergeBragg(ctx, scaleBraggRows(bragg, scaled.shots), meta, opts, s, P);
     ctx.log.log('info', `merge: bragg: ${braggResult.stats.voxels} reflections from ${braggResult.stats.observations} spots, CC½ ${braggResult.overall.cchalf.toFixed(4)}`);
   }
   const shotsUsed = scaled.shots.filter((sh) => sh.status === 'used').length;
