@@ -20,7 +20,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { StageFileContent } from '../io/observation-file.ts';
-import { mergeObservations, MERGE_DEFAULTS, reciprocalMetric, shellStatistics, type MergeResult } from '../merge/index.ts';
+import { mergeObservations, MERGE_DEFAULTS, reciprocalMetric, shellStatistics, type MergeResult, type ShellStats } from '../merge/index.ts';
 import {
   concatObservations,
   emptyMerged,
@@ -138,6 +138,25 @@ export function scaleBraggRows(bragg: ObservationTable, shots: readonly ShotScal
   return out;
 }
 
+/** The partitions' merged tables (and halves) joined in voxel order, with the shell statistics over them. */
+function joinPartitions(merged: readonly MergedTable[], halfA: readonly MergedTable[], halfB: readonly MergedTable[], meta: ObservationMeta, s: StillsMergeSettings): { all: MergedTable; halves: [MergedTable, MergedTable]; shells: ShellStats[]; overall: ShellStats } {
+  const all = concatMergedSorted(merged, meta);
+  const halves: [MergedTable, MergedTable] = [concatMergedSorted(halfA, meta), concatMergedSorted(halfB, meta)];
+  const { shells, overall } = shellStatistics(all, halves[0], halves[1], { shells: s.shells, ndiv: meta.ndiv, cellVolume: reciprocalMetric(meta.cell).volume });
+  return { all, halves, shells, overall };
+}
+
+/** Adds one partition's merge counts to the totals. */
+function addStats(total: MergeResult['stats'], part: MergeResult['stats']): void {
+  total.observations += part.observations;
+  total.invalid += part.invalid;
+  total.merged += part.merged;
+  total.rejected += part.rejected;
+  total.rounds = Math.max(total.rounds, part.rounds);
+  total.voxels += part.voxels;
+  total.backend = part.backend;
+}
+
 /**
  * The Bragg merge: in the diffuse merge's P voxel-hash partitions when P > 1
  * (a voxel's rows all in one partition, so each voxel merges as in one pass;
@@ -160,17 +179,9 @@ async function mergeBragg(ctx: StageContext, rows: ObservationTable, meta: Obser
     merged.push(r.merged);
     halfA.push(r.halves[0]);
     halfB.push(r.halves[1]);
-    stats.observations += r.stats.observations;
-    stats.invalid += r.stats.invalid;
-    stats.merged += r.stats.merged;
-    stats.rejected += r.stats.rejected;
-    stats.rounds = Math.max(stats.rounds, r.stats.rounds);
-    stats.voxels += r.stats.voxels;
-    stats.backend = r.stats.backend;
+    addStats(stats, r.stats);
   }
-  const all = concatMergedSorted(merged, meta);
-  const halves: [MergedTable, MergedTable] = [concatMergedSorted(halfA, meta), concatMergedSorted(halfB, meta)];
-  const { shells, overall } = shellStatistics(all, halves[0], halves[1], { shells: s.shells, ndiv: meta.ndiv, cellVolume: reciprocalMetric(meta.cell).volume });
+  const { all, halves, shells, overall } = joinPartitions(merged, halfA, halfB, meta, s);
   return { merged: all, halves, shells, overall, stats };
 }
 
@@ -220,20 +231,12 @@ export async function mergeStills(
       merged.push(r.merged);
       halfA.push(r.halves[0]);
       halfB.push(r.halves[1]);
-      stats.observations += r.stats.observations;
-      stats.invalid += r.stats.invalid;
-      stats.merged += r.stats.merged;
-      stats.rejected += r.stats.rejected;
-      stats.rounds = Math.max(stats.rounds, r.stats.rounds);
-      stats.voxels += r.stats.voxels;
-      stats.backend = r.stats.backend;
+      addStats(stats, r.stats);
     }
   } finally {
     task.stop();
   }
-  const all = concatMergedSorted(merged, meta);
-  const halves: [MergedTable, MergedTable] = [concatMergedSorted(halfA, meta), concatMergedSorted(halfB, meta)];
-  const { shells, overall } = shellStatistics(all, halves[0], halves[1], { shells: s.shells, ndiv: meta.ndiv, cellVolume: reciprocalMetric(meta.cell).volume });
+  const { all, halves, shells, overall } = joinPartitions(merged, halfA, halfB, meta, s);
   ctx.log.log('info', `merge: diffuse: ${stats.voxels} voxels from ${stats.observations} rows in ${P} partition(s), CC½ ${overall.cchalf.toFixed(4)} (halves of the shots)`, { partitions: P, voxels: stats.voxels });
   const diffuse = { merged: all, halves, shells, overall, stats };
   let braggResult: MergeResult | null = null;
