@@ -10,6 +10,7 @@ import { scalingSection } from './scaling.ts';
 import { spotsSection } from './spots.ts';
 import { stillsSection } from './stills.ts';
 import { stillsMemorySection } from './stills-memory.ts';
+import { stillsRunMemorySection } from './stills-run-memory.ts';
 import { transferSection } from './transfer.ts';
 
-export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, transferSection, integrateThroughputSection, stillsSection, stillsMemorySection];
+export const SECTIONS: readonly BenchSection[] = [hklSection, spotsSection, photonSection, filterSection, mergeSection, scalingSection, pipelineSection, transferSection, integrateThroughputSection, stillsSection, stillsMemorySection, stillsRunMemorySection];

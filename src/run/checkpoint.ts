@@ -23,7 +23,7 @@
  *   checked (`wedgeFileProblem`, src/io/integrate-file.ts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { FileAccessError } from '../errors.ts';
 import { hostTag, tempFileOwner, writeFileAtomic } from '../io/atomic-file.ts';
@@ -49,14 +49,24 @@ export function shortKey(key: string): string {
   return key.slice(0, 16);
 }
 
-/** SHA-256 of a file's bytes (for small inputs that hold settings). */
+/** SHA-256 of a file's bytes (settings files, indexing results), read in pieces. */
 export function contentHash(path: string): string {
+  // read in 1 MiB pieces: a large .refl or .stream is hashed without holding it
+  const hash = createHash('sha256');
+  let fd: number | undefined;
   try {
-    return createHash('sha256').update(readFileSync(path)).digest('hex');
+    fd = openSync(path, 'r');
+    const buf = Buffer.allocUnsafe(HASH_PIECE_BYTES);
+    for (let n = readSync(fd, buf, 0, buf.length, null); n > 0; n = readSync(fd, buf, 0, buf.length, null)) hash.update(buf.subarray(0, n));
+    return hash.digest('hex');
   } catch (err) {
     throw new FileAccessError(`cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file: path }, { cause: err });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
+
+const HASH_PIECE_BYTES = 1 << 20;
 
 
 /** What a finished stage left behind. */

@@ -47,7 +47,7 @@ import { readDialsStills } from '../stills/dials.ts';
 import { extractShots, ShotError, stillsGridMeta, type ShotInfo, type StillsExtractSettings } from '../stills/extract.ts';
 import { ShotImages, shotLabel } from '../stills/images.ts';
 import { mergeStills, type StillsMergeSettings } from '../stills/merge.ts';
-import type { StillsDataset, StillShot } from '../stills/model.ts';
+import { allocateStillReflections, type StillsDataset, type StillShot } from '../stills/model.ts';
 import { pOrderValues, type POrderSource } from '../stills/porder.ts';
 import { readStillsScale, scaleStills, type ObservationChunks, type StillsScaleSettings } from '../stills/scale.ts';
 import { sourceDate } from '../util/source-date.ts';
@@ -369,6 +369,9 @@ export async function runStills(cfg: RunConfig, opts: RunnerOptions): Promise<Ru
     const meta = stillsGridMeta(data, settings);
     const ex = await extractStage(ctx, imp, meta, settings);
     const bragg = await braggStage(ctx, imp, meta, ex.skipped);
+    // the imported reflections (tens of bytes per spot, so growing with the shot count) are not read after the
+    // extraction (observed-spot masks) and the Bragg reference: dropped, so that scale and merge do not hold them
+    data.reflections = allocateStillReflections(0);
 
     const pOrder = await pOrderValues(pOrderSourceOf(st.pOrder), data, ex.infos);
     const chunks = new ChunkFiles(ex.chunks.map((c) => c.file));

@@ -20,7 +20,7 @@
  */
 import { InvalidValueError } from '../errors.ts';
 import type { StageFileContent } from '../io/observation-file.ts';
-import { mergeObservations, MERGE_DEFAULTS, reciprocalMetric, shellStatistics, type MergeResult } from '../merge/index.ts';
+import { mergeObservations, MERGE_DEFAULTS, reciprocalMetric, shellStatistics, type MergeResult, type ShellStats } from '../merge/index.ts';
 import {
   concatObservations,
   emptyMerged,
@@ -138,6 +138,53 @@ export function scaleBraggRows(bragg: ObservationTable, shots: readonly ShotScal
   return out;
 }
 
+/** The partitions' merged tables (and halves) joined in voxel order, with the shell statistics over them. */
+function joinPartitions(merged: readonly MergedTable[], halfA: readonly MergedTable[], halfB: readonly MergedTable[], meta: ObservationMeta, s: StillsMergeSettings): { all: MergedTable; halves: [MergedTable, MergedTable]; shells: ShellStats[]; overall: ShellStats } {
+  const all = concatMergedSorted(merged, meta);
+  const halves: [MergedTable, MergedTable] = [concatMergedSorted(halfA, meta), concatMergedSorted(halfB, meta)];
+  const { shells, overall } = shellStatistics(all, halves[0], halves[1], { shells: s.shells, ndiv: meta.ndiv, cellVolume: reciprocalMetric(meta.cell).volume });
+  return { all, halves, shells, overall };
+}
+
+/** Adds one partition's merge counts to the totals. */
+function addStats(total: MergeResult['stats'], part: MergeResult['stats']): void {
+  total.observations += part.observations;
+  total.invalid += part.invalid;
+  total.merged += part.merged;
+  total.rejected += part.rejected;
+  total.rounds = Math.max(total.rounds, part.rounds);
+  total.voxels += part.voxels;
+  total.backend = part.backend;
+}
+
+/**
+ * The Bragg merge: in the diffuse merge's P voxel-hash partitions when P > 1
+ * (a voxel's rows all in one partition, so each voxel merges as in one pass;
+ * the tables are joined in voxel order and the shell statistics taken over
+ * them, as for the diffuse rows), so that its working memory too is a
+ * partition's, not all the spots of all the shots at once.
+ */
+async function mergeBragg(ctx: StageContext, rows: ObservationTable, meta: ObservationMeta, opts: ReturnType<typeof mergeOptions>, s: StillsMergeSettings, P: number): Promise<MergeResult> {
+  if (P === 1) return mergeObservations(ctx.engine, rows, meta, opts);
+  const merged: MergedTable[] = [];
+  const halfA: MergedTable[] = [];
+  const halfB: MergedTable[] = [];
+  const stats: MergeResult['stats'] = { observations: 0, invalid: 0, merged: 0, rejected: 0, rounds: 0, voxels: 0, backend: ctx.engine.backend };
+  const partition = new Uint32Array(observationCount(rows));
+  for (let i = 0; i < partition.length; i++) partition[i] = partitionOf(rows, meta, i, P);
+  for (let p = 0; p < P; p++) {
+    const idx: number[] = [];
+    for (let i = 0; i < partition.length; i++) if (partition[i] === p) idx.push(i);
+    const r = await mergeObservations(ctx.engine, selectObservations(rows, idx), meta, opts);
+    merged.push(r.merged);
+    halfA.push(r.halves[0]);
+    halfB.push(r.halves[1]);
+    addStats(stats, r.stats);
+  }
+  const { all, halves, shells, overall } = joinPartitions(merged, halfA, halfB, meta, s);
+  return { merged: all, halves, shells, overall, stats };
+}
+
 /** Merges the scaled stills (see the module comment); the content is a `merge` stage file's. */
 export async function mergeStills(
   ctx: StageContext,
@@ -184,25 +231,17 @@ export async function mergeStills(
       merged.push(r.merged);
       halfA.push(r.halves[0]);
       halfB.push(r.halves[1]);
-      stats.observations += r.stats.observations;
-      stats.invalid += r.stats.invalid;
-      stats.merged += r.stats.merged;
-      stats.rejected += r.stats.rejected;
-      stats.rounds = Math.max(stats.rounds, r.stats.rounds);
-      stats.voxels += r.stats.voxels;
-      stats.backend = r.stats.backend;
+      addStats(stats, r.stats);
     }
   } finally {
     task.stop();
   }
-  const all = concatMergedSorted(merged, meta);
-  const halves: [MergedTable, MergedTable] = [concatMergedSorted(halfA, meta), concatMergedSorted(halfB, meta)];
-  const { shells, overall } = shellStatistics(all, halves[0], halves[1], { shells: s.shells, ndiv: meta.ndiv, cellVolume: reciprocalMetric(meta.cell).volume });
+  const { all, halves, shells, overall } = joinPartitions(merged, halfA, halfB, meta, s);
   ctx.log.log('info', `merge: diffuse: ${stats.voxels} voxels from ${stats.observations} rows in ${P} partition(s), CC½ ${overall.cchalf.toFixed(4)} (halves of the shots)`, { partitions: P, voxels: stats.voxels });
   const diffuse = { merged: all, halves, shells, overall, stats };
   let braggResult: MergeResult | null = null;
   if (bragg !== undefined) {
-    braggResult = await mergeObservations(ctx.engine, scaleBraggRows(bragg, scaled.shots), meta, opts);
+    braggResult = await mergeBragg(ctx, scaleBraggRows(bragg, scaled.shots), meta, opts, s, P);
     ctx.log.log('info', `merge: bragg: ${braggResult.stats.voxels} reflections from ${braggResult.stats.observations} spots, CC½ ${braggResult.overall.cchalf.toFixed(4)}`);
   }
   const shotsUsed = scaled.shots.filter((sh) => sh.status === 'used').length;

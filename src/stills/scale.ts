@@ -18,7 +18,9 @@
  * Bounded memory: the observation rows stay in chunks (read one at a time).
  * The fit holds at most `rowBudget` rows: when the chunks hold more, the rows
  * of a deterministic subset of voxels are kept (a hash of the fine index below
- * a threshold), so every kept voxel keeps all its observations.
+ * a threshold), so every kept voxel keeps all its observations; the Bragg
+ * term then takes only the Bragg rows of the kept voxels (attribute
+ * `bragg_term_rows`), so that it does not grow with the shot count either.
  *
  * Shot rejection, repeated up to `rejectRounds` times with a refit after each:
  * a shot with fewer than `minShotRows` rows in the fit; a shot whose b is ≤ 0 or
@@ -244,6 +246,13 @@ export function voxelBucket(t: ObservationTable, meta: ObservationMeta, i: numbe
   return mixSeed(seed, fh, fk, fl) >>> 16;
 }
 
+/** The rows of `t` whose voxel's bucket lies below `threshold` (the fit's voxel subset). */
+function voxelSubset(t: ObservationTable, meta: ObservationMeta, seed: number, threshold: number): ObservationTable {
+  const idx: number[] = [];
+  for (let i = 0; i < observationCount(t); i++) if (voxelBucket(t, meta, i, seed) < threshold) idx.push(i);
+  return selectObservations(t, idx);
+}
+
 /** Checks the rows' shots and writes the p_order coordinate into `phi` (sweep 0). */
 export function placeRows(t: ObservationTable, coordinate: Float64Array, chunk: number): void {
   const n = observationCount(t);
@@ -261,6 +270,8 @@ interface Gathered {
   table: ObservationTable;
   rows: Uint32Array;
   total: number;
+  /** voxels whose bucket lies below this are in the fit (BUCKETS: every voxel) */
+  threshold: number;
 }
 
 /** Reads the chunks and keeps the rows of a voxel subset of at most `budget` rows (see the module comment). */
@@ -289,7 +300,7 @@ async function gatherRows(ctx: StageContext, chunks: ObservationChunks, meta: Ob
   } finally {
     task.stop();
   }
-  if (held !== null) return { table: concatObservations(held), rows, total };
+  if (held !== null) return { table: concatObservations(held), rows, total, threshold: BUCKETS };
   let threshold = 0;
   let kept = 0;
   while (threshold < BUCKETS && kept + counts[threshold]! <= s.rowBudget) kept += counts[threshold++]!;
@@ -299,14 +310,12 @@ async function gatherRows(ctx: StageContext, chunks: ObservationChunks, meta: Ob
   for (let c = 0; c < chunks.count; c++) {
     const t = await chunks.read(c);
     placeRows(t, coordinate, c);
-    const idx: number[] = [];
-    for (let i = 0; i < observationCount(t); i++) if (voxelBucket(t, meta, i, s.subsetSeed) < threshold) idx.push(i);
-    const part = selectObservations(t, idx);
+    const part = voxelSubset(t, meta, s.subsetSeed, threshold);
     for (const name of Object.keys(OBSERVATION_COLUMNS) as ObservationColumn[]) (table[name] as { set(a: ArrayLike<number>, o: number): void }).set(part[name], o);
-    o += idx.length;
+    o += observationCount(part);
   }
   if (o !== kept) throw new InvalidValueError(`the chunks changed between two reads (${o} rows in the subset, ${kept} counted)`, { field: 'chunks' });
-  return { table, rows, total };
+  return { table, rows, total, threshold };
 }
 
 function median(v: number[]): number {
@@ -428,6 +437,9 @@ export async function scaleStills(
   }
   const opts = scalingOptions(s);
   const braggWeight = s.braggWeight ?? 1;
+  // the Bragg term takes the Bragg rows of the fit's voxels only, so that it too is bounded by the row budget, not by the shot count
+  const braggFit = bragg === undefined || gathered.threshold >= BUCKETS ? bragg : voxelSubset(bragg, meta, s.subsetSeed, gathered.threshold);
+  if (bragg !== undefined && braggFit !== bragg) ctx.log.log('info', `scale: the Bragg term takes the ${observationCount(braggFit!)} of ${observationCount(bragg)} Bragg rows in the fit's voxels`, { braggRows: observationCount(braggFit!) });
   let fits = 0;
   let model: ScaleModel | undefined;
   let history: HistoryEntry[] = [];
@@ -437,7 +449,7 @@ export async function scaleStills(
     for (let i = 0; i < observationCount(table); i++) if (shots[table.batch[i]!]!.status === 'used') use.push(i);
     if (use.length === 0) throw new InvalidValueError(`no shot has ${s.minShotRows} or more rows to fit (${nShots} shots, ${gathered.total} rows)`, { field: 'minShotRows' });
     const t = use.length === observationCount(table) ? table : selectObservations(table, use);
-    const fitOpts = bragg !== undefined && braggWeight > 0 ? { ...opts, bTerm: { obs: braggRows(bragg, shots, coordinate), weight: braggWeight } } : opts;
+    const fitOpts = braggFit !== undefined && braggWeight > 0 ? { ...opts, bTerm: { obs: braggRows(braggFit, shots, coordinate), weight: braggWeight } } : opts;
     const result = scaleObservations(t, meta, fitOpts, {
       onStage: (st) => ctx.log.log('info', `scale: fit ${round + 1} stage ${st.stage}: ${st.rejected} outlier rows beyond ${st.cutoff} sigma`, { stage: st.stage, rejected: st.rejected }),
     });
@@ -509,6 +521,7 @@ export async function scaleStills(
       min_shot_fit_rows: minShotFitRows,
       row_budget: s.rowBudget,
       bragg_term_weight: bragg !== undefined ? braggWeight : 0,
+      bragg_term_rows: braggFit !== undefined && braggWeight > 0 ? observationCount(braggFit) : 0,
       voxels,
       scaled: 'I = (I_obs/(a*d) - c)/b, sigma = sigma_obs/|a*d*b| with phi = the shot coordinate (docs/stills.md)',
     },

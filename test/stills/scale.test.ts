@@ -7,10 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import type { ColumnArray } from '../../src/io/hdf5.ts';
 import { Engine } from '../../src/host/engine.ts';
-import { emptyObservations } from '../../src/pipeline/observations.ts';
+import { emptyObservations, observationCount } from '../../src/pipeline/observations.ts';
 import { mulberry32, normal } from '../../src/util/random.ts';
 import { silentContext } from '../../src/stages/context.ts';
-import { pOrderCoordinates, scaleStills, STILLS_SCALE_DEFAULTS, type ShotScale, type StillsScaleSettings } from '../../src/stills/scale.ts';
+import { pOrderCoordinates, scaleStills, STILLS_SCALE_DEFAULTS, voxelBucket, type ShotScale, type StillsScaleSettings } from '../../src/stills/scale.ts';
 import { simulateStillsRows, type SyntheticStillsRowsOptions } from '../../src/stills/synthetic-rows.ts';
 
 const ctx = silentContext(Engine.cpu());
@@ -167,5 +167,26 @@ describe('scaleStills: the Bragg term', () => {
     // weight 0: the term is off, the same fit as without
     const off = await scaleStills(ctx, sim.chunks, sim.meta, sim.pulseEnergy, { ...s, braggWeight: 0 }, bragg);
     expect(off.shots.map((x) => x.b)).toEqual(without.shots.map((x) => x.b));
+    // under the row budget every Bragg row is in the term
+    expect(withBragg.content.attrs!.bragg_term_rows).toBe(observationCount(bragg));
+  }, 120_000);
+
+  it('over the row budget, the term takes only the Bragg rows of the fit\'s voxels', async () => {
+    const total = BASE.shots * 60;
+    const s = { ...STILLS_SCALE_DEFAULTS, bMode: 'per-shot' as const, minShotRows: 10, rowBudget: Math.round(total / 2) };
+    const r = await scaleStills(ctx, sim.chunks, sim.meta, sim.pulseEnergy, s, bragg);
+    const fitRows = r.content.attrs!.fit_rows as number;
+    const termRows = r.content.attrs!.bragg_term_rows as number;
+    console.log(`row budget ${s.rowBudget} of ${total}: ${fitRows} diffuse rows and ${termRows} of ${observationCount(bragg)} Bragg rows in the fit`);
+    expect(fitRows).toBeLessThanOrEqual(s.rowBudget);
+    expect(termRows).toBeGreaterThan(0);
+    expect(termRows).toBeLessThan(observationCount(bragg));
+    // the kept Bragg rows are those of the voxels whose bucket lies below one threshold: a voxel keeps all of its rows or none
+    const buckets = Array.from({ length: observationCount(bragg) }, (_v, i) => voxelBucket(bragg, sim.meta, i, s.subsetSeed)).sort((x, y) => x - y);
+    const below = new Set(buckets.map((_b, i) => (i + 1 < buckets.length && buckets[i + 1] === buckets[i] ? -1 : i + 1)));
+    expect(below.has(termRows)).toBe(true);
+    expect(r.summary.used).toBeGreaterThan(0.9 * BASE.shots);
+    expect(rmsAfterOverall(r.shots, sim.b)).toBeLessThan(0.03);
   }, 120_000);
 });
+

@@ -31,6 +31,7 @@ import type { Experiment } from '../../geometry/model.ts';
 import { writeFileAtomic } from '../../io/atomic-file.ts';
 import { encodeCbf } from '../../io/cbf.ts';
 import { encodeReflectionTable } from '../../io/dials-refl-write.ts';
+import { float64Column, int32Column } from '../../util/growable-column.ts';
 import { mixSeed } from '../../util/random.ts';
 import { hashPixels, frameHeaderLines } from '../simulate.ts';
 import { experimentIdentifier } from '../spec.ts';
@@ -86,20 +87,24 @@ export function shotIdentifier(spec: StillsSimSpec, i: number): string {
   return experimentIdentifier(mixSeed(spec.base.seed, 0x57, i));
 }
 
-/** Reflection rows of all shots, as growing arrays. */
+/** Reflection rows of all shots, as growing typed columns (144 bytes a row, up to twice that with the doubling slack; a shot lists some 50). */
 class ReflectionRows {
-  id: number[] = [];
-  hkl: number[] = [];
-  panel: number[] = [];
-  cal: number[] = [];
-  obs: number[] = [];
-  bbox: number[] = [];
-  sum: number[] = [];
-  variance: number[] = [];
-  partiality: number[] = [];
-  f2: number[] = [];
-  sigma: number[] = [];
-  expected: number[] = [];
+  id = int32Column();
+  hkl = int32Column();
+  panel = float64Column();
+  cal = float64Column();
+  obs = float64Column();
+  bbox = int32Column();
+  sum = float64Column();
+  variance = float64Column();
+  partiality = float64Column();
+  f2 = float64Column();
+  sigma = float64Column();
+  expected = float64Column();
+
+  get count(): number {
+    return this.id.length;
+  }
 
   /** Adds the listed spots of `shot`; returns how many. */
   add(shot: RenderedShot, width: number, height: number, kind: Uint8Array): number {
@@ -129,11 +134,11 @@ class ReflectionRows {
         }
       }
       this.id.push(shot.index);
-      this.hkl.push(s.h, s.k, s.l);
+      for (const v of [s.h, s.k, s.l]) this.hkl.push(v);
       this.panel.push(0);
-      this.cal.push(s.x, s.y, 0);
-      this.obs.push(s.xObs, s.yObs, 0);
-      this.bbox.push(x0, x1, y0, y1, 0, 1);
+      for (const v of [s.x, s.y, 0]) this.cal.push(v);
+      for (const v of [s.xObs, s.yObs, 0]) this.obs.push(v);
+      for (const v of [x0, x1, y0, y1, 0, 1]) this.bbox.push(v);
       this.sum.push(sum);
       this.variance.push(Math.max(1, counts));
       this.partiality.push(s.partiality);
@@ -147,31 +152,30 @@ class ReflectionRows {
 
   /** The truth of the listed rows (truth_reflections.json), row for row with the .refl. */
   truthColumns(): Record<string, number[]> {
-    const col = (a: number[], k: number, w: number): number[] => a.filter((_v, i) => i % w === k);
     return {
-      shot: this.id,
-      h: col(this.hkl, 0, 3),
-      k: col(this.hkl, 1, 3),
-      l: col(this.hkl, 2, 3),
-      f2: this.f2,
-      sigma: this.sigma,
-      expected: this.expected,
+      shot: this.id.component(0, 1),
+      h: this.hkl.component(0, 3),
+      k: this.hkl.component(1, 3),
+      l: this.hkl.component(2, 3),
+      f2: this.f2.component(0, 1),
+      sigma: this.sigma.component(0, 1),
+      expected: this.expected.component(0, 1),
     };
   }
 
   encode(identifiers: ReadonlyMap<number, string>): Uint8Array {
     return encodeReflectionTable(
-      this.id.length,
+      this.count,
       {
-        id: { type: 'int', data: this.id },
-        miller_index: { type: 'cctbx::miller::index<>', data: this.hkl },
-        panel: { type: 'std::size_t', data: this.panel },
-        'xyzcal.px': { type: 'vec3<double>', data: this.cal },
-        'xyzobs.px.value': { type: 'vec3<double>', data: this.obs },
-        bbox: { type: 'int6', data: this.bbox },
-        'intensity.sum.value': { type: 'double', data: this.sum },
-        'intensity.sum.variance': { type: 'double', data: this.variance },
-        partiality: { type: 'double', data: this.partiality },
+        id: { type: 'int', data: this.id.view() },
+        miller_index: { type: 'cctbx::miller::index<>', data: this.hkl.view() },
+        panel: { type: 'std::size_t', data: this.panel.view() },
+        'xyzcal.px': { type: 'vec3<double>', data: this.cal.view() },
+        'xyzobs.px.value': { type: 'vec3<double>', data: this.obs.view() },
+        bbox: { type: 'int6', data: this.bbox.view() },
+        'intensity.sum.value': { type: 'double', data: this.sum.view() },
+        'intensity.sum.variance': { type: 'double', data: this.variance.view() },
+        partiality: { type: 'double', data: this.partiality.view() },
       },
       identifiers,
     );
@@ -218,7 +222,7 @@ export async function simulateStills(spec: StillsSimSpec, outDir: string, option
   await writeFileAtomic(join(dir, STILLS_FILES.reflections), `${JSON.stringify(rows.truthColumns())}\n`);
   await writeFileAtomic(paths.pulse, `${csv.join('\n')}\n`);
   await writeFileAtomic(paths.expt, formatExperimentList({ source: paths.expt, experiments }));
-  const doc = stillsTruthDocument(spec, truthShots, { width, height }, rows.id.length);
+  const doc = stillsTruthDocument(spec, truthShots, { width, height }, rows.count);
   await writeFileAtomic(paths.truth, `${JSON.stringify(doc, null, 2)}\n`);
   return {
     outDir: dir,
@@ -229,7 +233,7 @@ export async function simulateStills(spec: StillsSimSpec, outDir: string, option
     shots: spec.shots,
     width,
     height,
-    reflections: rows.id.length,
+    reflections: rows.count,
     truthShots,
     seconds: (performance.now() - t0) / 1000,
   };
