@@ -42,6 +42,7 @@ import type { StageContext } from '../stages/context.ts';
 import { braggObservations } from '../stills/bragg-table.ts';
 import { braggDensityFactors } from '../stills/bragg-density.ts';
 import { correctionOptions } from '../stages/integrate.ts';
+import { collectGarbage as collectV8Garbage } from '../host/node-memory.ts';
 import { readCrystfelStills } from '../stills/crystfel.ts';
 import { readDialsStills } from '../stills/dials.ts';
 import { extractShots, ShotError, stillsGridMeta, type ShotInfo, type StillsExtractSettings } from '../stills/extract.ts';
@@ -361,6 +362,9 @@ export async function runStills(cfg: RunConfig, opts: RunnerOptions): Promise<Ru
     const ti = performance.now();
     imp = await importStills(st);
     const data = imp.data;
+    // the import's transient buffers (the whole .refl and .expt as read and decoded: tens of MB at thousands of
+    // shots) die here; collected now, before extraction allocates, so they do not raise every later phase
+    collectV8Garbage();
     ctx.times.push({ stage: 'import', seconds: (performance.now() - ti) / 1000, skipped: false });
     log(ctx, 'info', `import: ${data.shots.length} shots, ${data.reflections.n} reflections from ${data.source}`, { stage: 'import', shots: data.shots.length });
     mkdirSync(join(ctx.stagesDir, 'stills'), { recursive: true });
@@ -372,6 +376,7 @@ export async function runStills(cfg: RunConfig, opts: RunnerOptions): Promise<Ru
     // the imported reflections (tens of bytes per spot, so growing with the shot count) are not read after the
     // extraction (observed-spot masks) and the Bragg reference: dropped, so that scale and merge do not hold them
     data.reflections = allocateStillReflections(0);
+    collectV8Garbage();
 
     const pOrder = await pOrderValues(pOrderSourceOf(st.pOrder), data, ex.infos);
     const chunks = new ChunkFiles(ex.chunks.map((c) => c.file));
