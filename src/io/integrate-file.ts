@@ -39,9 +39,13 @@ export function rootAttributes(command: string, expt: string, setup: Integration
   };
 }
 
-/** Columns of a voxel table in the file layout. */
-export function voxelColumns(t: VoxelTable, withReason: boolean): Record<string, ColumnArray> {
-  const cols: Record<string, ColumnArray> = {
+/**
+ * A voxel table's columns under their file names, as held in memory (the
+ * 64-bit sums as f64): what `correctVoxels` reads, whether from a file or
+ * straight from an integration (stills extraction).
+ */
+export function voxelColumnArrays(t: VoxelTable, withReason: boolean): Record<string, Exclude<ColumnArray, BigInt64Array | BigUint64Array>> {
+  const cols: Record<string, Exclude<ColumnArray, BigInt64Array | BigUint64Array>> = {
     H: t.H,
     K: t.K,
     L: t.L,
@@ -51,22 +55,35 @@ export function voxelColumns(t: VoxelTable, withReason: boolean): Record<string,
     h: t.h,
     k: t.k,
     l: t.l,
-    counts: toU64(t.counts),
-    pixels: toU64(t.pixels),
-    frame_sum: toU64(t.frameSum),
+    counts: t.counts,
+    pixels: t.pixels,
+    frame_sum: t.frameSum,
     wedge: t.wedge,
   };
   if (withReason) cols.reason = t.reason;
   if (t.bgCounts !== undefined && t.bgPixels !== undefined) {
-    cols.bg_counts = toU64(t.bgCounts);
-    cols.bg_pixels = toU64(t.bgPixels);
+    cols.bg_counts = t.bgCounts;
+    cols.bg_pixels = t.bgPixels;
   }
-  cols.x_sum = toU64(t.xSum);
-  cols.y_sum = toU64(t.ySum);
-  cols.panel_sum = toU64(t.panelSum);
+  cols.x_sum = t.xSum;
+  cols.y_sum = t.ySum;
+  cols.panel_sum = t.panelSum;
   if (t.kappaSum !== undefined && t.d3sSum !== undefined) {
     cols.kappa_sum = t.kappaSum;
     cols.d3s_sum = t.d3sSum;
+  }
+  return cols;
+}
+
+/** Columns written as unsigned 64-bit integers. */
+const U64_COLUMNS = ['counts', 'pixels', 'frame_sum', 'bg_counts', 'bg_pixels', 'x_sum', 'y_sum', 'panel_sum'] as const;
+
+/** Columns of a voxel table in the file layout. */
+export function voxelColumns(t: VoxelTable, withReason: boolean): Record<string, ColumnArray> {
+  const cols: Record<string, ColumnArray> = voxelColumnArrays(t, withReason);
+  for (const name of U64_COLUMNS) {
+    const v = cols[name];
+    if (v !== undefined) cols[name] = toU64(v as Float64Array);
   }
   return cols;
 }

@@ -38,6 +38,7 @@ import { pixelCorrections } from '../corrections/pixel-corrections.ts';
 import { DeviceLostError, DiffractError, GpuError, InvalidValueError, invariant, UsageError } from '../errors.ts';
 import type { Beam, Detector, Experiment, UnitCell } from '../geometry/model.ts';
 import type { DetectorImage } from '../io/image.ts';
+import { voxelColumnArrays } from '../io/integrate-file.ts';
 import type { ReadTable } from '../io/voxel-tables.ts';
 import { packValidBits } from '../kernels/cell-bounds.ts';
 import { roundHalfEven } from '../kernels/voxel-accumulate.ts';
@@ -340,30 +341,10 @@ function shotReflections(r: StillReflections, rows: readonly number[]): StillRef
   return out;
 }
 
-/** A voxel table as the columns `correctVoxels` reads. */
+/** A voxel table as the columns `correctVoxels` reads (the integrate file's names). */
 function readTableOf(t: VoxelTable): ReadTable {
-  const m: ReadTable = new Map();
-  m.set('H', t.H);
-  m.set('K', t.K);
-  m.set('L', t.L);
-  m.set('ix', t.ix);
-  m.set('iy', t.iy);
-  m.set('iz', t.iz);
-  m.set('counts', t.counts);
-  m.set('pixels', t.pixels);
-  m.set('frame_sum', t.frameSum);
-  m.set('wedge', t.wedge);
-  m.set('x_sum', t.xSum);
-  m.set('y_sum', t.ySum);
-  m.set('panel_sum', t.panelSum);
   invariant(t.kappaSum !== undefined && t.d3sSum !== undefined, 'stills extraction always bins the κ and d³s channels');
-  m.set('kappa_sum', t.kappaSum);
-  m.set('d3s_sum', t.d3sSum);
-  if (t.bgCounts !== undefined && t.bgPixels !== undefined) {
-    m.set('bg_counts', t.bgCounts);
-    m.set('bg_pixels', t.bgPixels);
-  }
-  return m;
+  return new Map(Object.entries(voxelColumnArrays(t, false)));
 }
 
 async function* oneFrame(image: DetectorImage): AsyncGenerator<WedgeFrame> {
